@@ -1,0 +1,26 @@
+//! Records, units and statistics shared by every Trilemma crate.
+//!
+//! Nothing here performs I/O: the types describe what a run measured, and the
+//! statistics turn raw per-sample values into the summaries every report prints.
+
+pub mod clock;
+pub mod record;
+pub mod stats;
+pub mod summary;
+
+pub use clock::{now_ns, MonoNs};
+pub use summary::{Attribution, EnergySummary, MemorySummary, ModelInfo, RunSummary, Throughput};
+pub use record::{
+    EnergySource, Outcome, RequestTiming, SampleRecord, TokenCounts,
+};
+
+/// Errors raised by the core types.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot compute {what} over an empty set")]
+    Empty { what: &'static str },
+    #[error("invalid value for {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,182 @@
+//! What one sample of a run produced: its outcome, scores, token counts and timings.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::MonoNs;
+
+/// Monotonic timestamps of one request, in nanoseconds on [`crate::clock`].
+///
+/// Every latency figure is derived from these raw stamps; nothing else is stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestTiming {
+    pub start_ns: MonoNs,
+    /// When the first output token was available (generation only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_ns: Option<MonoNs>,
+    /// When each output token was available, in order (generation only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_ns: Vec<MonoNs>,
+    pub end_ns: MonoNs,
+}
+
+impl RequestTiming {
+    /// End-to-end latency in seconds.
+    pub fn e2e_s(&self) -> f64 {
+        self.end_ns.saturating_sub(self.start_ns) as f64 / 1e9
+    }
+
+    /// Time to first token in seconds, when the request generated tokens.
+    pub fn ttft_s(&self) -> Option<f64> {
+        self.first_token_ns
+            .map(|t| t.saturating_sub(self.start_ns) as f64 / 1e9)
+    }
+
+    /// Gaps between consecutive output tokens, in seconds (inter-token latency).
+    pub fn itl_s(&self) -> Vec<f64> {
+        self.token_ns
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]) as f64 / 1e9)
+            .collect()
+    }
+
+    /// Time per output token after the first (decode latency / tokens), in seconds.
+    pub fn tpot_s(&self) -> Option<f64> {
+        let first = self.first_token_ns?;
+        let n = self.token_ns.len();
+        (n > 1).then(|| self.end_ns.saturating_sub(first) as f64 / 1e9 / (n - 1) as f64)
+    }
+}
+
+/// Tokens a sample consumed and produced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCounts {
+    /// Tokens the engine evaluated as input (context and scored continuations).
+    pub input: u64,
+    /// Tokens the engine generated.
+    pub output: u64,
+}
+
+/// Whether a sample was scored, or why it was not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Scored,
+    Error { message: String },
+}
+
+/// Where an energy figure came from. Figures from different sources are never summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnergySource {
+    /// NVML total-energy counter (Volta and newer).
+    NvmlCounter,
+    /// NVML power samples integrated over time.
+    NvmlPower,
+    /// Linux powercap RAPL counters (CPU package + DRAM).
+    Rapl,
+    /// A power model (TDP x utilisation); never a measurement.
+    Estimate,
+}
+
+impl EnergySource {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NvmlCounter => "nvml-counter",
+            Self::NvmlPower => "nvml-power",
+            Self::Rapl => "rapl",
+            Self::Estimate => "estimate",
+        }
+    }
+
+    /// True when the figure is read from a hardware counter or sensor.
+    pub fn is_measurement(self) -> bool {
+        !matches!(self, Self::Estimate)
+    }
+}
+
+impl std::fmt::Display for EnergySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One line of a run's `samples.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    /// The task's own id for the item (e.g. ARC's `Mercury_417466`).
+    pub sample_id: String,
+    pub task: String,
+    /// Which repeat of the run produced this record (0-based).
+    #[serde(default)]
+    pub repeat: u32,
+    pub outcome: Outcome,
+    /// What the model answered (generated text, or the chosen choice's text).
+    pub prediction: String,
+    /// The reference answer.
+    pub gold: String,
+    /// Per-sample metric values, by metric name (e.g. `acc`, `acc_norm`, `exact_match`).
+    pub scores: BTreeMap<String, f64>,
+    pub tokens: TokenCounts,
+    pub timing: RequestTiming,
+    /// Task-specific detail (per-choice log-likelihoods, extracted answer, ...).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub detail: serde_json::Value,
+}
+
+impl SampleRecord {
+    pub fn is_scored(&self) -> bool {
+        matches!(self.outcome, Outcome::Scored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_derives_ttft_itl_tpot() {
+        let t = RequestTiming {
+            start_ns: 1_000,
+            first_token_ns: Some(101_000),
+            token_ns: vec![101_000, 111_000, 131_000],
+            end_ns: 131_000,
+        };
+        assert!((t.ttft_s().unwrap() - 100e-6).abs() < 1e-12);
+        assert_eq!(t.itl_s().len(), 2);
+        assert!((t.itl_s()[1] - 20e-6).abs() < 1e-12);
+        assert!((t.tpot_s().unwrap() - 15e-6).abs() < 1e-12);
+        assert!((t.e2e_s() - 130e-6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn record_round_trips_through_json() {
+        let r = SampleRecord {
+            sample_id: "x1".into(),
+            task: "arc-easy".into(),
+            repeat: 0,
+            outcome: Outcome::Error { message: "bad".into() },
+            prediction: String::new(),
+            gold: "A".into(),
+            scores: BTreeMap::from([("acc".to_string(), 0.0)]),
+            tokens: TokenCounts { input: 3, output: 0 },
+            timing: RequestTiming::default(),
+            detail: serde_json::Value::Null,
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.contains(r#""status":"error""#), "{line}");
+        let back: SampleRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn energy_source_labels() {
+        assert_eq!(EnergySource::NvmlCounter.to_string(), "nvml-counter");
+        assert_eq!(
+            serde_json::to_string(&EnergySource::Estimate).unwrap(),
+            "\"estimate\""
+        );
+        assert!(!EnergySource::Estimate.is_measurement());
+    }
+}

@@ -1,0 +1,141 @@
+//! The summary of one run: what `summary.json` in a run directory holds.
+//!
+//! A summary is always derived from the run's `samples.jsonl` (and the meters'
+//! readings); it is never the only copy of a result.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::EnergySource;
+use crate::stats::{Distribution, Estimate};
+
+/// What a model is, as far as a report needs to know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Human name (catalog name, file stem or served model name).
+    pub name: String,
+    /// `general.architecture` (llama, gemma3, ...), when known.
+    pub architecture: Option<String>,
+    /// Parameter count, when known.
+    pub parameters: Option<u64>,
+    /// Quantization / file type (Q4_1, Q4_K_M, F16, ...), when known.
+    pub quantization: Option<String>,
+    /// Size of the weights file in bytes, when known.
+    pub file_bytes: Option<u64>,
+    /// Context length the engine was configured with.
+    pub context_length: u32,
+    /// Context length the model was trained with, when known.
+    pub trained_context_length: Option<u32>,
+    /// SHA-256 of the weights file, when the engine loaded a file.
+    pub sha256: Option<String>,
+    /// Whether the model carries a chat template.
+    pub has_chat_template: bool,
+}
+
+/// Throughput over the run's measured window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// Wall time of the measured window (warm-up excluded), seconds.
+    pub wall_s: f64,
+    pub samples_per_s: f64,
+    /// All tokens the engine processed (input + output) per second.
+    pub tokens_per_s: f64,
+    /// Generated tokens per second (0 for log-likelihood tasks).
+    pub output_tokens_per_s: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// Memory of the engine's process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemorySummary {
+    pub peak_rss_bytes: u64,
+    pub mean_rss_bytes: u64,
+    /// GPU memory used at peak, when a GPU meter ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_gpu_bytes: Option<u64>,
+    /// How memory was read (e.g. `/proc/self/status VmRSS every 100 ms`).
+    pub method: String,
+}
+
+/// How energy was attributed to samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribution {
+    /// Each sample's energy is the energy in its own time window (sequential runs).
+    SampleWindows,
+    /// Energy per token over the steady-state window where the batch is full.
+    SteadyStatePerToken,
+    /// Total energy divided evenly over the samples of the measured window.
+    WholeRun,
+}
+
+/// Energy of a run from one source. Figures of different sources are never summed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnergySummary {
+    pub source: EnergySource,
+    /// Domains the figure covers (e.g. `package-0`, `dram`, `gpu0`, `cpu-model`).
+    pub domains: Vec<String>,
+    /// Length of the metered window, seconds.
+    pub window_s: f64,
+    /// Energy in the window, joules, as read.
+    pub raw_j: f64,
+    /// Idle power measured before the run, watts (None when no baseline was taken).
+    pub idle_w: Option<f64>,
+    /// Length of the idle measurement, seconds.
+    pub idle_window_s: Option<f64>,
+    /// raw_j - idle_w * window_s (never below 0).
+    pub net_j: f64,
+    pub per_sample_j: f64,
+    pub per_token_j: f64,
+    pub per_1k_tokens_j: f64,
+    pub kwh: f64,
+    /// Grams of CO2 for net energy at `grid_g_per_kwh`.
+    pub co2_g: f64,
+    pub grid_g_per_kwh: f64,
+    pub cost_usd: f64,
+    pub price_usd_per_kwh: f64,
+    pub attribution: Attribution,
+    /// Free-text description of how the figure was obtained (model, sample period...).
+    pub method: String,
+}
+
+/// The summary of one (model, task, settings) run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub model: ModelInfo,
+    pub task: String,
+    /// The metric shown first (e.g. `acc`, `exact_match`).
+    pub primary_metric: String,
+    /// `sample` for classification-style tasks, `token` for generation (seed 001's PER levels).
+    pub level: String,
+    /// Engine kind and version (e.g. `llama.cpp b6000 via llama-cpp-2 0.1.160`).
+    pub engine: String,
+    pub threads: Option<u32>,
+    pub batch_size: u32,
+    pub repeats: u32,
+    pub samples: usize,
+    pub errors: usize,
+    /// Aggregate scores with their uncertainty, by metric name.
+    pub metrics: BTreeMap<String, Estimate>,
+    /// End-to-end latency per sample, seconds.
+    pub latency_s: Distribution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_s: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_s: Option<Distribution>,
+    pub throughput: Throughput,
+    pub memory: Option<MemorySummary>,
+    /// One entry per energy source that ran (never summed across sources).
+    pub energy: Vec<EnergySummary>,
+    /// Estimated FLOPs: 2 x parameters x tokens processed.
+    pub flops_estimate: Option<f64>,
+    /// Hardware label (CPU model or GPU name) for per-accelerator figures.
+    pub hardware: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// True when the run stopped before every sample was done.
+    pub partial: bool,
+}

@@ -1,0 +1,188 @@
+//! The `Engine` trait: what Trilemma asks of any inference backend.
+//!
+//! The trait is deliberately small so that the embedded llama.cpp engine and an
+//! OpenAI-compatible HTTP server fit the same shape. Every method takes a batch:
+//! an engine is free to evaluate the batch however it runs fastest (one
+//! multi-sequence forward pass, concurrent HTTP requests, ...), and returns one
+//! result per request, in order. A failure of one request is that request's
+//! error, not the batch's.
+
+use serde::{Deserialize, Serialize};
+pub use trilemma_core::ModelInfo;
+use trilemma_core::RequestTiming;
+
+/// Errors an engine reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot load model {path}: {reason}")]
+    Load { path: String, reason: String },
+    #[error("tokenization failed: {0}")]
+    Tokenize(String),
+    #[error("the prompt needs {needed} tokens but the context holds {limit}")]
+    ContextOverflow { needed: usize, limit: usize },
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("{0} is not supported by this engine")]
+    Unsupported(String),
+    #[error("transport error: {0}")]
+    Transport(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where an engine runs and how, for the run manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// `llama.cpp`, `openai-http`, ...
+    pub kind: String,
+    /// The engine's own version string (crate and library versions).
+    pub version: String,
+    /// CPU threads used for inference, when the engine controls them.
+    pub threads: Option<u32>,
+    /// `cpu`, `cuda`, or the endpoint URL.
+    pub device: String,
+    /// Largest number of sequences evaluated together.
+    pub max_batch: u32,
+}
+
+/// A chat message for engines that apply a chat template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+/// Greedy generation from a prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationRequest {
+    pub prompt: String,
+    pub max_tokens: u32,
+    /// Generation stops before the first occurrence of any of these strings.
+    pub stop: Vec<String>,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Stop,
+    Length,
+    EndOfSequence,
+}
+
+/// The outcome of one generation request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// Generated text, cut before the stop sequence that ended it.
+    pub text: String,
+    pub prompt_tokens: u32,
+    /// Tokens generated (including any that a stop sequence later cut away).
+    pub output_tokens: u32,
+    pub finish: FinishReason,
+    /// Raw monotonic stamps: request start, each token, end.
+    pub timing: RequestTiming,
+}
+
+/// Log-likelihood of `continuation` given `context`, as lm-evaluation-harness defines it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LoglikelihoodRequest {
+    pub context: String,
+    pub continuation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Loglikelihood {
+    /// Sum of the natural-log probabilities of the continuation's tokens.
+    pub logprob: f64,
+    /// Number of continuation tokens scored.
+    pub tokens: u32,
+    /// Whether every continuation token was the argmax at its position.
+    pub is_greedy: bool,
+    /// Context tokens the engine had to evaluate for this request (0 when shared and cached).
+    pub context_tokens: u32,
+    pub timing: RequestTiming,
+}
+
+/// Log-likelihood of a whole text, for perplexity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollingLoglikelihood {
+    /// Sum of natural-log probabilities of every token of the text.
+    pub logprob: f64,
+    pub tokens: u32,
+    pub timing: RequestTiming,
+}
+
+/// An inference backend.
+///
+/// Methods take `&mut self`: an engine owns its inference state (KV cache,
+/// connection pool) and the runner drives one engine from one thread.
+pub trait Engine: Send {
+    fn model_info(&self) -> &ModelInfo;
+    fn engine_info(&self) -> EngineInfo;
+
+    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>>;
+    fn detokenize(&self, tokens: &[u32]) -> Result<String>;
+
+    /// Renders messages with the model's chat template, ending with the assistant's turn.
+    fn apply_chat_template(&self, messages: &[ChatMessage]) -> Result<String>;
+
+    /// Greedy generation for each request.
+    fn generate(&mut self, requests: &[GenerationRequest]) -> Vec<Result<Generation>>;
+
+    /// Log-likelihood of each continuation given its context. Requests that share a
+    /// context (the choices of one multiple-choice item) may share its evaluation.
+    fn loglikelihood(&mut self, requests: &[LoglikelihoodRequest]) -> Vec<Result<Loglikelihood>>;
+
+    /// Log-likelihood of each whole text (perplexity), windowed over the context length.
+    fn loglikelihood_rolling(&mut self, texts: &[String]) -> Vec<Result<RollingLoglikelihood>>;
+}
+
+/// Cuts `text` before the earliest occurrence of any stop sequence.
+/// Returns the cut text and whether a stop sequence was found.
+pub fn cut_at_stop<'a>(text: &'a str, stop: &[String]) -> (&'a str, bool) {
+    let earliest = stop
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min();
+    match earliest {
+        Some(i) => (&text[..i], true),
+        None => (text, false),
+    }
+}
+
+/// Splits a context/continuation pair the way lm-evaluation-harness does before
+/// tokenizing: trailing spaces of the context move to the front of the continuation.
+pub fn move_trailing_spaces(context: &str, continuation: &str) -> (String, String) {
+    let trimmed = context.trim_end_matches(' ');
+    let n = context.len() - trimmed.len();
+    (
+        trimmed.to_string(),
+        format!("{}{}", &context[trimmed.len()..][..n], continuation),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_at_earliest_stop() {
+        let stops = vec!["\n\n".to_string(), "Question:".to_string()];
+        assert_eq!(cut_at_stop("42.\nQuestion: x\n\n", &stops), ("42.\n", true));
+        assert_eq!(cut_at_stop("no stop here", &stops), ("no stop here", false));
+        assert_eq!(cut_at_stop("abc", &[String::new()]), ("abc", false));
+    }
+
+    #[test]
+    fn trailing_spaces_move_to_continuation() {
+        assert_eq!(
+            move_trailing_spaces("Answer: ", "Paris"),
+            ("Answer:".to_string(), " Paris".to_string())
+        );
+        assert_eq!(
+            move_trailing_spaces("Answer:", " Paris"),
+            ("Answer:".to_string(), " Paris".to_string())
+        );
+    }
+}

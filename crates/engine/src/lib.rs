@@ -7,6 +7,8 @@
 //! result per request, in order. A failure of one request is that request's
 //! error, not the batch's.
 
+pub mod conformance;
+
 use serde::{Deserialize, Serialize};
 pub use trilemma_core::ModelInfo;
 use trilemma_core::RequestTiming;

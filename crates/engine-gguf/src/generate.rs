@@ -1,0 +1,192 @@
+//! Greedy generation over many sequences at once, admitting waiting requests as
+//! soon as a sequence finishes (continuous batching within one call).
+
+use std::collections::VecDeque;
+
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::token::LlamaToken;
+use trilemma_core::{now_ns, RequestTiming};
+use trilemma_engine::{cut_at_stop, Error, FinishReason, Generation, GenerationRequest, Result};
+
+use crate::{argmax, decode_err, GgufEngine};
+
+/// One sequence being generated.
+struct Active {
+    request: usize,
+    seq: i32,
+    /// Prompt tokens not yet decoded (emptied after the first step).
+    pending_prompt: Vec<LlamaToken>,
+    prompt_len: usize,
+    /// Position of the next token to decode.
+    pos: usize,
+    last: Option<LlamaToken>,
+    output: Vec<LlamaToken>,
+    bytes: Vec<u8>,
+    timing: RequestTiming,
+    /// KV cells reserved for this sequence (prompt + max new tokens).
+    reserved: usize,
+    /// Batch index of the logits this sequence reads after the current decode.
+    logits_at: i32,
+}
+
+pub fn generate(
+    engine: &mut GgufEngine,
+    requests: &[GenerationRequest],
+) -> Vec<Result<Generation>> {
+    let mut results: Vec<Option<Result<Generation>>> = requests.iter().map(|_| None).collect();
+    let n_ctx = engine.n_ctx as usize;
+    let mut queue: VecDeque<(usize, Vec<LlamaToken>)> = VecDeque::new();
+    for (i, r) in requests.iter().enumerate() {
+        let mut prompt = engine.tokens(&r.prompt, true);
+        let max_new = r.max_tokens as usize;
+        if max_new == 0 {
+            let now = now_ns();
+            results[i] = Some(Ok(Generation {
+                text: String::new(),
+                prompt_tokens: prompt.len() as u32,
+                output_tokens: 0,
+                finish: FinishReason::Length,
+                timing: RequestTiming {
+                    start_ns: now,
+                    end_ns: now,
+                    ..RequestTiming::default()
+                },
+            }));
+            continue;
+        }
+        if prompt.is_empty() {
+            prompt.push(engine.prefix_token());
+        }
+        if max_new >= n_ctx {
+            results[i] = Some(Err(Error::ContextOverflow {
+                needed: max_new + 1,
+                limit: n_ctx,
+            }));
+            continue;
+        }
+        // Keep the newest prompt tokens so that the generation fits (as lm-eval does).
+        if prompt.len() + max_new > n_ctx {
+            prompt.drain(..prompt.len() + max_new - n_ctx);
+        }
+        queue.push_back((i, prompt));
+    }
+
+    let max_seq = engine.max_sequences as usize;
+    let mut free_seqs: Vec<i32> = (0..max_seq as i32).rev().collect();
+    let mut active: Vec<Active> = Vec::new();
+    let mut reserved = 0usize;
+    let n_vocab = engine.n_vocab;
+    engine.inner.with_dependent_mut(|model, ctx| {
+        let vocab = model.vocab();
+        while !queue.is_empty() || !active.is_empty() {
+            // Admit waiting requests while a sequence and enough KV cells are free.
+            while let Some((i, prompt)) = queue.front() {
+                let need = prompt.len() + requests[*i].max_tokens as usize;
+                if free_seqs.is_empty() || (reserved + need > n_ctx && !active.is_empty()) {
+                    break;
+                }
+                let (i, prompt) = queue.pop_front().expect("front exists");
+                let seq = free_seqs.pop().expect("a free sequence");
+                reserved += need;
+                active.push(Active {
+                    request: i,
+                    seq,
+                    prompt_len: prompt.len(),
+                    pending_prompt: prompt,
+                    pos: 0,
+                    last: None,
+                    output: Vec::new(),
+                    bytes: Vec::new(),
+                    timing: RequestTiming {
+                        start_ns: now_ns(),
+                        ..RequestTiming::default()
+                    },
+                    reserved: need,
+                    logits_at: -1,
+                });
+            }
+
+            let n_tokens: usize = active.iter().map(|a| a.pending_prompt.len().max(1)).sum();
+            let mut batch = LlamaBatch::new(n_tokens.max(1), 1);
+            let mut add_err = None;
+            for a in active.iter_mut() {
+                let toks: Vec<LlamaToken> = if a.pending_prompt.is_empty() {
+                    a.last.into_iter().collect()
+                } else {
+                    std::mem::take(&mut a.pending_prompt)
+                };
+                for (k, &t) in toks.iter().enumerate() {
+                    let last = k + 1 == toks.len();
+                    if let Err(e) = batch.add(t, a.pos as i32, &[a.seq], last) {
+                        add_err = Some(decode_err(e));
+                    }
+                    a.pos += 1;
+                }
+                a.logits_at = batch.n_tokens() - 1;
+            }
+            let decoded = match add_err {
+                Some(e) => Err(e),
+                None => ctx.decode(&mut batch).map_err(decode_err),
+            };
+            if let Err(e) = decoded {
+                // The whole step failed: every sequence in it fails, the cache is reset.
+                ctx.clear_kv_cache();
+                for a in active.drain(..) {
+                    results[a.request] = Some(Err(Error::Inference(e.to_string())));
+                    free_seqs.push(a.seq);
+                }
+                reserved = 0;
+                continue;
+            }
+            let now = now_ns();
+
+            let mut finished = Vec::new();
+            for (slot, a) in active.iter_mut().enumerate() {
+                let logits = ctx.get_logits_ith(a.logits_at);
+                let tok = LlamaToken(argmax(&logits[..n_vocab.min(logits.len())]) as i32);
+                a.timing.first_token_ns.get_or_insert(now);
+                a.timing.token_ns.push(now);
+                a.output.push(tok);
+                let req = &requests[a.request];
+                let finish = if vocab.is_eog(tok) {
+                    Some(FinishReason::EndOfSequence)
+                } else {
+                    vocab.token_to_piece_into(tok, &mut a.bytes, false, None);
+                    let text = String::from_utf8_lossy(&a.bytes);
+                    if cut_at_stop(&text, &req.stop).1 {
+                        Some(FinishReason::Stop)
+                    } else if a.output.len() >= req.max_tokens as usize || a.pos + 1 >= n_ctx {
+                        Some(FinishReason::Length)
+                    } else {
+                        None
+                    }
+                };
+                a.last = Some(tok);
+                if let Some(f) = finish {
+                    finished.push((slot, f));
+                }
+            }
+            for (slot, finish) in finished.into_iter().rev() {
+                let mut a = active.swap_remove(slot);
+                a.timing.end_ns = now;
+                let text = String::from_utf8_lossy(&a.bytes).into_owned();
+                let text = cut_at_stop(&text, &requests[a.request].stop).0.to_string();
+                // Freeing a whole sequence cannot fail for a transformer cache.
+                let _ = ctx.clear_kv_cache_seq(Some(a.seq as u32), None, None);
+                free_seqs.push(a.seq);
+                reserved -= a.reserved;
+                results[a.request] = Some(Ok(Generation {
+                    text,
+                    prompt_tokens: a.prompt_len as u32,
+                    output_tokens: a.output.len() as u32,
+                    finish,
+                    timing: a.timing,
+                }));
+            }
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Inference("request was not run".into()))))
+        .collect()
+}

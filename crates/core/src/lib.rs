@@ -9,10 +9,8 @@ pub mod stats;
 pub mod summary;
 
 pub use clock::{now_ns, MonoNs};
+pub use record::{EnergySource, Outcome, RequestTiming, SampleRecord, TokenCounts};
 pub use summary::{Attribution, EnergySummary, MemorySummary, ModelInfo, RunSummary, Throughput};
-pub use record::{
-    EnergySource, Outcome, RequestTiming, SampleRecord, TokenCounts,
-};
 
 /// Errors raised by the core types.
 #[derive(Debug, thiserror::Error)]

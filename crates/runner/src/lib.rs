@@ -1,1 +1,358 @@
-//! placeholder
+//! Runs a task on an engine and records every sample as it is produced.
+//!
+//! The runner batches items into engine calls, runs warm-up items that are not
+//! counted, repeats the run when asked, appends each batch's records to the run
+//! store, stops cleanly when asked to (SIGINT), and resumes a directory that holds
+//! an interrupted run without recomputing or duplicating a finished sample.
+
+pub mod store;
+mod summary;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use trilemma_core::{Outcome, RequestTiming, SampleRecord, TokenCounts};
+use trilemma_engine::{Engine, GenerationRequest, LoglikelihoodRequest};
+use trilemma_tasks::{score_generation, score_multiple_choice, Item, ItemScore, Task};
+
+pub use store::RunStore;
+pub use summary::{summarize, SummaryInputs};
+
+/// Errors of the runner.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("another run is writing into {dir} (its run.lock is held); wait for it or choose another --out")]
+    Locked { dir: PathBuf },
+    #[error("{dir} holds a different run ({field} was {was}, now {now}); choose another --out")]
+    Mismatch {
+        dir: PathBuf,
+        field: String,
+        was: String,
+        now: String,
+    },
+    #[error("no samples to summarize")]
+    Empty,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How a run is executed (all of it goes into the manifest).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// Evaluate only the first N items (in the data set's order).
+    pub limit: Option<usize>,
+    /// Items per engine call (their sequences are evaluated together).
+    pub batch_size: usize,
+    pub repeats: u32,
+    /// Items evaluated before measuring, not recorded.
+    pub warmup: usize,
+    /// Pause between repeats, seconds.
+    pub cooldown_s: f64,
+    pub seed: u64,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            limit: None,
+            batch_size: 8,
+            repeats: 1,
+            warmup: 0,
+            cooldown_s: 0.0,
+            seed: 1234,
+        }
+    }
+}
+
+/// Receives progress as batches complete (the CLI draws a bar from it).
+pub trait Progress {
+    fn start(&mut self, _total: usize, _already_done: usize) {}
+    fn advance(&mut self, _done: usize) {}
+    fn finish(&mut self) {}
+}
+
+/// A progress sink that shows nothing.
+#[derive(Debug, Default)]
+pub struct Silent;
+impl Progress for Silent {}
+
+/// What a call to [`run_items`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunStats {
+    /// Samples evaluated and recorded by this process.
+    pub recorded: usize,
+    /// Samples found already recorded (a resumed run).
+    pub resumed: usize,
+    /// True when a stop was requested before every sample was done.
+    pub interrupted: bool,
+}
+
+/// Evaluates one batch of items; one record per item, in order.
+pub fn evaluate_batch(
+    engine: &mut dyn Engine,
+    task_name: &str,
+    items: &[&Item],
+) -> Vec<SampleRecord> {
+    let mut mc: Vec<(usize, &Item)> = Vec::new();
+    let mut gen: Vec<(usize, &Item)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            Item::MultipleChoice { .. } => mc.push((i, item)),
+            Item::Generate { .. } => gen.push((i, item)),
+        }
+    }
+    let mut out: Vec<Option<SampleRecord>> = items.iter().map(|_| None).collect();
+
+    if !mc.is_empty() {
+        let mut requests = Vec::new();
+        for (_, item) in &mc {
+            if let Item::MultipleChoice {
+                context, choices, ..
+            } = item
+            {
+                requests.extend(choices.iter().map(|c| LoglikelihoodRequest {
+                    context: context.clone(),
+                    continuation: c.clone(),
+                }));
+            }
+        }
+        let mut results = engine.loglikelihood(&requests).into_iter();
+        for (i, item) in mc {
+            let Item::MultipleChoice {
+                id, choices, gold, ..
+            } = item
+            else {
+                unreachable!()
+            };
+            let rs: Vec<_> = results.by_ref().take(choices.len()).collect();
+            let mut timing = RequestTiming {
+                start_ns: u64::MAX,
+                ..RequestTiming::default()
+            };
+            let mut tokens = TokenCounts::default();
+            let mut logprobs = Vec::new();
+            let mut greedy = Vec::new();
+            let mut error = None;
+            for r in &rs {
+                match r {
+                    Ok(l) => {
+                        timing.start_ns = timing.start_ns.min(l.timing.start_ns);
+                        timing.end_ns = timing.end_ns.max(l.timing.end_ns);
+                        tokens.input += u64::from(l.context_tokens + l.tokens);
+                        logprobs.push(l.logprob);
+                        greedy.push(l.is_greedy);
+                    }
+                    Err(e) => error = Some(e.to_string()),
+                }
+            }
+            if timing.start_ns == u64::MAX {
+                timing.start_ns = 0;
+            }
+            let record = match error {
+                None => {
+                    let s = score_multiple_choice(choices, *gold, &logprobs, &greedy);
+                    record(task_name, id, Outcome::Scored, s, tokens, timing)
+                }
+                Some(message) => failed(
+                    task_name,
+                    id,
+                    message,
+                    &["acc", "acc_norm"],
+                    choices.get(*gold),
+                    timing,
+                ),
+            };
+            out[i] = Some(record);
+        }
+    }
+
+    if !gen.is_empty() {
+        let requests: Vec<GenerationRequest> = gen
+            .iter()
+            .map(|(_, item)| match item {
+                Item::Generate {
+                    prompt,
+                    stop,
+                    max_tokens,
+                    ..
+                } => GenerationRequest {
+                    prompt: prompt.clone(),
+                    max_tokens: *max_tokens,
+                    stop: stop.clone(),
+                },
+                Item::MultipleChoice { .. } => unreachable!(),
+            })
+            .collect();
+        let results = engine.generate(&requests);
+        for ((i, item), r) in gen.into_iter().zip(results) {
+            let Item::Generate { id, gold, .. } = item else {
+                unreachable!()
+            };
+            out[i] = Some(match r {
+                Ok(g) => {
+                    let tokens = TokenCounts {
+                        input: u64::from(g.prompt_tokens),
+                        output: u64::from(g.output_tokens),
+                    };
+                    let mut s = score_generation(&g.text, gold);
+                    s.detail["finish"] = serde_json::to_value(g.finish).unwrap_or_default();
+                    record(task_name, id, Outcome::Scored, s, tokens, g.timing)
+                }
+                Err(e) => failed(
+                    task_name,
+                    id,
+                    e.to_string(),
+                    &["exact_match", "exact_match_strict"],
+                    Some(gold),
+                    RequestTiming::default(),
+                ),
+            });
+        }
+    }
+    out.into_iter()
+        .map(|r| r.expect("every item evaluated"))
+        .collect()
+}
+
+fn record(
+    task: &str,
+    id: &str,
+    outcome: Outcome,
+    s: ItemScore,
+    tokens: TokenCounts,
+    timing: RequestTiming,
+) -> SampleRecord {
+    SampleRecord {
+        sample_id: id.to_string(),
+        task: task.to_string(),
+        repeat: 0,
+        session: 0,
+        outcome,
+        prediction: s.prediction,
+        gold: s.gold,
+        scores: s.scores,
+        tokens,
+        timing,
+        detail: s.detail,
+    }
+}
+
+/// A sample whose engine call failed: recorded as an error, scored 0 (never dropped).
+fn failed(
+    task: &str,
+    id: &str,
+    message: String,
+    metrics: &[&str],
+    gold: Option<&String>,
+    timing: RequestTiming,
+) -> SampleRecord {
+    SampleRecord {
+        sample_id: id.to_string(),
+        task: task.to_string(),
+        repeat: 0,
+        session: 0,
+        outcome: Outcome::Error { message },
+        prediction: String::new(),
+        gold: gold.cloned().unwrap_or_default(),
+        scores: metrics
+            .iter()
+            .map(|m| ((*m).to_string(), 0.0))
+            .collect::<BTreeMap<_, _>>(),
+        tokens: TokenCounts::default(),
+        timing,
+        detail: serde_json::Value::Null,
+    }
+}
+
+/// Runs every (item, repeat) not yet in the store, batch by batch, appending records.
+///
+/// `stop` is polled between batches: when it is set the call returns with
+/// `interrupted`, every finished batch already on disk.
+pub fn run_items(
+    engine: &mut dyn Engine,
+    task: &Task,
+    settings: &RunSettings,
+    store: &mut RunStore,
+    stop: &AtomicBool,
+    progress: &mut dyn Progress,
+) -> Result<RunStats> {
+    let items: Vec<&Item> = task
+        .items
+        .iter()
+        .take(settings.limit.unwrap_or(usize::MAX))
+        .collect();
+    let done = store.done();
+    let total = items.len() * settings.repeats as usize;
+    let mut todo: Vec<(u32, &Item)> = Vec::new();
+    for repeat in 0..settings.repeats {
+        todo.extend(
+            items
+                .iter()
+                .filter(|it| !done.contains(&(it.id().to_string(), repeat)))
+                .map(|it| (repeat, *it)),
+        );
+    }
+    let resumed = total - todo.len();
+    progress.start(total, resumed);
+    if todo.is_empty() {
+        progress.finish();
+        return Ok(RunStats {
+            recorded: 0,
+            resumed,
+            interrupted: false,
+        });
+    }
+
+    if settings.warmup > 0 {
+        let warm: Vec<&Item> = items.iter().copied().take(settings.warmup).collect();
+        for chunk in warm.chunks(settings.batch_size.max(1)) {
+            let _ = evaluate_batch(engine, &task.info.name, chunk);
+        }
+    }
+
+    let mut recorded = 0;
+    let mut last_repeat = todo[0].0;
+    let batch_size = settings.batch_size.max(1);
+    let mut i = 0;
+    while i < todo.len() {
+        if stop.load(Ordering::SeqCst) {
+            progress.finish();
+            return Ok(RunStats {
+                recorded,
+                resumed,
+                interrupted: true,
+            });
+        }
+        let repeat = todo[i].0;
+        if repeat != last_repeat && settings.cooldown_s > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(settings.cooldown_s));
+        }
+        last_repeat = repeat;
+        // A batch never spans two repeats.
+        let end = (i..todo.len().min(i + batch_size))
+            .take_while(|&k| todo[k].0 == repeat)
+            .last()
+            .map_or(i + 1, |k| k + 1);
+        let chunk: Vec<&Item> = todo[i..end].iter().map(|(_, it)| *it).collect();
+        let mut records = evaluate_batch(engine, &task.info.name, &chunk);
+        for r in &mut records {
+            r.repeat = repeat;
+            r.session = store.session;
+        }
+        store.append(&records)?;
+        recorded += records.len();
+        progress.advance(resumed + recorded);
+        i = end;
+    }
+    progress.finish();
+    Ok(RunStats {
+        recorded,
+        resumed,
+        interrupted: false,
+    })
+}

@@ -1,1 +1,23 @@
-fn main() {}
+//! `trilemma`: correctness, speed and energy of small language models, in one run.
+
+mod cli;
+mod cmd_assets;
+mod cmd_bench;
+mod cmd_run;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_tracing(args.verbose);
+    match cli::dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

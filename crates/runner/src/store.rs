@@ -34,6 +34,8 @@ pub struct RunStore {
     pub existing: Vec<SampleRecord>,
     /// The session number this process writes under.
     pub session: u32,
+    /// Records this process appended.
+    appended: Vec<SampleRecord>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -122,6 +124,7 @@ impl RunStore {
             _lock: lock,
             existing,
             session,
+            appended: Vec::new(),
         })
     }
 
@@ -150,7 +153,14 @@ impl RunStore {
         }
         // One write per batch: a kill leaves whole lines, or at worst one torn last line.
         self.samples.write_all(&buf).map_err(io(&path))?;
-        self.samples.flush().map_err(io(&path))
+        self.samples.flush().map_err(io(&path))?;
+        self.appended.extend_from_slice(records);
+        Ok(())
+    }
+
+    /// Every record of the run: those found on opening and those appended since.
+    pub fn records(&self) -> impl Iterator<Item = &SampleRecord> {
+        self.existing.iter().chain(&self.appended)
     }
 
     pub fn write_summary(&self, summary: &impl Serialize) -> Result<()> {

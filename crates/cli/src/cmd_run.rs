@@ -1,0 +1,221 @@
+//! `trilemma run`: evaluate models on tasks, measuring all three axes in one run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+use trilemma_assets::{Cache, Catalog, ResolvedModel};
+use trilemma_core::RunSummary;
+use trilemma_engine::Engine;
+use trilemma_engine_gguf::{GgufConfig, GgufEngine};
+use trilemma_runner::{run_items, summarize, RunSettings, RunStore, SummaryInputs};
+
+use crate::output;
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Model: a catalog name (fetched and verified on first use) or a path to a GGUF file.
+    /// Repeat to compare several models.
+    #[arg(long = "model", short = 'm', default_value = "smollm2-135m")]
+    pub models: Vec<String>,
+    /// Task name (arc-easy, gsm8k). Repeat to run several.
+    #[arg(long = "task", short = 't', default_value = "arc-easy")]
+    pub tasks: Vec<String>,
+    /// Evaluate only the first N items of each task.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Directory for results; one run directory per (model, task) is created inside it.
+    /// Re-running with the same --out resumes interrupted runs.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Items evaluated together in one engine call.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// CPU threads for inference (default: all cores).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// KV cache size in tokens, shared by the sequences of a batch.
+    #[arg(long, default_value_t = 4096)]
+    pub n_ctx: u32,
+    /// Run the whole task this many times (mean and spread across repeats).
+    #[arg(long, default_value_t = 1)]
+    pub repeats: u32,
+    /// Items evaluated first and not counted.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: usize,
+    /// Seconds to pause between repeats.
+    #[arg(long, default_value_t = 0.0)]
+    pub cooldown: f64,
+    #[arg(long, default_value_t = 1234)]
+    pub seed: u64,
+    /// Print the summaries as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not fetch missing catalog assets.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let catalog = Catalog::builtin();
+    let cache = Cache::from_env();
+    // Resolve everything before running anything: bad names fail fast.
+    for t in &args.tasks {
+        trilemma_tasks::data_set_for(t)?;
+    }
+    let models: Vec<ResolvedModel> = args
+        .models
+        .iter()
+        .map(|m| cache.resolve_model(&catalog, m, !args.offline))
+        .collect::<Result<_, _>>()?;
+    let mut tasks = Vec::new();
+    for t in &args.tasks {
+        let data_set = trilemma_tasks::data_set_for(t)?;
+        let package = if args.offline {
+            cache.dataset(&catalog, data_set)?
+        } else {
+            cache.fetch_dataset(catalog.dataset(data_set)?)?
+        };
+        let task = trilemma_tasks::load(t, &package)?;
+        if task.skipped_rows > 0 {
+            eprintln!(
+                "warning: {t}: skipped {} rows that could not be parsed",
+                task.skipped_rows
+            );
+        }
+        tasks.push(task);
+    }
+
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
+    });
+    let settings = RunSettings {
+        limit: args.limit,
+        batch_size: args.batch_size.max(1),
+        repeats: args.repeats.max(1),
+        warmup: args.warmup,
+        cooldown_s: args.cooldown,
+        seed: args.seed,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // First Ctrl-C: finish the batch in flight, write the summary, exit 130.
+        // Second: exit at once (finished batches are already on disk).
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\nstopping after the batch in flight (Ctrl-C again to quit now)");
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+
+    let mut summaries: Vec<(RunSummary, PathBuf)> = Vec::new();
+    let mut interrupted = false;
+    'models: for model in &models {
+        let mut cfg = GgufConfig::new(&model.path);
+        cfg.name = model.name.clone();
+        cfg.sha256 = Some(model.sha256.clone());
+        cfg.threads = args.threads;
+        cfg.n_ctx = args.n_ctx;
+        cfg.max_sequences = (settings.batch_size * 5).clamp(1, 64) as u32;
+        let mut engine = GgufEngine::open(&cfg)?;
+        for task in &tasks {
+            let dir = out.join(format!("{}__{}", model.name, task.info.name));
+            let (summary, stopped) = run_one(&mut engine, model, task, &settings, &dir, &stop)?;
+            summaries.push((summary, dir));
+            if stopped {
+                interrupted = true;
+                break 'models;
+            }
+        }
+    }
+
+    if args.json {
+        let list: Vec<&RunSummary> = summaries.iter().map(|(s, _)| s).collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        output::print_run_table(&summaries);
+        eprintln!("results: {}", out.display());
+    }
+    Ok(if interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Runs one (model, task) into its directory and returns its summary and whether it was stopped.
+fn run_one(
+    engine: &mut GgufEngine,
+    model: &ResolvedModel,
+    task: &trilemma_tasks::Task,
+    settings: &RunSettings,
+    dir: &std::path::Path,
+    stop: &AtomicBool,
+) -> anyhow::Result<(RunSummary, bool)> {
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let engine_info = engine.engine_info();
+    let run_id = format!("{}__{}", model.name, task.info.name);
+    let manifest = json!({
+        "trilemma_version": env!("CARGO_PKG_VERSION"),
+        "run_id": run_id,
+        "created_at": started_at,
+        "command": std::env::args().collect::<Vec<_>>(),
+        "model": {
+            "name": model.name,
+            "path": model.path,
+            "sha256": model.sha256,
+            "origin": model.origin,
+            "info": engine.model_info(),
+        },
+        "task": task.info,
+        "engine": engine_info,
+        "settings": settings,
+        "decoding": "greedy (argmax), temperature 0",
+    });
+    let identity = [
+        "model.sha256",
+        "task.name",
+        "task.source",
+        "engine.kind",
+        "engine.threads",
+        "settings.batch_size",
+        "settings.seed",
+    ];
+    let mut store = RunStore::open(dir, &manifest, &identity)?;
+    let mut progress = output::ProgressBar::new(&format!("{} · {}", model.name, task.info.name));
+    let stats = run_items(engine, task, settings, &mut store, stop, &mut progress)?;
+    if stats.resumed > 0 {
+        eprintln!(
+            "{run_id}: resumed {} finished samples from {}",
+            stats.resumed,
+            dir.display()
+        );
+    }
+    let records: Vec<_> = store.records().cloned().collect();
+    let summary = summarize(
+        &records,
+        SummaryInputs {
+            run_id,
+            model: engine.model_info(),
+            task: &task.info,
+            engine: &engine_info,
+            settings,
+            energy: Vec::new(),
+            memory: None,
+            hardware: String::new(),
+            started_at,
+            finished_at: chrono::Utc::now().to_rfc3339(),
+            partial: stats.interrupted,
+        },
+    )?;
+    store.write_summary(&summary)?;
+    Ok((summary, stats.interrupted))
+}

@@ -1,0 +1,193 @@
+//! Terminal output: tables and progress.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use trilemma_core::RunSummary;
+
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().map(|h| h.to_string()));
+    t
+}
+
+fn bytes_h(b: u64) -> String {
+    let mib = b as f64 / (1024.0 * 1024.0);
+    if mib >= 1024.0 {
+        format!("{:.2} GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.0} MiB")
+    }
+}
+
+/// Energy with an SI prefix that keeps 3 significant digits.
+pub fn joules_h(j: f64) -> String {
+    if j >= 1000.0 {
+        format!("{:.2} kJ", j / 1000.0)
+    } else if j >= 1.0 {
+        format!("{j:.2} J")
+    } else {
+        format!("{:.1} mJ", j * 1000.0)
+    }
+}
+
+/// The trilemma table: one row per (model, task), all three axes side by side.
+pub fn print_run_table(runs: &[(RunSummary, PathBuf)]) {
+    let mut t = table(&[
+        "model",
+        "task",
+        "score (95% CI)",
+        "n",
+        "latency/sample ms\nmean · p50 · p95 · p99",
+        "tokens/s",
+        "samples/s",
+        "peak RSS",
+        "energy/sample\n(source)",
+    ]);
+    for (s, _) in runs {
+        let score = s.metrics.get(&s.primary_metric).map_or("-".into(), |e| {
+            format!(
+                "{} {:.3}\n[{:.3}, {:.3}]",
+                s.primary_metric, e.value, e.ci_low, e.ci_high
+            )
+        });
+        let l = &s.latency_s;
+        let n = if s.errors > 0 {
+            format!("{}\n({} errors)", s.samples, s.errors)
+        } else {
+            s.samples.to_string()
+        };
+        let energy = s.energy.first().map_or("unavailable".into(), |e| {
+            format!("{}\n({})", joules_h(e.per_sample_j), e.source)
+        });
+        t.add_row(vec![
+            s.model.name.clone(),
+            format!("{}{}", s.task, if s.partial { " (partial)" } else { "" }),
+            score,
+            n,
+            format!(
+                "{:.1} · {:.1} · {:.1} · {:.1}",
+                l.mean * 1e3,
+                l.p50 * 1e3,
+                l.p95 * 1e3,
+                l.p99 * 1e3
+            ),
+            format!("{:.1}", s.throughput.tokens_per_s),
+            format!("{:.2}", s.throughput.samples_per_s),
+            s.memory
+                .as_ref()
+                .map_or("-".into(), |m| bytes_h(m.peak_rss_bytes)),
+            energy,
+        ]);
+    }
+    println!("{t}");
+    print_notes(runs);
+}
+
+/// How each figure was obtained, under the table.
+fn print_notes(runs: &[(RunSummary, PathBuf)]) {
+    let Some((first, _)) = runs.first() else {
+        return;
+    };
+    println!("How these figures were obtained:");
+    println!(
+        "- score: mean of per-sample scores; 95% CI from a percentile bootstrap (1,000 resamples, seed 1234); errors score 0."
+    );
+    println!(
+        "- latency: end-to-end per sample on the monotonic clock; {} items share one engine call (batch size {}), so a sample's latency is its batch's.",
+        first.batch_size, first.batch_size
+    );
+    println!(
+        "- tokens/s, samples/s: over the time the engine was busy with measured samples (warm-up excluded); tokens = input + generated; {} thread(s), {}.",
+        first.threads.map_or("?".into(), |t| t.to_string()),
+        first.engine
+    );
+    for (s, dir) in runs {
+        for e in &s.energy {
+            println!(
+                "- energy [{} · {}]: {} over {:.1} s ({}), idle baseline {}; net {} = {:.3e} kWh, {:.3} g CO2 at {} g/kWh, ${:.6} at ${}/kWh.{}",
+                s.model.name,
+                s.task,
+                e.source,
+                e.window_s,
+                e.method,
+                e.idle_w.map_or("not measured".into(), |w| format!("{w:.1} W over {:.0} s", e.idle_window_s.unwrap_or(0.0))),
+                joules_h(e.net_j),
+                e.kwh,
+                e.co2_g,
+                e.grid_g_per_kwh,
+                e.cost_usd,
+                e.price_usd_per_kwh,
+                if e.source.is_measurement() { "" } else { " ESTIMATE, not a measurement." }
+            );
+        }
+        if let Some(m) = &s.memory {
+            println!("- memory [{} · {}]: {}", s.model.name, s.task, m.method);
+        }
+        println!("- run directory: {}", dir.display());
+    }
+}
+
+/// A progress bar on a terminal; plain lines otherwise.
+pub struct ProgressBar {
+    label: String,
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+    last_pct: usize,
+}
+
+impl ProgressBar {
+    pub fn new(label: &str) -> Self {
+        Self {
+            label: label.to_string(),
+            bar: None,
+            total: 0,
+            last_pct: 0,
+        }
+    }
+}
+
+impl trilemma_runner::Progress for ProgressBar {
+    fn start(&mut self, total: usize, already_done: usize) {
+        self.total = total;
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {pos}/{len} samples · {per_sec} · ETA {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_message(self.label.clone());
+            bar.set_position(already_done as u64);
+            self.bar = Some(bar);
+        } else {
+            eprintln!(
+                "{}: {already_done}/{total} samples already done",
+                self.label
+            );
+        }
+    }
+
+    fn advance(&mut self, done: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+        } else if let Some(pct) = (done * 100).checked_div(self.total) {
+            if pct / 10 > self.last_pct / 10 {
+                eprintln!("{}: {done}/{} samples ({pct}%)", self.label, self.total);
+                self.last_pct = pct;
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -9,10 +9,12 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use trilemma_assets::{Cache, Catalog, ResolvedModel};
+use trilemma_core::Attribution;
 use trilemma_core::RunSummary;
 use trilemma_engine::Engine;
 use trilemma_engine_gguf::{GgufConfig, GgufEngine};
 use trilemma_runner::{run_items, summarize, RunSettings, RunStore, SummaryInputs};
+use trilemma_telemetry::{HostInfo, IdleBaseline, Telemetry, TelemetryConfig};
 
 use crate::output;
 
@@ -58,11 +60,50 @@ pub struct RunArgs {
     /// Do not fetch missing catalog assets.
     #[arg(long)]
     pub offline: bool,
+    /// Seconds of idle power measured before the first run (subtracted from energy; 0 skips).
+    #[arg(long, default_value_t = 5.0)]
+    pub idle_baseline: f64,
+    /// Meter sampling period, milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub meter_period_ms: u64,
+    /// Grid carbon intensity: a region (world, us, eu, fr, de, uk, in, cn) or g CO2/kWh.
+    #[arg(long, default_value = "world")]
+    pub grid: String,
+    /// Electricity price, USD per kWh.
+    #[arg(long, default_value_t = trilemma_telemetry::DEFAULT_PRICE_USD_PER_KWH)]
+    pub price: f64,
+    /// Root of the powercap (RAPL) tree.
+    #[arg(long, default_value = "/sys/class/powercap", hide = true)]
+    pub powercap_root: PathBuf,
+}
+
+fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig> {
+    let grid_g_per_kwh = match trilemma_telemetry::grid_intensity(&args.grid) {
+        Some(g) => g,
+        None => args.grid.parse::<f64>().map_err(|_| {
+            anyhow::anyhow!(
+                "--grid {:?} is neither a known region ({}) nor a number of g CO2/kWh",
+                args.grid,
+                trilemma_telemetry::GRID_INTENSITY
+                    .iter()
+                    .map(|(r, _)| *r)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?,
+    };
+    Ok(TelemetryConfig {
+        period: std::time::Duration::from_millis(args.meter_period_ms.max(1)),
+        powercap_root: args.powercap_root.clone(),
+        grid_g_per_kwh,
+        price_usd_per_kwh: args.price,
+    })
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let catalog = Catalog::builtin();
     let cache = Cache::from_env();
+    let meters = telemetry_config(args)?;
     // Resolve everything before running anything: bad names fail fast.
     for t in &args.tasks {
         trilemma_tasks::data_set_for(t)?;
@@ -116,6 +157,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .context("installing the Ctrl-C handler")?;
     }
 
+    let idle = (args.idle_baseline > 0.0).then(|| {
+        eprintln!("measuring idle power for {:.0} s", args.idle_baseline);
+        trilemma_telemetry::measure_idle(
+            &meters,
+            std::time::Duration::from_secs_f64(args.idle_baseline),
+        )
+    });
+    let host = HostInfo::detect();
+    let ctx = RunContext {
+        settings: &settings,
+        meters: &meters,
+        idle: idle.as_ref(),
+        host: &host,
+        stop: &stop,
+    };
     let mut summaries: Vec<(RunSummary, PathBuf)> = Vec::new();
     let mut interrupted = false;
     'models: for model in &models {
@@ -128,7 +184,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let mut engine = GgufEngine::open(&cfg)?;
         for task in &tasks {
             let dir = out.join(format!("{}__{}", model.name, task.info.name));
-            let (summary, stopped) = run_one(&mut engine, model, task, &settings, &dir, &stop)?;
+            let (summary, stopped) = run_one(&mut engine, model, task, &dir, &ctx)?;
             summaries.push((summary, dir));
             if stopped {
                 interrupted = true;
@@ -151,15 +207,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// What every (model, task) run of one invocation shares.
+struct RunContext<'a> {
+    settings: &'a RunSettings,
+    meters: &'a TelemetryConfig,
+    idle: Option<&'a IdleBaseline>,
+    host: &'a HostInfo,
+    stop: &'a AtomicBool,
+}
+
 /// Runs one (model, task) into its directory and returns its summary and whether it was stopped.
 fn run_one(
     engine: &mut GgufEngine,
     model: &ResolvedModel,
     task: &trilemma_tasks::Task,
-    settings: &RunSettings,
     dir: &std::path::Path,
-    stop: &AtomicBool,
+    ctx: &RunContext<'_>,
 ) -> anyhow::Result<(RunSummary, bool)> {
+    let settings = ctx.settings;
     let started_at = chrono::Utc::now().to_rfc3339();
     let engine_info = engine.engine_info();
     let run_id = format!("{}__{}", model.name, task.info.name);
@@ -179,6 +244,16 @@ fn run_one(
         "engine": engine_info,
         "settings": settings,
         "decoding": "greedy (argmax), temperature 0",
+        "hardware": ctx.host,
+        "meters": {
+            "period_ms": ctx.meters.period.as_millis() as u64,
+            "grid_g_per_kwh": ctx.meters.grid_g_per_kwh,
+            "price_usd_per_kwh": ctx.meters.price_usd_per_kwh,
+            "idle_baseline": ctx.idle.map(|i| json!({
+                "window_s": i.window_s,
+                "watts": i.watts.iter().map(|(s, w)| json!({"source": s, "watts": w})).collect::<Vec<_>>(),
+            })),
+        },
     });
     let identity = [
         "model.sha256",
@@ -191,7 +266,12 @@ fn run_one(
     ];
     let mut store = RunStore::open(dir, &manifest, &identity)?;
     let mut progress = output::ProgressBar::new(&format!("{} · {}", model.name, task.info.name));
-    let stats = run_items(engine, task, settings, &mut store, stop, &mut progress)?;
+    let telemetry = Telemetry::start(ctx.meters);
+    let stats = run_items(engine, task, settings, &mut store, ctx.stop, &mut progress)?;
+    let readings = telemetry.finish();
+    for u in readings.unavailable() {
+        tracing::info!("meter unavailable: {u}");
+    }
     if stats.resumed > 0 {
         eprintln!(
             "{run_id}: resumed {} finished samples from {}",
@@ -200,6 +280,25 @@ fn run_one(
         );
     }
     let records: Vec<_> = store.records().cloned().collect();
+    // Energy covers the samples this process measured (earlier sessions' clocks differ).
+    let measured: Vec<_> = records
+        .iter()
+        .filter(|r| r.session == store.session)
+        .collect();
+    let spans: Vec<_> = measured
+        .iter()
+        .map(|r| (r.timing.start_ns, r.timing.end_ns))
+        .collect();
+    let tokens: u64 = measured
+        .iter()
+        .map(|r| r.tokens.input + r.tokens.output)
+        .sum();
+    let attribution = if settings.batch_size == 1 {
+        Attribution::SampleWindows
+    } else {
+        Attribution::WholeRun
+    };
+    let energy = readings.energy_summaries(&spans, measured.len(), tokens, ctx.idle, attribution);
     let summary = summarize(
         &records,
         SummaryInputs {
@@ -208,9 +307,12 @@ fn run_one(
             task: &task.info,
             engine: &engine_info,
             settings,
-            energy: Vec::new(),
-            memory: None,
-            hardware: String::new(),
+            energy,
+            memory: readings.memory_summary(),
+            hardware: format!(
+                "{} ({} logical CPUs)",
+                ctx.host.cpu_model, ctx.host.logical_cpus
+            ),
             started_at,
             finished_at: chrono::Utc::now().to_rfc3339(),
             partial: stats.interrupted,

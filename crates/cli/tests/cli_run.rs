@@ -82,6 +82,8 @@ fn run_prints_the_table_and_writes_a_run_directory() {
             "--limit",
             "16",
             "--json",
+            "--idle-baseline",
+            "0.5",
             "--out",
         ])
         .arg(dir.path())
@@ -99,6 +101,15 @@ fn run_prints_the_table_and_writes_a_run_directory() {
     let acc = s["metrics"]["acc"]["value"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc));
     assert!(s["throughput"]["tokens_per_s"].as_f64().unwrap() > 0.0);
+    // No RAPL on this VM: energy is the labelled estimate, with an idle baseline.
+    let energy = s["energy"].as_array().unwrap();
+    let est = energy
+        .iter()
+        .find(|e| e["source"] == "estimate")
+        .expect("an estimate");
+    assert!(est["per_sample_j"].as_f64().unwrap() > 0.0);
+    assert!(est["idle_w"].as_f64().is_some());
+    assert!(s["memory"]["peak_rss_bytes"].as_u64().unwrap() > 50_000_000);
     let run = dir.path().join("smollm2-135m__arc-easy");
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
@@ -125,6 +136,8 @@ fn start_and_signal(out: &Path, signal: &str, min_samples: usize) -> std::proces
             "48",
             "--batch-size",
             "4",
+            "--idle-baseline",
+            "0.3",
             "--out",
         ])
         .arg(out)
@@ -179,6 +192,8 @@ fn a_killed_run_resumes_without_redoing_or_duplicating_samples() {
             "48",
             "--batch-size",
             "4",
+            "--idle-baseline",
+            "0.3",
             "--out",
         ])
         .arg(dir.path())

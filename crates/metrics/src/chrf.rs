@@ -39,7 +39,8 @@ fn match_stats(hyp: &[HashMap<String, u64>], rf: &[HashMap<String, u64>]) -> Chr
             .iter()
             .map(|(g, c)| (*c).min(rf[n].get(g).copied().unwrap_or(0)))
             .sum();
-        st[n] = [h, r, m];
+        // sacreBLEU counts no hypothesis n-grams where the reference has none.
+        st[n] = [if rf[n].is_empty() { 0 } else { h }, r, m];
     }
     st
 }

@@ -1,0 +1,93 @@
+//! Every metric against vectors from the reference implementations
+//! (`scripts/parity/generate_vectors.py`: sacreBLEU, scikit-learn, the SQuAD v1.1 script).
+
+use serde_json::Value;
+use trilemma_metrics::{bleu, chrf, corpus_score, f1, squad};
+
+const TOL: f64 = 1e-6;
+
+fn load(name: &str) -> Value {
+    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn close(what: &str, i: usize, got: f64, want: f64, case: &Value) {
+    assert!(
+        (got - want).abs() <= TOL,
+        "{what} case {i}: got {got}, want {want}; case {case}"
+    );
+}
+
+#[test]
+fn sentence_metrics_match_references() {
+    let v = load("sentence.json");
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 300);
+    for (i, c) in cases.iter().enumerate() {
+        let p = c["prediction"].as_str().unwrap();
+        let r = strings(&c["references"]);
+        let f = |k: &str| c[k].as_f64().unwrap();
+        close("bleu", i, bleu::sentence_bleu(p, &r), f("bleu"), c);
+        close("chrf", i, chrf::sentence_chrf(p, &r), f("chrf"), c);
+        close(
+            "squad_em",
+            i,
+            squad::sentence_squad_em(p, &r),
+            f("squad_em"),
+            c,
+        );
+        close(
+            "squad_f1",
+            i,
+            squad::sentence_squad_f1(p, &r),
+            f("squad_f1"),
+            c,
+        );
+        let em = trilemma_metrics::exact_match::sentence_exact_match(p, &r);
+        close("exact_match", i, em, f("exact_match"), c);
+    }
+}
+
+#[test]
+fn corpus_metrics_match_references() {
+    let v = load("corpus.json");
+    for (i, c) in v["corpora"].as_array().unwrap().iter().enumerate() {
+        let p = strings(&c["predictions"]);
+        let r: Vec<Vec<String>> = c["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(strings)
+            .collect();
+        for m in ["bleu", "chrf"] {
+            let got = corpus_score(m, &p, &r).unwrap().value;
+            let want = c[m].as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= TOL,
+                "{m} corpus {i}: got {got}, want {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn macro_f1_matches_sklearn() {
+    let v = load("macro_f1.json");
+    for (i, c) in v["cases"].as_array().unwrap().iter().enumerate() {
+        let t = strings(&c["y_true"]);
+        let p = strings(&c["y_pred"]);
+        let t: Vec<&str> = t.iter().map(String::as_str).collect();
+        let p: Vec<&str> = p.iter().map(String::as_str).collect();
+        let got = f1::f1_report(&t, &p).unwrap().macro_f1;
+        close("macro_f1", i, got, c["macro_f1"].as_f64().unwrap(), c);
+    }
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Reference vectors for trilemma-metrics.
+
+Creates a venv under /tmp, installs pinned reference packages there, re-runs itself in it,
+and writes JSON vectors into crates/metrics/tests/vectors/. The Rust tests compare every
+metric to these vectors within 1e-6.
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+
+VENV = "/tmp/parity-venv"
+PINS = ["sacrebleu==2.4.3", "rouge-score==0.1.2", "nltk==3.9.1", "scikit-learn==1.9.1"]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "crates", "metrics", "tests", "vectors")
+
+
+def ensure_venv():
+    if os.environ.get("TRILEMMA_PARITY_VENV") == "1":
+        return
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        subprocess.check_call([sys.executable, "-m", "venv", VENV])
+    subprocess.check_call([py, "-m", "pip", "install", "-q"] + PINS)
+    env = dict(os.environ, TRILEMMA_PARITY_VENV="1")
+    sys.exit(subprocess.call([py, os.path.abspath(__file__)] + sys.argv[1:], env=env))
+
+
+# ---------------------------------------------------------------- test cases
+
+WORDS = ("the a an cat dog sat on mat quick brown fox jumps over lazy running runs ran "
+         "happily happiness generalization connected connecting 42 3.14 1,000 $5 -7 "
+         "Hello WORLD naïve café Straße 東京 日本語 😀 don't it's U.S.A. e-mail "
+         "(paren) [brack] {brace} 'quote' \"dq\" ... ! ? ; : , . - -- / @ # %").split()
+
+
+def random_sentence(rng, lo=0, hi=25):
+    n = rng.randint(lo, hi)
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def perturb(rng, s):
+    toks = s.split()
+    out = []
+    for t in toks:
+        r = rng.random()
+        if r < 0.15:
+            continue
+        if r < 0.25:
+            out.append(rng.choice(WORDS))
+        elif r < 0.32:
+            out.append(t.upper())
+        else:
+            out.append(t)
+        if rng.random() < 0.05:
+            out.append(rng.choice(WORDS))
+    return " ".join(out)
+
+
+def cases():
+    rng = random.Random(20261122)
+    fixed = [
+        ("", [""]),
+        ("", ["a reference"]),
+        ("a hypothesis", [""]),
+        ("The cat sat on the mat.", ["The cat sat on the mat."]),
+        ("the cat sat on the mat", ["The cat is on the mat."]),
+        ("Hello, world!", ["hello world"]),
+        ("It's 3.14, not 3,14.", ["It is 3.14 not 3,14"]),
+        ("naïve café in 東京", ["naive cafe in Tokyo", "naïve café in 東京"]),
+        ("running runs ran", ["run running ran"]),
+        ("An apple a day", ["the apple the day"]),
+        ("  spaced   out\ttext \n", ["spaced out text"]),
+        ("line one.\nline two here.", ["line one.\nline two."]),
+        ("😀 emoji 😀", ["emoji"]),
+        ("$1,000.00", ["1000"]),
+        ("word", ["word"]),
+        ("The quick brown fox jumps over the lazy dog",
+         ["A quick brown fox jumped over a lazy dog", "The fast brown fox leaps over the lazy dog"]),
+    ]
+    out = [(p, list(r)) for p, r in fixed]
+    for _ in range(300):
+        ref = random_sentence(rng, 1, 30)
+        nrefs = 1 if rng.random() < 0.7 else rng.randint(2, 3)
+        refs = [ref] + [perturb(rng, ref) for _ in range(nrefs - 1)]
+        if rng.random() < 0.2:
+            refs = [r.replace(" . ", " .\n") for r in refs]
+        hyp = perturb(rng, ref) if rng.random() < 0.85 else random_sentence(rng, 0, 10)
+        out.append((hyp, refs))
+    return out
+
+
+# ---------------------------------------------------------------- references
+
+def squad_normalize(s):
+    # The official SQuAD v1.1 evaluation script's normalize_answer, restated.
+    import re
+    import string
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def squad_f1(pred, gold):
+    from collections import Counter
+    p = squad_normalize(pred).split()
+    g = squad_normalize(gold).split()
+    common = Counter(p) & Counter(g)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    prec = same / len(p)
+    rec = same / len(g)
+    return 2 * prec * rec / (prec + rec)
+
+
+def main():
+    import sacrebleu
+    from sacrebleu.metrics import BLEU, CHRF
+    from sklearn.metrics import f1_score
+
+    os.makedirs(OUT, exist_ok=True)
+    cs = cases()
+    bleu_s = BLEU(effective_order=True)
+    bleu_c = BLEU()
+    chrf = CHRF()
+    sentence = []
+    for hyp, refs in cs:
+        sentence.append({
+            "prediction": hyp,
+            "references": refs,
+            "bleu": bleu_s.sentence_score(hyp, refs).score,
+            "chrf": chrf.sentence_score(hyp, refs).score,
+            "squad_em": float(max(squad_normalize(hyp) == squad_normalize(r) for r in refs)),
+            "squad_f1": max(squad_f1(hyp, r) for r in refs),
+            "exact_match": float(any(hyp == r for r in refs)),
+        })
+    # Corpus BLEU/chrF: sacreBLEU takes reference streams, so corpora have a fixed count.
+    corpora = []
+    for k in (1, 2, 3):
+        sel = [(h, r[:k]) for h, r in cs if len(r) >= k]
+        hyps = [h for h, _ in sel]
+        streams = [[r[i] for _, r in sel] for i in range(k)]
+        corpora.append({
+            "predictions": hyps,
+            "references": [r for _, r in sel],
+            "bleu": bleu_c.corpus_score(hyps, streams).score,
+            "chrf": chrf.corpus_score(hyps, streams).score,
+        })
+    with open(os.path.join(OUT, "sentence.json"), "w", encoding="utf-8") as f:
+        json.dump({"generator": "sacrebleu " + sacrebleu.__version__, "cases": sentence}, f,
+                  ensure_ascii=False, indent=0)
+    with open(os.path.join(OUT, "corpus.json"), "w", encoding="utf-8") as f:
+        json.dump({"corpora": corpora}, f, ensure_ascii=False, indent=0)
+
+    # Macro F1 with scikit-learn (labels = sorted union, zero_division = 0).
+    rng = random.Random(7)
+    f1s = []
+    for n in (1, 5, 40, 200):
+        labels = ["A", "B", "C", "D"][: rng.randint(1, 4)]
+        y_true = [rng.choice(labels) for _ in range(n)]
+        y_pred = [rng.choice(labels + ["Error"]) for _ in range(n)]
+        f1s.append({
+            "y_true": y_true,
+            "y_pred": y_pred,
+            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        })
+    with open(os.path.join(OUT, "macro_f1.json"), "w", encoding="utf-8") as f:
+        json.dump({"cases": f1s}, f, ensure_ascii=False, indent=0)
+    print(f"wrote {len(sentence)} sentence cases, {len(corpora)} corpora, {len(f1s)} F1 cases to {OUT}")
+
+
+if __name__ == "__main__":
+    ensure_venv()
+    main()

@@ -249,6 +249,7 @@ impl Telemetry {
             unavailable.push("meters: the sampler thread failed".into());
             Vec::new()
         });
+        unavailable.extend(gaps(&samples, &self.domains));
         Readings {
             samples,
             domains: self.domains,
@@ -257,6 +258,48 @@ impl Telemetry {
             cfg: self.cfg,
         }
     }
+}
+
+/// Meters that stopped (or failed now and then) during sampling: one line per
+/// meter with how many samples it missed and when it first did. Energy over a
+/// window that touches a missing reading is unavailable, never filled in.
+fn gaps(samples: &[Sample], domains: &[rapl::Domain]) -> Vec<String> {
+    let mut out = Vec::new();
+    let t_base = samples.first().map_or(0, |s| s.t_ns);
+    let mut report = |meter: String, missing: Vec<MonoNs>| {
+        if let Some(first) = missing.first() {
+            out.push(format!(
+                "{meter}: unreadable in {} of {} samples (first {:.3} s into sampling)",
+                missing.len(),
+                samples.len(),
+                (first - t_base) as f64 / 1e9
+            ));
+        }
+    };
+    for (k, d) in domains.iter().enumerate() {
+        let missing = samples
+            .iter()
+            .filter(|s| s.rapl_uj.get(k).copied().flatten().is_none())
+            .map(|s| s.t_ns)
+            .collect();
+        report(
+            format!("rapl {} ({})", d.name, d.energy_path.display()),
+            missing,
+        );
+    }
+    let rss = samples
+        .iter()
+        .filter(|s| s.rss_bytes.is_none())
+        .map(|s| s.t_ns)
+        .collect();
+    report("memory (VmRSS in /proc/self/status)".into(), rss);
+    let cpu = samples
+        .iter()
+        .filter(|s| s.cpu_s.is_none())
+        .map(|s| s.t_ns)
+        .collect();
+    report("process CPU time (/proc/self/stat)".into(), cpu);
+    out
 }
 
 /// Idle power per source, measured before a run.
@@ -329,61 +372,63 @@ impl Readings {
         s
     }
 
-    /// Cumulative joules at each sample for a source.
-    fn cumulative(&self, source: EnergySource) -> Option<Vec<(MonoNs, f64)>> {
-        let mut out = Vec::with_capacity(self.samples.len());
-        let mut total = 0.0;
-        let first = self.samples.first()?;
-        out.push((first.t_ns, 0.0));
-        for w in self.samples.windows(2) {
-            let (a, b) = (&w[0], &w[1]);
-            let dt = (b.t_ns - a.t_ns) as f64 / 1e9;
-            let add = match source {
-                EnergySource::Rapl => {
-                    let mut j = 0.0;
-                    for (k, d) in self.domains.iter().enumerate() {
-                        let (x, y) = (
-                            a.rapl_uj.get(k).copied().flatten()?,
-                            b.rapl_uj.get(k).copied().flatten()?,
-                        );
-                        j += rapl::delta_uj(x, y, d.max_uj) as f64 / 1e6;
-                    }
-                    j
-                }
-                EnergySource::Estimate => {
-                    let busy = match (a.cpu_s, b.cpu_s) {
-                        (Some(x), Some(y)) if dt > 0.0 => (y - x) / dt,
-                        _ => return None,
-                    };
-                    self.model.watts(busy, b.rss_bytes.unwrap_or(0)) * dt
-                }
-                EnergySource::NvmlCounter | EnergySource::NvmlPower => return None,
-            };
-            total += add;
-            out.push((b.t_ns, total));
-        }
-        Some(out)
+    /// Joules in each interval between consecutive samples, `None` where a reading
+    /// at either end is missing (a meter that stopped, a failed read).
+    fn increments(&self, source: EnergySource) -> Vec<(MonoNs, MonoNs, Option<f64>)> {
+        self.samples
+            .windows(2)
+            .map(|w| {
+                let (a, b) = (&w[0], &w[1]);
+                let dt = (b.t_ns - a.t_ns) as f64 / 1e9;
+                let j = match source {
+                    EnergySource::Rapl => self
+                        .domains
+                        .iter()
+                        .enumerate()
+                        .map(|(k, d)| {
+                            let x = a.rapl_uj.get(k).copied().flatten()?;
+                            let y = b.rapl_uj.get(k).copied().flatten()?;
+                            Some(rapl::delta_uj(x, y, d.max_uj) as f64 / 1e6)
+                        })
+                        .sum::<Option<f64>>(),
+                    EnergySource::Estimate => match (a.cpu_s, b.cpu_s) {
+                        (Some(x), Some(y)) if dt > 0.0 => {
+                            Some(self.model.watts((y - x) / dt, b.rss_bytes.unwrap_or(0)) * dt)
+                        }
+                        (Some(_), Some(_)) => Some(0.0),
+                        _ => None,
+                    },
+                    EnergySource::NvmlCounter | EnergySource::NvmlPower => None,
+                };
+                (a.t_ns, b.t_ns, j)
+            })
+            .collect()
     }
 
-    /// Joules from `source` between two instants, interpolated between samples.
-    /// `None` when the source did not run or the window lies outside the samples.
+    /// Joules from `source` between two instants, interpolated linearly inside the
+    /// sampling intervals at the window's edges. `None` when the source did not
+    /// run, the window lies outside the samples, or a reading inside it is missing.
     pub fn energy_between(&self, source: EnergySource, t0: MonoNs, t1: MonoNs) -> Option<f64> {
-        let cum = self.cumulative(source)?;
-        let at = |t: MonoNs| -> Option<f64> {
-            let i = cum.partition_point(|(ts, _)| *ts < t);
-            if i == 0 {
-                return (cum[0].0 == t).then_some(cum[0].1);
+        let (first, last) = (self.samples.first()?.t_ns, self.samples.last()?.t_ns);
+        if t1 < t0 || t0 < first || t1 > last {
+            return None;
+        }
+        if matches!(source, EnergySource::Rapl) && self.domains.is_empty() {
+            return None;
+        }
+        if matches!(source, EnergySource::NvmlCounter | EnergySource::NvmlPower) {
+            return None;
+        }
+        let mut total = 0.0;
+        for (ta, tb, j) in self.increments(source) {
+            let lo = ta.max(t0);
+            let hi = tb.min(t1);
+            if hi <= lo || tb <= ta {
+                continue;
             }
-            let (tb, jb) = *cum.get(i)?;
-            let (ta, ja) = cum[i - 1];
-            let f = if tb > ta {
-                (t - ta) as f64 / (tb - ta) as f64
-            } else {
-                1.0
-            };
-            Some(ja + (jb - ja) * f)
-        };
-        Some(at(t1)? - at(t0)?)
+            total += j? * (hi - lo) as f64 / (tb - ta) as f64;
+        }
+        Some(total)
     }
 
     /// Peak and mean resident memory of this process over the samples.
@@ -586,6 +631,64 @@ mod tests {
         assert_eq!(r.energy_between(EnergySource::Rapl, t0, t1), Some(0.0));
         assert!(r.energy_between(EnergySource::Estimate, t0, t1).unwrap() > 0.0);
         assert!(r.unavailable().iter().any(|u| u.starts_with("nvml")));
+    }
+
+    #[test]
+    fn a_meter_that_stops_mid_run_is_reported_not_filled_in() {
+        // The RAPL file becomes unreadable after the second sample.
+        let r = readings(
+            vec![
+                s(0.0, 0.0, Some(0)),
+                s(1.0, 1.0, Some(10_000_000)),
+                s(2.0, 2.0, None),
+                s(3.0, 3.0, None),
+            ],
+            vec![domain(u64::MAX)],
+        );
+        let g = gaps(&r.samples, &r.domains);
+        assert_eq!(g.len(), 1);
+        assert!(
+            g[0].starts_with("rapl package-0 (/fake): unreadable in 2 of 4 samples (first 2.000 s"),
+            "{}",
+            g[0]
+        );
+        assert_eq!(
+            r.energy_between(EnergySource::Rapl, 0, 1_000_000_000),
+            Some(10.0)
+        );
+        assert_eq!(r.energy_between(EnergySource::Rapl, 0, 3_000_000_000), None);
+        // The summaries leave RAPL out over that window and keep the estimate.
+        let e = r.energy_summaries(&[(0, 3_000_000_000)], 1, 1, None, Attribution::WholeRun);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].source, EnergySource::Estimate);
+    }
+
+    #[test]
+    fn sampler_reports_a_rapl_file_that_turns_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::rapl::tests_support::fake_tree(dir.path());
+        let cfg = TelemetryConfig {
+            period: Duration::from_millis(5),
+            powercap_root: dir.path().to_path_buf(),
+            ..TelemetryConfig::default()
+        };
+        let t = Telemetry::start(&cfg);
+        std::thread::sleep(Duration::from_millis(30));
+        // Replace the counter by a directory: reading it fails (even as root).
+        let f = dir.path().join("intel-rapl:1/energy_uj");
+        std::fs::remove_file(&f).unwrap();
+        std::fs::create_dir(&f).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let r = t.finish();
+        assert!(
+            r.unavailable()
+                .iter()
+                .any(|u| u.starts_with("rapl package-1") && u.contains("unreadable in")),
+            "{:?}",
+            r.unavailable()
+        );
+        let (t0, t1) = r.span();
+        assert_eq!(r.energy_between(EnergySource::Rapl, t0, t1), None);
     }
 
     #[test]

@@ -36,6 +36,24 @@ WORDS = ("the a an cat dog sat on mat quick brown fox jumps over lazy running ru
          "(paren) [brack] {brace} 'quote' \"dq\" ... ! ? ; : , . - -- / @ # %").split()
 
 
+STEM_WORDS = ("caresses ponies ties caress cats feed agreed plastered bled motoring sing "
+              "conflated troubled sized hopping tanned falling hissing fizzed failing filing "
+              "happy sky skies dying lying tying news innings outings cannings howe proceed "
+              "exceed succeed relational conditional rational valenci hesitanci digitizer "
+              "conformabli radicalli differentli vileli analogousli vietnamization predication "
+              "operator feudalism decisiveness hopefulness callousness formaliti sensitiviti "
+              "sensibiliti triplicate formative formalize electriciti electrical hopeful "
+              "goodness revival allowance inference airliner gyroscopic adjustable defensible "
+              "irritant replacement adjustment dependent adoption homologou communism activate "
+              "angulariti homologous effective bowdlerize probate rate cease controll roll "
+              "generously beautifully fully logically analogies archaeology apologies "
+              "flies died cried spied yes eye by say says saying played enjoying "
+              "abilities ability national nationally nationalism internationalization "
+              "meeting meetings meet corpora running runner ran runs generalizations "
+              "connection connected connecting connections connective obliged ease easily "
+              "agreement abed abated ebbing emitted e-mails tokenization universities").split()
+
+
 def random_sentence(rng, lo=0, hi=25):
     n = rng.randint(lo, hi)
     return " ".join(rng.choice(WORDS) for _ in range(n))
@@ -121,14 +139,19 @@ def main():
     import sacrebleu
     from sacrebleu.metrics import BLEU, CHRF
     from sklearn.metrics import f1_score
+    from rouge_score import rouge_scorer
+    from nltk.stem.porter import PorterStemmer
 
     os.makedirs(OUT, exist_ok=True)
     cs = cases()
     bleu_s = BLEU(effective_order=True)
     bleu_c = BLEU()
     chrf = CHRF()
+    rtypes = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
+    scorer = rouge_scorer.RougeScorer(rtypes, use_stemmer=True)
     sentence = []
     for hyp, refs in cs:
+        rouge = scorer.score_multi(refs, hyp)
         sentence.append({
             "prediction": hyp,
             "references": refs,
@@ -137,6 +160,7 @@ def main():
             "squad_em": float(max(squad_normalize(hyp) == squad_normalize(r) for r in refs)),
             "squad_f1": max(squad_f1(hyp, r) for r in refs),
             "exact_match": float(any(hyp == r for r in refs)),
+            **{k: rouge[k].fmeasure for k in rtypes},
         })
     # Corpus BLEU/chrF: sacreBLEU takes reference streams, so corpora have a fixed count.
     corpora = []
@@ -149,12 +173,23 @@ def main():
             "references": [r for _, r in sel],
             "bleu": bleu_c.corpus_score(hyps, streams).score,
             "chrf": chrf.corpus_score(hyps, streams).score,
+            # rouge-score has no corpus mode; the convention is the mean of per-pair F.
+            **{k: sum(scorer.score_multi(r, h)[k].fmeasure for h, r in sel) / len(sel)
+               for k in rtypes},
         })
     with open(os.path.join(OUT, "sentence.json"), "w", encoding="utf-8") as f:
         json.dump({"generator": "sacrebleu " + sacrebleu.__version__, "cases": sentence}, f,
                   ensure_ascii=False, indent=0)
     with open(os.path.join(OUT, "corpus.json"), "w", encoding="utf-8") as f:
         json.dump({"corpora": corpora}, f, ensure_ascii=False, indent=0)
+
+    # Porter stems (NLTK_EXTENSIONS mode, the default) of varied English words.
+    stemmer = PorterStemmer()
+    words = sorted(set(
+        w.lower() for w in (WORDS + STEM_WORDS) if w.isalpha()
+    ))
+    with open(os.path.join(OUT, "porter.json"), "w", encoding="utf-8") as f:
+        json.dump({"stems": [[w, stemmer.stem(w)] for w in words]}, f, ensure_ascii=False, indent=0)
 
     # Macro F1 with scikit-learn (labels = sorted union, zero_division = 0).
     rng = random.Random(7)

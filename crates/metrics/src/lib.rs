@@ -16,6 +16,8 @@ pub mod exact_match;
 pub mod f1;
 pub mod gsm8k;
 pub mod perplexity;
+pub mod porter;
+pub mod rouge;
 pub mod squad;
 pub mod text;
 
@@ -30,7 +32,7 @@ pub struct Score {
     pub metric: String,
     /// What exactly was computed, e.g. `sacreBLEU 13a, exp smoothing`.
     pub label: String,
-    /// The value on the metric's own scale (BLEU, chrF, ROUGE, METEOR: 0-100; the others 0-1).
+    /// The value on the reference implementation's scale (BLEU, chrF: 0-100; the others 0-1).
     pub value: f64,
     /// Number of prediction/reference pairs.
     pub n: usize,
@@ -40,6 +42,10 @@ pub struct Score {
 pub const METRICS: &[&str] = &[
     "bleu",
     "chrf",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "rougeLsum",
     "exact_match",
     "squad_em",
     "squad_f1",
@@ -90,6 +96,7 @@ pub fn label(metric: &str) -> Result<&'static str> {
     Ok(match metric {
         "bleu" => bleu::LABEL,
         "chrf" => chrf::LABEL,
+        "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => rouge::LABEL,
         "exact_match" => "exact match (lm-eval, no normalisation)",
         "squad_em" => "SQuAD v1.1 exact match",
         "squad_f1" => "SQuAD v1.1 token F1",
@@ -111,6 +118,10 @@ pub fn corpus_score(
     let value = match metric {
         "bleu" => bleu::corpus_bleu(predictions, references)?,
         "chrf" => chrf::corpus_chrf(predictions, references)?,
+        "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => {
+            let kind = rouge::RougeType::from_name(metric).ok_or_else(|| unknown(metric))?;
+            rouge::corpus_rouge(kind, predictions, references)?
+        }
         "exact_match" => exact_match::exact_match_with(
             predictions,
             references,
@@ -138,6 +149,13 @@ pub fn sentence_scores(
     references: &[Vec<String>],
 ) -> Result<Vec<f64>> {
     check_pairs(predictions, references)?;
+    if let Some(kind) = rouge::RougeType::from_name(metric) {
+        return Ok(predictions
+            .iter()
+            .zip(references)
+            .map(|(p, r)| rouge::sentence_rouge(kind, p, r))
+            .collect());
+    }
     let f: fn(&str, &[String]) -> f64 = match metric {
         "exact_match" => exact_match::sentence_exact_match,
         "squad_em" => squad::sentence_squad_em,

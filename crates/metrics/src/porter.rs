@@ -1,32 +1,39 @@
-//! The Porter stemmer in NLTK's default mode (`PorterStemmer()` = `NLTK_EXTENSIONS`), which
-//! `rouge-score` and NLTK's METEOR use. Written from the published algorithm plus NLTK's
-//! documented departures (irregular forms, `ies`/`ied` on 4-letter words, the `y -> i`
-//! condition, `bli`, `fulli`, `logi`, the recursive `alli`, the 2-letter cvc case).
+//! The Porter stemmer as NLTK's `PorterStemmer()` runs it by default (mode
+//! `NLTK_EXTENSIONS`), which rouge-score (`use_stemmer=True`) and NLTK's METEOR use.
+//! Words are handled as sequences of Unicode scalar values, like Python strings.
 
 type W = Vec<char>;
 
+fn is_vowel(c: char) -> bool {
+    matches!(c, 'a' | 'e' | 'i' | 'o' | 'u')
+}
+
 fn is_cons(w: &[char], i: usize) -> bool {
-    match w[i] {
-        'a' | 'e' | 'i' | 'o' | 'u' => false,
-        'y' => i == 0 || !is_cons(w, i - 1),
-        _ => true,
+    if is_vowel(w[i]) {
+        return false;
     }
+    if w[i] == 'y' {
+        return i == 0 || !is_cons(w, i - 1);
+    }
+    true
 }
 
-fn measure(w: &[char]) -> usize {
-    let cv: Vec<bool> = (0..w.len()).map(|i| is_cons(w, i)).collect();
-    cv.windows(2).filter(|p| !p[0] && p[1]).count()
+/// The number of "vc" pairs in the consonant/vowel pattern of `stem`.
+fn measure(stem: &[char]) -> usize {
+    let mut m = 0;
+    for i in 1..stem.len() {
+        if !is_cons(stem, i - 1) && is_cons(stem, i) {
+            m += 1;
+        }
+    }
+    m
 }
 
-fn positive(w: &[char]) -> bool {
-    measure(w) > 0
+fn contains_vowel(stem: &[char]) -> bool {
+    (0..stem.len()).any(|i| !is_cons(stem, i))
 }
 
-fn has_vowel(w: &[char]) -> bool {
-    (0..w.len()).any(|i| !is_cons(w, i))
-}
-
-fn ends_double(w: &[char]) -> bool {
+fn ends_double_consonant(w: &[char]) -> bool {
     let n = w.len();
     n >= 2 && w[n - 1] == w[n - 2] && is_cons(w, n - 1)
 }
@@ -41,230 +48,203 @@ fn ends_cvc(w: &[char]) -> bool {
         || (n == 2 && !is_cons(w, 0) && is_cons(w, 1))
 }
 
-fn ends(w: &[char], suffix: &str) -> bool {
+fn ends_with(w: &[char], suffix: &str) -> bool {
     let s: Vec<char> = suffix.chars().collect();
-    w.ends_with(&s)
+    w.len() >= s.len() && w[w.len() - s.len()..] == s[..]
 }
 
-fn cut(w: &[char], suffix: &str) -> W {
-    w[..w.len() - suffix.chars().count()].to_vec()
+fn strip<'a>(w: &'a [char], suffix: &str) -> &'a [char] {
+    &w[..w.len() - suffix.chars().count()]
 }
 
-fn with(mut stem: W, rep: &str) -> W {
-    stem.extend(rep.chars());
-    stem
-}
-
-enum Suffix {
-    Lit(&'static str),
-    Double,
+fn join(stem: &[char], rep: &str) -> W {
+    let mut out = stem.to_vec();
+    out.extend(rep.chars());
+    out
 }
 
 type Cond<'a> = &'a dyn Fn(&[char]) -> bool;
 
-/// The first rule whose suffix the word ends with decides: replaced when its condition
-/// holds, else the word is returned unchanged.
-fn apply(w: W, rules: &[(Suffix, String, Option<Cond<'_>>)]) -> W {
+/// The first rule whose suffix matches decides: replaced when its condition holds, else
+/// the word is kept.
+fn apply_rules(w: &[char], rules: &[(&str, &str, Option<Cond>)]) -> W {
     for (suffix, rep, cond) in rules {
-        match suffix {
-            Suffix::Double => {
-                if ends_double(&w) {
-                    let stem = w[..w.len() - 2].to_vec();
-                    return if cond.is_none_or_true(&stem) {
-                        with(stem, rep)
-                    } else {
-                        w
-                    };
-                }
-            }
-            Suffix::Lit(s) => {
-                if ends(&w, s) {
-                    let stem = cut(&w, s);
-                    return if cond.is_none_or_true(&stem) {
-                        with(stem, rep)
-                    } else {
-                        w
-                    };
-                }
-            }
+        if ends_with(w, suffix) {
+            let stem = strip(w, suffix);
+            return if cond.as_ref().map_or(true, |c| c(stem)) {
+                join(stem, rep)
+            } else {
+                w.to_vec()
+            };
         }
     }
-    w
+    w.to_vec()
 }
 
-trait CondExt {
-    fn is_none_or_true(&self, stem: &[char]) -> bool;
+fn positive(s: &[char]) -> bool {
+    measure(s) > 0
 }
 
-impl CondExt for Option<Cond<'_>> {
-    fn is_none_or_true(&self, stem: &[char]) -> bool {
-        match self {
-            None => true,
-            Some(f) => f(stem),
-        }
+fn step1a(w: &[char]) -> W {
+    if ends_with(w, "ies") && w.len() == 4 {
+        return join(strip(w, "ies"), "ie");
     }
+    apply_rules(
+        w,
+        &[
+            ("sses", "ss", None),
+            ("ies", "i", None),
+            ("ss", "ss", None),
+            ("s", "", None),
+        ],
+    )
 }
 
-fn lits<'a>(rules: &[(&'static str, &str, Cond<'a>)]) -> Vec<(Suffix, String, Option<Cond<'a>>)> {
-    rules
-        .iter()
-        .map(|(s, r, c)| (Suffix::Lit(s), r.to_string(), Some(*c)))
-        .collect()
-}
-
-fn step1a(w: W) -> W {
-    if ends(&w, "ies") && w.len() == 4 {
-        return with(cut(&w, "ies"), "ie");
-    }
-    let rules: Vec<(Suffix, String, Option<Cond<'_>>)> =
-        [("sses", "ss"), ("ies", "i"), ("ss", "ss"), ("s", "")]
-            .iter()
-            .map(|(s, r)| (Suffix::Lit(s), r.to_string(), None))
-            .collect();
-    apply(w, &rules)
-}
-
-fn step1b(w: W) -> W {
-    if ends(&w, "ied") {
+fn step1b(w: &[char]) -> W {
+    if ends_with(w, "ied") {
         let rep = if w.len() == 4 { "ie" } else { "i" };
-        return with(cut(&w, "ied"), rep);
+        return join(strip(w, "ied"), rep);
     }
-    if ends(&w, "eed") {
-        let stem = cut(&w, "eed");
-        return if measure(&stem) > 0 {
-            with(stem, "ee")
+    if ends_with(w, "eed") {
+        let stem = strip(w, "eed");
+        return if measure(stem) > 0 {
+            join(stem, "ee")
         } else {
-            w
+            w.to_vec()
         };
     }
-    let mut inter = None;
-    for s in ["ed", "ing"] {
-        if ends(&w, s) {
-            let st = cut(&w, s);
-            if has_vowel(&st) {
-                inter = Some(st);
+    let mut inter: Option<&[char]> = None;
+    for suffix in ["ed", "ing"] {
+        if ends_with(w, suffix) {
+            let s = strip(w, suffix);
+            if contains_vowel(s) {
+                inter = Some(s);
                 break;
             }
         }
     }
-    let Some(inter) = inter else { return w };
-    let last = inter.last().copied();
-    let not_lsz = move |_: &[char]| !matches!(last, Some('l' | 's' | 'z'));
-    let m1_cvc = |s: &[char]| measure(s) == 1 && ends_cvc(s);
-    let rules: Vec<(Suffix, String, Option<Cond<'_>>)> = vec![
-        (Suffix::Lit("at"), "ate".into(), None),
-        (Suffix::Lit("bl"), "ble".into(), None),
-        (Suffix::Lit("iz"), "ize".into(), None),
-        (
-            Suffix::Double,
-            last.map(String::from).unwrap_or_default(),
-            Some(&not_lsz),
-        ),
-        (Suffix::Lit(""), "e".into(), Some(&m1_cvc)),
-    ];
-    apply(inter, &rules)
-}
-
-fn step1c(w: W) -> W {
-    let cond = |s: &[char]| s.len() > 1 && is_cons(s, s.len() - 1);
-    apply(w, &[(Suffix::Lit("y"), "i".into(), Some(&cond))])
-}
-
-fn step2(w: W) -> W {
-    if ends(&w, "alli") && positive(&cut(&w, "alli")) {
-        return step2(with(cut(&w, "alli"), "al"));
-    }
-    let word = w.clone();
-    let logi = move |_: &[char]| positive(&word[..word.len() - 3]);
-    let p: Cond<'_> = &positive;
-    let mut rules = lits(&[
-        ("ational", "ate", p),
-        ("tional", "tion", p),
-        ("enci", "ence", p),
-        ("anci", "ance", p),
-        ("izer", "ize", p),
-        ("bli", "ble", p),
-        ("alli", "al", p),
-        ("entli", "ent", p),
-        ("eli", "e", p),
-        ("ousli", "ous", p),
-        ("ization", "ize", p),
-        ("ation", "ate", p),
-        ("ator", "ate", p),
-        ("alism", "al", p),
-        ("iveness", "ive", p),
-        ("fulness", "ful", p),
-        ("ousness", "ous", p),
-        ("aliti", "al", p),
-        ("iviti", "ive", p),
-        ("biliti", "ble", p),
-        ("fulli", "ful", p),
-    ]);
-    rules.push((Suffix::Lit("logi"), "log".into(), Some(&logi)));
-    apply(w, &rules)
-}
-
-fn step3(w: W) -> W {
-    let p: Cond<'_> = &positive;
-    apply(
-        w,
-        &lits(&[
-            ("icate", "ic", p),
-            ("ative", "", p),
-            ("alize", "al", p),
-            ("iciti", "ic", p),
-            ("ical", "ic", p),
-            ("ful", "", p),
-            ("ness", "", p),
-        ]),
-    )
-}
-
-fn step4(w: W) -> W {
-    let gt1 = |s: &[char]| measure(s) > 1;
-    let ion = |s: &[char]| measure(s) > 1 && matches!(s.last(), Some('s' | 't'));
-    let g: Cond<'_> = &gt1;
-    apply(
-        w,
-        &lits(&[
-            ("al", "", g),
-            ("ance", "", g),
-            ("ence", "", g),
-            ("er", "", g),
-            ("ic", "", g),
-            ("able", "", g),
-            ("ible", "", g),
-            ("ant", "", g),
-            ("ement", "", g),
-            ("ment", "", g),
-            ("ent", "", g),
-            ("ion", "", &ion),
-            ("ou", "", g),
-            ("ism", "", g),
-            ("ate", "", g),
-            ("iti", "", g),
-            ("ous", "", g),
-            ("ive", "", g),
-            ("ize", "", g),
-        ]),
-    )
-}
-
-fn step5a(w: W) -> W {
-    if ends(&w, "e") {
-        let stem = cut(&w, "e");
-        let m = measure(&stem);
-        if m > 1 || (m == 1 && !ends_cvc(&stem)) {
-            return stem;
+    let Some(s) = inter else {
+        return w.to_vec();
+    };
+    for (suffix, rep) in [("at", "ate"), ("bl", "ble"), ("iz", "ize")] {
+        if ends_with(s, suffix) {
+            return join(strip(s, suffix), rep);
         }
     }
-    w
+    if ends_double_consonant(s) {
+        let last = s[s.len() - 1];
+        return if matches!(last, 'l' | 's' | 'z') {
+            s.to_vec()
+        } else {
+            s[..s.len() - 1].to_vec()
+        };
+    }
+    if measure(s) == 1 && ends_cvc(s) {
+        return join(s, "e");
+    }
+    s.to_vec()
 }
 
-fn step5b(w: W) -> W {
-    let word = w.clone();
-    let cond = move |_: &[char]| measure(&word[..word.len() - 1]) > 1;
-    apply(w, &[(Suffix::Lit("ll"), "l".into(), Some(&cond))])
+fn step1c(w: &[char]) -> W {
+    let cond = |s: &[char]| s.len() > 1 && is_cons(s, s.len() - 1);
+    apply_rules(w, &[("y", "i", Some(&cond))])
+}
+
+fn step2(w: &[char]) -> W {
+    if ends_with(w, "alli") && positive(strip(w, "alli")) {
+        return step2(&join(strip(w, "alli"), "al"));
+    }
+    let p: Cond = &positive;
+    let logi = |_: &[char]| positive(&w[..w.len() - 3]);
+    apply_rules(
+        w,
+        &[
+            ("ational", "ate", Some(p)),
+            ("tional", "tion", Some(p)),
+            ("enci", "ence", Some(p)),
+            ("anci", "ance", Some(p)),
+            ("izer", "ize", Some(p)),
+            ("bli", "ble", Some(p)),
+            ("alli", "al", Some(p)),
+            ("entli", "ent", Some(p)),
+            ("eli", "e", Some(p)),
+            ("ousli", "ous", Some(p)),
+            ("ization", "ize", Some(p)),
+            ("ation", "ate", Some(p)),
+            ("ator", "ate", Some(p)),
+            ("alism", "al", Some(p)),
+            ("iveness", "ive", Some(p)),
+            ("fulness", "ful", Some(p)),
+            ("ousness", "ous", Some(p)),
+            ("aliti", "al", Some(p)),
+            ("iviti", "ive", Some(p)),
+            ("biliti", "ble", Some(p)),
+            ("fulli", "ful", Some(p)),
+            ("logi", "log", Some(&logi)),
+        ],
+    )
+}
+
+fn step3(w: &[char]) -> W {
+    let p: Cond = &positive;
+    apply_rules(
+        w,
+        &[
+            ("icate", "ic", Some(p)),
+            ("ative", "", Some(p)),
+            ("alize", "al", Some(p)),
+            ("iciti", "ic", Some(p)),
+            ("ical", "ic", Some(p)),
+            ("ful", "", Some(p)),
+            ("ness", "", Some(p)),
+        ],
+    )
+}
+
+fn step4(w: &[char]) -> W {
+    let gt1 = |s: &[char]| measure(s) > 1;
+    let g: Cond = &gt1;
+    let ion = |s: &[char]| measure(s) > 1 && matches!(s.last(), Some('s' | 't'));
+    apply_rules(
+        w,
+        &[
+            ("al", "", Some(g)),
+            ("ance", "", Some(g)),
+            ("ence", "", Some(g)),
+            ("er", "", Some(g)),
+            ("ic", "", Some(g)),
+            ("able", "", Some(g)),
+            ("ible", "", Some(g)),
+            ("ant", "", Some(g)),
+            ("ement", "", Some(g)),
+            ("ment", "", Some(g)),
+            ("ent", "", Some(g)),
+            ("ion", "", Some(&ion)),
+            ("ou", "", Some(g)),
+            ("ism", "", Some(g)),
+            ("ate", "", Some(g)),
+            ("iti", "", Some(g)),
+            ("ous", "", Some(g)),
+            ("ive", "", Some(g)),
+            ("ize", "", Some(g)),
+        ],
+    )
+}
+
+fn step5a(w: &[char]) -> W {
+    if ends_with(w, "e") {
+        let stem = strip(w, "e");
+        let m = measure(stem);
+        if m > 1 || (m == 1 && !ends_cvc(stem)) {
+            return stem.to_vec();
+        }
+    }
+    w.to_vec()
+}
+
+fn step5b(w: &[char]) -> W {
+    let cond = |_: &[char]| measure(&w[..w.len() - 1]) > 1;
+    apply_rules(w, &[("ll", "l", Some(&cond))])
 }
 
 fn irregular(word: &str) -> Option<&'static str> {
@@ -288,17 +268,39 @@ fn irregular(word: &str) -> Option<&'static str> {
 /// NLTK's `PorterStemmer().stem(word)` (lowercases first).
 pub fn stem(word: &str) -> String {
     let lower = word.to_lowercase();
-    if irregular(word).is_some() {
-        if let Some(s) = irregular(&lower) {
-            return s.to_string();
-        }
+    if let Some(s) = irregular(word) {
+        return s.to_string();
     }
     if word.chars().count() <= 2 {
         return lower;
     }
     let mut w: W = lower.chars().collect();
     for step in [step1a, step1b, step1c, step2, step3, step4, step5a, step5b] {
-        w = step(w);
+        w = step(&w);
     }
     w.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stem;
+
+    #[test]
+    fn classic_examples() {
+        for (w, s) in [
+            ("caresses", "caress"),
+            ("ponies", "poni"),
+            ("ties", "tie"),
+            ("hopping", "hop"),
+            ("filing", "file"),
+            ("happiness", "happi"),
+            ("generalization", "gener"),
+            ("running", "run"),
+            ("dying", "die"),
+            ("relational", "relat"),
+            ("by", "by"),
+        ] {
+            assert_eq!(stem(w), s, "{w}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! (`scripts/parity/generate_vectors.py`: sacreBLEU, scikit-learn, the SQuAD v1.1 script).
 
 use serde_json::Value;
-use trilemma_metrics::{bleu, chrf, corpus_score, f1, squad};
+use trilemma_metrics::{bleu, chrf, corpus_score, f1, porter, rouge, squad};
 
 const TOL: f64 = 1e-6;
 
@@ -52,6 +52,10 @@ fn sentence_metrics_match_references() {
             f("squad_f1"),
             c,
         );
+        for m in ["rouge1", "rouge2", "rougeL", "rougeLsum"] {
+            let kind = rouge::RougeType::from_name(m).unwrap();
+            close(m, i, rouge::sentence_rouge(kind, p, &r), f(m), c);
+        }
         let em = trilemma_metrics::exact_match::sentence_exact_match(p, &r);
         close("exact_match", i, em, f("exact_match"), c);
     }
@@ -68,7 +72,7 @@ fn corpus_metrics_match_references() {
             .iter()
             .map(strings)
             .collect();
-        for m in ["bleu", "chrf"] {
+        for m in ["bleu", "chrf", "rouge1", "rouge2", "rougeL", "rougeLsum"] {
             let got = corpus_score(m, &p, &r).unwrap().value;
             let want = c[m].as_f64().unwrap();
             assert!(
@@ -89,5 +93,16 @@ fn macro_f1_matches_sklearn() {
         let p: Vec<&str> = p.iter().map(String::as_str).collect();
         let got = f1::f1_report(&t, &p).unwrap().macro_f1;
         close("macro_f1", i, got, c["macro_f1"].as_f64().unwrap(), c);
+    }
+}
+
+#[test]
+fn porter_matches_nltk() {
+    let v = load("porter.json");
+    let stems = v["stems"].as_array().unwrap();
+    assert!(stems.len() >= 100);
+    for pair in stems {
+        let (w, s) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+        assert_eq!(porter::stem(w), s, "stem of {w:?}");
     }
 }

@@ -141,6 +141,17 @@ def main():
     from sklearn.metrics import f1_score
     from rouge_score import rouge_scorer
     from nltk.stem.porter import PorterStemmer
+    from nltk.translate.meteor_score import meteor_score
+
+    class NoWordNet:
+        """WordNet is not available to the Rust side: a stub with no synsets."""
+
+        @staticmethod
+        def synsets(_word):
+            return []
+
+    def meteor(hyp, refs):
+        return meteor_score([r.split() for r in refs], hyp.split(), wordnet=NoWordNet())
 
     os.makedirs(OUT, exist_ok=True)
     cs = cases()
@@ -161,6 +172,7 @@ def main():
             "squad_f1": max(squad_f1(hyp, r) for r in refs),
             "exact_match": float(any(hyp == r for r in refs)),
             **{k: rouge[k].fmeasure for k in rtypes},
+            "meteor": meteor(hyp, refs),
         })
     # Corpus BLEU/chrF: sacreBLEU takes reference streams, so corpora have a fixed count.
     corpora = []
@@ -176,6 +188,7 @@ def main():
             # rouge-score has no corpus mode; the convention is the mean of per-pair F.
             **{k: sum(scorer.score_multi(r, h)[k].fmeasure for h, r in sel) / len(sel)
                for k in rtypes},
+            "meteor": sum(meteor(h, r) for h, r in sel) / len(sel),
         })
     with open(os.path.join(OUT, "sentence.json"), "w", encoding="utf-8") as f:
         json.dump({"generator": "sacrebleu " + sacrebleu.__version__, "cases": sentence}, f,

@@ -71,10 +71,10 @@ pub fn f1_report(y_true: &[&str], y_pred: &[&str]) -> Result<F1Report> {
     let mut precision = Vec::with_capacity(k);
     let mut recall = Vec::with_capacity(k);
     let mut f1 = Vec::with_capacity(k);
-    for c in 0..k {
-        let tp = counts[c][c];
-        let pred_c: u64 = (0..k).map(|t| counts[t][c]).sum();
-        let true_c: u64 = counts[c].iter().sum();
+    for (c, row) in counts.iter().enumerate() {
+        let tp = row[c];
+        let pred_c: u64 = counts.iter().map(|r| r[c]).sum();
+        let true_c: u64 = row.iter().sum();
         precision.push(ratio(tp, pred_c));
         recall.push(ratio(tp, true_c));
         // sklearn: F = 2tp / (2tp + fp + fn), 0 when the denominator is 0.

@@ -15,6 +15,7 @@ mod error;
 pub mod exact_match;
 pub mod f1;
 pub mod gsm8k;
+pub mod meteor;
 pub mod perplexity;
 pub mod porter;
 pub mod rouge;
@@ -46,6 +47,7 @@ pub const METRICS: &[&str] = &[
     "rouge2",
     "rougeL",
     "rougeLsum",
+    "meteor",
     "exact_match",
     "squad_em",
     "squad_f1",
@@ -97,6 +99,7 @@ pub fn label(metric: &str) -> Result<&'static str> {
         "bleu" => bleu::LABEL,
         "chrf" => chrf::LABEL,
         "rouge1" | "rouge2" | "rougeL" | "rougeLsum" => rouge::LABEL,
+        "meteor" => meteor::LABEL,
         "exact_match" => "exact match (lm-eval, no normalisation)",
         "squad_em" => "SQuAD v1.1 exact match",
         "squad_f1" => "SQuAD v1.1 token F1",
@@ -127,6 +130,7 @@ pub fn corpus_score(
             references,
             &exact_match::ExactMatchOptions::default(),
         )?,
+        "meteor" => meteor::corpus_meteor(predictions, references)?,
         "squad_em" => squad::squad_em(predictions, references)?,
         "squad_f1" => squad::squad_f1(predictions, references)?,
         "macro_f1" => f1::macro_f1(predictions, references)?.macro_f1,
@@ -157,6 +161,7 @@ pub fn sentence_scores(
             .collect());
     }
     let f: fn(&str, &[String]) -> f64 = match metric {
+        "meteor" => meteor::sentence_meteor,
         "exact_match" => exact_match::sentence_exact_match,
         "squad_em" => squad::sentence_squad_em,
         "squad_f1" => squad::sentence_squad_f1,

@@ -71,11 +71,11 @@ fn apply_rules(w: &[char], rules: &[(&str, &str, Option<Cond>)]) -> W {
     for (suffix, rep, cond) in rules {
         if ends_with(w, suffix) {
             let stem = strip(w, suffix);
-            return if cond.as_ref().map_or(true, |c| c(stem)) {
-                join(stem, rep)
-            } else {
-                w.to_vec()
+            let holds = match cond {
+                Some(c) => c(stem),
+                None => true,
             };
+            return if holds { join(stem, rep) } else { w.to_vec() };
         }
     }
     w.to_vec()

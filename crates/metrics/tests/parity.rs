@@ -2,7 +2,7 @@
 //! (`scripts/parity/generate_vectors.py`: sacreBLEU, scikit-learn, the SQuAD v1.1 script).
 
 use serde_json::Value;
-use trilemma_metrics::{bleu, chrf, corpus_score, f1, porter, rouge, squad};
+use trilemma_metrics::{bleu, chrf, corpus_score, f1, meteor, porter, rouge, squad};
 
 const TOL: f64 = 1e-6;
 
@@ -56,6 +56,7 @@ fn sentence_metrics_match_references() {
             let kind = rouge::RougeType::from_name(m).unwrap();
             close(m, i, rouge::sentence_rouge(kind, p, &r), f(m), c);
         }
+        close("meteor", i, meteor::sentence_meteor(p, &r), f("meteor"), c);
         let em = trilemma_metrics::exact_match::sentence_exact_match(p, &r);
         close("exact_match", i, em, f("exact_match"), c);
     }
@@ -72,7 +73,15 @@ fn corpus_metrics_match_references() {
             .iter()
             .map(strings)
             .collect();
-        for m in ["bleu", "chrf", "rouge1", "rouge2", "rougeL", "rougeLsum"] {
+        for m in [
+            "bleu",
+            "chrf",
+            "rouge1",
+            "rouge2",
+            "rougeL",
+            "rougeLsum",
+            "meteor",
+        ] {
             let got = corpus_score(m, &p, &r).unwrap().value;
             let want = c[m].as_f64().unwrap();
             assert!(

@@ -107,6 +107,13 @@ def cases():
             refs = [r.replace(" . ", " .\n") for r in refs]
         hyp = perturb(rng, ref) if rng.random() < 0.85 else random_sentence(rng, 0, 10)
         out.append((hyp, refs))
+    # Multi-sentence summaries (one sentence a line) in shuffled order: ROUGE-Lsum differs
+    # from ROUGE-L here.
+    for _ in range(40):
+        sents = [random_sentence(rng, 2, 12) for _ in range(rng.randint(2, 4))]
+        hyp_sents = [perturb(rng, x) for x in sents]
+        rng.shuffle(hyp_sents)
+        out.append(("\n".join(hyp_sents), ["\n".join(sents)]))
     return out
 
 

@@ -125,6 +125,17 @@ fn print_notes(runs: &[(RunSummary, PathBuf)]) {
                 if e.source.is_measurement() { "" } else { " ESTIMATE, not a measurement." }
             );
         }
+        for (k, r) in &s.across_repeats {
+            println!(
+                "- across {} repeats [{} · {}] {k}: mean {:.4}, std {:.4} (values {:.4?})",
+                r.values.len(),
+                s.model.name,
+                s.task,
+                r.mean,
+                r.std,
+                r.values
+            );
+        }
         if let Some(m) = &s.memory {
             println!("- memory [{} · {}]: {}", s.model.name, s.task, m.method);
         }

@@ -37,14 +37,7 @@ fn bad_input_gets_one_clear_line_and_a_failing_exit() {
     std::fs::write(&not_gguf, b"<html>404</html>").unwrap();
     let cases: [(&[&str], &str); 6] = [
         (
-            &[
-                "run",
-                "--model",
-                alien.to_str().unwrap(),
-                "--limit",
-                "1",
-                "--offline",
-            ],
+            &["run", "--model", alien.to_str().unwrap(), "--limit", "1"],
             "unsupported architecture \"quantum42\"",
         ),
         (
@@ -54,25 +47,11 @@ fn bad_input_gets_one_clear_line_and_a_failing_exit() {
         (&["run", "--task", "arc-hard"], "unknown task \"arc-hard\""),
         (&["run", "--model", "./missing.gguf"], "missing.gguf"),
         (
-            &[
-                "run",
-                "--model",
-                corrupt.to_str().unwrap(),
-                "--limit",
-                "1",
-                "--offline",
-            ],
+            &["run", "--model", corrupt.to_str().unwrap(), "--limit", "1"],
             "corrupt",
         ),
         (
-            &[
-                "run",
-                "--model",
-                not_gguf.to_str().unwrap(),
-                "--limit",
-                "1",
-                "--offline",
-            ],
+            &["run", "--model", not_gguf.to_str().unwrap(), "--limit", "1"],
             "not a GGUF file",
         ),
     ];

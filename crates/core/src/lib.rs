@@ -10,7 +10,9 @@ pub mod summary;
 
 pub use clock::{now_ns, MonoNs};
 pub use record::{EnergySource, Outcome, RequestTiming, SampleRecord, TokenCounts};
-pub use summary::{Attribution, EnergySummary, MemorySummary, ModelInfo, RunSummary, Throughput};
+pub use summary::{
+    Attribution, EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary, Throughput,
+};
 
 /// Errors raised by the core types.
 #[derive(Debug, thiserror::Error)]

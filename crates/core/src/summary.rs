@@ -101,6 +101,15 @@ pub struct EnergySummary {
     pub method: String,
 }
 
+/// A figure measured once per repeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatSpread {
+    pub values: Vec<f64>,
+    pub mean: f64,
+    /// Sample standard deviation across repeats.
+    pub std: f64,
+}
+
 /// The summary of one (model, task, settings) run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
@@ -116,6 +125,9 @@ pub struct RunSummary {
     pub threads: Option<u32>,
     pub batch_size: u32,
     pub repeats: u32,
+    /// With several repeats: each metric's value in each repeat, and their mean and spread.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub across_repeats: BTreeMap<String, RepeatSpread>,
     pub samples: usize,
     pub errors: usize,
     /// Aggregate scores with their uncertainty, by metric name.

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use trilemma_core::stats::{mean_estimate, Distribution};
 use trilemma_core::{
-    EnergySummary, MemorySummary, ModelInfo, RunSummary, SampleRecord, Throughput,
+    EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary, SampleRecord, Throughput,
 };
 use trilemma_engine::EngineInfo;
 use trilemma_tasks::TaskInfo;
@@ -62,6 +62,47 @@ pub fn busy_seconds(records: &[SampleRecord]) -> f64 {
         .sum()
 }
 
+/// Each metric (and latency, throughput of the same session) per repeat, when there are several.
+fn repeat_spread(records: &[SampleRecord]) -> BTreeMap<String, RepeatSpread> {
+    let repeats: BTreeSet<u32> = records.iter().map(|r| r.repeat).collect();
+    let mut out = BTreeMap::new();
+    if repeats.len() < 2 {
+        return out;
+    }
+    let mut per: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for rep in &repeats {
+        let rs: Vec<&SampleRecord> = records.iter().filter(|r| r.repeat == *rep).collect();
+        let mut by_metric: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for r in &rs {
+            for (k, v) in &r.scores {
+                by_metric.entry(k).or_default().push(*v);
+            }
+        }
+        for (k, v) in by_metric {
+            per.entry(k.to_string())
+                .or_default()
+                .push(v.iter().sum::<f64>() / v.len() as f64);
+        }
+        let lat: Vec<f64> = rs.iter().map(|r| r.timing.e2e_s()).collect();
+        per.entry("latency_mean_s".into())
+            .or_default()
+            .push(lat.iter().sum::<f64>() / lat.len().max(1) as f64);
+        let owned: Vec<SampleRecord> = rs.iter().map(|r| (*r).clone()).collect();
+        let busy = busy_seconds(&owned);
+        if busy > 0.0 {
+            per.entry("samples_per_s".into())
+                .or_default()
+                .push(rs.len() as f64 / busy);
+        }
+    }
+    for (k, values) in per {
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let std = trilemma_core::stats::sample_std(&values);
+        out.insert(k, RepeatSpread { values, mean, std });
+    }
+    out
+}
+
 pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<RunSummary> {
     if records.is_empty() {
         return Err(Error::Empty);
@@ -76,6 +117,7 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
         .into_iter()
         .filter_map(|(k, v)| mean_estimate(&v).ok().map(|e| (k.to_string(), e)))
         .collect();
+    let across_repeats = repeat_spread(records);
     let latencies: Vec<f64> = records.iter().map(|r| r.timing.e2e_s()).collect();
     let ttft: Vec<f64> = records.iter().filter_map(|r| r.timing.ttft_s()).collect();
     let tpot: Vec<f64> = records.iter().filter_map(|r| r.timing.tpot_s()).collect();
@@ -94,6 +136,7 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
         threads: inputs.engine.threads,
         batch_size: inputs.settings.batch_size as u32,
         repeats: inputs.settings.repeats,
+        across_repeats,
         samples: records.len(),
         errors,
         metrics,
@@ -124,6 +167,38 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_across_repeats() {
+        let mk = |repeat: u32, acc: f64, start: u64| SampleRecord {
+            sample_id: format!("s{start}"),
+            task: "t".into(),
+            repeat,
+            session: 0,
+            outcome: trilemma_core::Outcome::Scored,
+            prediction: String::new(),
+            gold: String::new(),
+            scores: BTreeMap::from([("acc".to_string(), acc)]),
+            tokens: Default::default(),
+            timing: trilemma_core::RequestTiming {
+                start_ns: start,
+                end_ns: start + 1_000_000_000,
+                ..Default::default()
+            },
+            detail: serde_json::Value::Null,
+        };
+        let recs = vec![
+            mk(0, 1.0, 0),
+            mk(0, 0.0, 0),
+            mk(1, 1.0, 5_000_000_000),
+            mk(1, 1.0, 5_000_000_000),
+        ];
+        let s = repeat_spread(&recs);
+        assert_eq!(s["acc"].values, vec![0.5, 1.0]);
+        assert!((s["acc"].std - 0.353_553_390_593_273_8).abs() < 1e-12);
+        assert_eq!(s["samples_per_s"].values, vec![2.0, 2.0]);
+        assert!(repeat_spread(&recs[..2]).is_empty());
+    }
 
     #[test]
     fn overlapping_windows_count_once() {

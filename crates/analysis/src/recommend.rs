@@ -45,8 +45,8 @@ pub struct Recommendation {
     pub objective: Objective,
     pub choice: String,
     pub runner_up: Option<String>,
-    /// The objective's figure for the choice minus the runner-up's (accuracy, seconds, joules
-    /// or balanced score).
+    /// How far the choice beats the runner-up on the objective's figure (accuracy, latency,
+    /// energy or balanced score, in that figure's unit); never negative.
     pub margin: Option<f64>,
     /// `significant (p=...)`, `not significant (p=...)` or `not tested (...)`.
     pub significance: String,
@@ -128,7 +128,7 @@ pub fn recommend(cands: &[Candidate]) -> Result<Vec<Recommendation>> {
                 objective,
                 choice: cands[best].name.clone(),
                 runner_up: second.map(|s| cands[s].name.clone()),
-                margin: second.map(|s| values[best] - values[s]),
+                margin: second.map(|s| (values[best] - values[s]).abs()),
                 significance,
             })
         })

@@ -1,0 +1,313 @@
+//! Reports from run directories: snapshots of the JSON and markdown forms, grouping by
+//! task, and the HTML rendered in headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+use trilemma_analysis::report::{self, load_runs};
+
+struct Fix<'a> {
+    id: &'a str,
+    model: &'a str,
+    quant: &'a str,
+    task: &'a str,
+    batch: u32,
+    acc: f64,
+    lat: f64,
+    mem_mb: u64,
+    file_mb: u64,
+    joules: f64,
+    source: &'a str,
+}
+
+fn summary(f: &Fix) -> serde_json::Value {
+    let dist = |m: f64| {
+        json!({"n": 100, "mean": m, "p50": m * 0.95, "p90": m * 1.2, "p95": m * 1.3,
+               "p99": m * 1.5, "min": m * 0.5, "max": m * 2.0})
+    };
+    json!({
+        "run_id": f.id,
+        "model": {"name": f.model, "architecture": "llama", "parameters": 1_100_000_000u64,
+                  "quantization": f.quant, "file_bytes": f.file_mb * 1024 * 1024,
+                  "context_length": 2048, "trained_context_length": 2048, "sha256": null,
+                  "has_chat_template": true},
+        "task": f.task,
+        "primary_metric": "acc",
+        "level": "sample",
+        "engine": "llama.cpp test",
+        "threads": 2,
+        "batch_size": f.batch,
+        "repeats": 1,
+        "samples": 100,
+        "errors": 0,
+        "metrics": {"acc": {"value": f.acc, "stderr": 0.04, "ci_low": f.acc - 0.08,
+                            "ci_high": f.acc + 0.08, "n": 100}},
+        "latency_s": dist(f.lat),
+        "throughput": {"wall_s": f.lat * 100.0 / f.batch as f64,
+                       "samples_per_s": f.batch as f64 / f.lat,
+                       "tokens_per_s": 60.0 * f.batch as f64 / f.lat,
+                       "output_tokens_per_s": 0.0, "input_tokens": 6000, "output_tokens": 0},
+        "memory": {"peak_rss_bytes": f.mem_mb * 1024 * 1024, "mean_rss_bytes": f.mem_mb * 1000 * 1000,
+                   "method": "/proc/self/status VmRSS every 100 ms"},
+        "energy": [{"source": f.source, "domains": ["package-0"], "window_s": 30.0,
+                    "raw_j": f.joules * 120.0, "idle_w": 4.0, "idle_window_s": 5.0,
+                    "net_j": f.joules * 100.0, "per_sample_j": f.joules,
+                    "per_token_j": f.joules / 60.0, "per_1k_tokens_j": f.joules * 1000.0 / 60.0,
+                    "kwh": f.joules * 100.0 / 3.6e6, "co2_g": 0.01, "grid_g_per_kwh": 400.0,
+                    "cost_usd": 0.0001, "price_usd_per_kwh": 0.15,
+                    "attribution": "sample_windows", "method": "test fixture"}],
+        "flops_estimate": null,
+        "hardware": "Test CPU",
+        "started_at": "2026-01-01T00:00:00Z",
+        "finished_at": "2026-01-01T00:01:00Z",
+        "partial": false
+    })
+}
+
+fn write_run(root: &Path, f: &Fix) -> PathBuf {
+    let dir = root.join(f.id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string(&summary(f)).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        json!({"command": "trilemma run", "model": f.model, "quant": f.quant}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("samples.jsonl"), "").unwrap();
+    dir
+}
+
+/// A sweep: one model at three precisions and two batch sizes, a second model, and one run
+/// of another task that must land in its own group.
+fn sweep(root: &Path) -> PathBuf {
+    let sweep = root.join("sweep");
+    let runs = [
+        Fix {
+            id: "tiny-f16-b1",
+            model: "tiny",
+            quant: "F16",
+            task: "arc_easy",
+            batch: 1,
+            acc: 0.62,
+            lat: 0.40,
+            mem_mb: 2300,
+            file_mb: 2100,
+            joules: 9.0,
+            source: "rapl",
+        },
+        Fix {
+            id: "tiny-q8-b1",
+            model: "tiny",
+            quant: "Q8_0",
+            task: "arc_easy",
+            batch: 1,
+            acc: 0.61,
+            lat: 0.25,
+            mem_mb: 1300,
+            file_mb: 1100,
+            joules: 5.5,
+            source: "rapl",
+        },
+        Fix {
+            id: "tiny-q4-b1",
+            model: "tiny",
+            quant: "Q4_K_M",
+            task: "arc_easy",
+            batch: 1,
+            acc: 0.55,
+            lat: 0.18,
+            mem_mb: 800,
+            file_mb: 640,
+            joules: 4.0,
+            source: "rapl",
+        },
+        Fix {
+            id: "tiny-q4-b4",
+            model: "tiny",
+            quant: "Q4_K_M",
+            task: "arc_easy",
+            batch: 4,
+            acc: 0.55,
+            lat: 0.30,
+            mem_mb: 900,
+            file_mb: 640,
+            joules: 2.5,
+            source: "rapl",
+        },
+        Fix {
+            id: "small-q4-b1",
+            model: "small",
+            quant: "Q4_0",
+            task: "arc_easy",
+            batch: 1,
+            acc: 0.70,
+            lat: 0.60,
+            mem_mb: 1900,
+            file_mb: 1700,
+            joules: 12.0,
+            source: "rapl",
+        },
+        Fix {
+            id: "tiny-q4-gsm",
+            model: "tiny",
+            quant: "Q4_K_M",
+            task: "gsm8k",
+            batch: 1,
+            acc: 0.05,
+            lat: 2.0,
+            mem_mb: 800,
+            file_mb: 640,
+            joules: 30.0,
+            source: "estimate",
+        },
+    ];
+    for f in &runs {
+        write_run(&sweep, f);
+    }
+    sweep
+}
+
+/// Fixture times are fixed; only the temporary directory varies between runs.
+fn clean(text: &str, root: &Path) -> String {
+    text.replace(&root.display().to_string(), "[TMP]")
+}
+
+#[test]
+fn groups_by_task_and_never_mixes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = load_runs(&[sweep(tmp.path())]).unwrap();
+    assert_eq!(runs.len(), 6);
+    let r = report::build(&runs).unwrap();
+    assert_eq!(r.groups.len(), 2);
+    let arc = &r.groups[0];
+    assert_eq!(arc.task, "arc_easy");
+    assert_eq!(arc.rows.len(), 5);
+    assert!(arc.batch_sizes_differ);
+    // The gsm8k run is alone in its group: min-max over one run gives PER 1.
+    assert_eq!(r.groups[1].rows[0].per, Some(1.0));
+    // tiny F16 is dominated on latency/accuracy by nothing (highest tiny accuracy) but
+    // small Q4_0 is the most accurate: it must be on the latency-accuracy frontier.
+    let small = arc.rows.iter().find(|x| x.model == "small").unwrap();
+    assert!(small.frontiers.latency_accuracy);
+    // Quantization deltas for tiny at batch 1 against F16: Q8_0 and Q4_K_M.
+    let d: Vec<_> = arc
+        .quant_deltas
+        .iter()
+        .filter(|d| d.model == "tiny b1")
+        .collect();
+    assert_eq!(d.len(), 2);
+    assert!(d.iter().all(|d| d.baseline == "F16"));
+    let q8 = d.iter().find(|d| d.precision == "Q8_0").unwrap();
+    assert!((q8.speedup - 0.40 / 0.25).abs() < 1e-9);
+    assert!((q8.energy_reduction_pct.unwrap() - (9.0 - 5.5) / 9.0 * 100.0).abs() < 1e-9);
+    assert_eq!(arc.rankings.len(), 8);
+    assert!(r.groups[1].rows[0].energy_is_estimate);
+}
+
+#[test]
+fn not_a_run_directory_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = load_runs(&[tmp.path().to_path_buf()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("summary.json"), "{err}");
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("summary.json"), "{\"run_id\": 3}").unwrap();
+    let err = load_runs(&[bad]).unwrap_err().to_string();
+    assert!(err.contains("summary.json"), "{err}");
+}
+
+#[test]
+fn json_and_markdown_snapshots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = load_runs(&[sweep(tmp.path())]).unwrap();
+    let r = report::build(&runs).unwrap();
+    let root = tmp.path();
+    insta::assert_snapshot!("report_json", clean(&report::to_json(&r).unwrap(), root));
+    insta::assert_snapshot!("report_md", clean(&report::to_markdown(&r), root));
+    insta::assert_snapshot!("report_csv", clean(&report::to_csv(&r).unwrap(), root));
+}
+
+fn chromium() -> PathBuf {
+    for c in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Ok(out) = Command::new("which").arg(c).output() {
+            if out.status.success() {
+                return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            }
+        }
+    }
+    panic!(
+        "this test renders the HTML report in headless Chromium; install Debian's `chromium` \
+         package (apt-get install -y chromium)"
+    );
+}
+
+#[test]
+fn html_renders_in_headless_chromium() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = load_runs(&[sweep(tmp.path())]).unwrap();
+    let r = report::build(&runs).unwrap();
+    let html = report::to_html(&r);
+    assert!(!html.contains("http://") || !html.contains("src=\"http"));
+    assert!(!html.contains("<script"), "self-contained and script-free");
+    let art = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/report-artefacts");
+    std::fs::create_dir_all(&art).unwrap();
+    let art = art.canonicalize().unwrap();
+    let page = art.join("report.html");
+    std::fs::write(&page, &html).unwrap();
+    let shot = art.join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let browser = chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+    ];
+    let url = format!("file://{}", page.display());
+    let dom = Command::new(&browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(dom.status.success(), "chromium --dump-dom failed");
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    let stderr = String::from_utf8_lossy(&dom.stderr);
+    // Latency, energy and size charts for both groups, the batch curve and ranking for
+    // arc_easy (gsm8k has one run: no ranking).
+    let svgs = dom_text.matches("<svg").count();
+    assert_eq!(svgs, 3 + 2 + 3, "svg charts in the rendered DOM");
+    assert!(dom_text.contains("Energy vs accuracy (energy is an ESTIMATE)"));
+    assert!(
+        !stderr.contains("CONSOLE"),
+        "console messages while rendering: {stderr}"
+    );
+    let out = Command::new(&browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1400,3000")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium --screenshot failed");
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.len() > 10_000 && png.starts_with(b"\x89PNG"),
+        "a real screenshot"
+    );
+}

@@ -119,6 +119,59 @@ def cases():
 
 # ---------------------------------------------------------------- references
 
+def lm_eval_regex_filter(pattern, group_select, resp):
+    # lm-eval's RegexFilter (filters/extraction.py) restated: findall, pick a match,
+    # keep the first non-empty group of a tuple, strip; "[invalid]" when none.
+    import re
+    match = re.compile(pattern).findall(resp)
+    if match:
+        match = match[group_select]
+        if isinstance(match, tuple):
+            match = [m for m in match if m]
+            match = match[0] if match else "[invalid]"
+        match = match.strip()
+    else:
+        match = "[invalid]"
+    return match
+
+
+def lm_eval_gsm8k_normalise(s):
+    # The gsm8k task's exact_match (HF `exact_match`): regexes_to_ignore removed in
+    # order with re.sub, then ignore_case lowercases.
+    import re
+    for pat in [",", r"\$", r"(?s).*#### ", r"\.$"]:
+        s = re.sub(pat, "", s)
+    return s.lower()
+
+
+def gsm8k_cases():
+    rng = random.Random(8)
+    fixed = [
+        "The answer is 42.\n#### 42",
+        "#### -3.5",
+        "She pays $1,250.00 in total. #### 1,250",
+        "no number here",
+        "",
+        "#### \nso 7",
+        "First 3 then 4, finally 18.",
+        "It costs $5. Then $12.50.",
+        "Answer: -7\n",
+        "#### 12\n#### 13",
+        "Total = 1.000.000.",
+        "x 5 y",
+        "They have 10 apples and 2 pears, so 12.\n",
+        "#### 72.",
+        "$ $$ 9",
+    ]
+    out = []
+    for r in fixed:
+        out.append(r)
+    pieces = ["The total is", "so", "####", "$", "answer:", "\n", ".", ",", "-", "apples",
+              "12", "3.5", "1,000", "-4", "$20", "0.25", "100.", "7", "####  8"]
+    for _ in range(150):
+        out.append(" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))))
+    return out
+
 def squad_normalize(s):
     # The official SQuAD v1.1 evaluation script's normalize_answer, restated.
     import re
@@ -210,6 +263,24 @@ def main():
     ))
     with open(os.path.join(OUT, "porter.json"), "w", encoding="utf-8") as f:
         json.dump({"stems": [[w, stemmer.stem(w)] for w in words]}, f, ensure_ascii=False, indent=0)
+
+    # GSM8K extraction and matching (lm-eval's gsm8k task).
+    strict = r"#### (\-?[0-9\.\,]+)"
+    flexible = r"(-?[$0-9.,]{2,})|(-?[0-9]+)"
+    targets = ["42", "1,250", "-7", "12", "72", "1000000", "8", "$20", "0.25", "100"]
+    g = []
+    for i, resp in enumerate(gsm8k_cases()):
+        st = lm_eval_regex_filter(strict, 0, resp)
+        fl = lm_eval_regex_filter(flexible, -1, resp)
+        tgt = targets[i % len(targets)]
+        g.append({
+            "response": resp, "target": tgt, "strict": st, "flexible": fl,
+            "strict_match": float(lm_eval_gsm8k_normalise(st) == lm_eval_gsm8k_normalise(tgt)),
+            "flexible_match": float(lm_eval_gsm8k_normalise(fl) == lm_eval_gsm8k_normalise(tgt)),
+            "normalised_response": lm_eval_gsm8k_normalise(resp),
+        })
+    with open(os.path.join(OUT, "gsm8k.json"), "w", encoding="utf-8") as f:
+        json.dump({"cases": g}, f, ensure_ascii=False, indent=0)
 
     # Macro F1 with scikit-learn (labels = sorted union, zero_division = 0).
     rng = random.Random(7)

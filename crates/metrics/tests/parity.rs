@@ -115,3 +115,42 @@ fn porter_matches_nltk() {
         assert_eq!(porter::stem(w), s, "stem of {w:?}");
     }
 }
+
+#[test]
+fn gsm8k_extraction_matches_lm_eval() {
+    use trilemma_metrics::gsm8k;
+    let v = load("gsm8k.json");
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 100);
+    for (i, c) in cases.iter().enumerate() {
+        let s = |k: &str| c[k].as_str().unwrap();
+        let resp = s("response");
+        assert_eq!(gsm8k::extract_strict(resp), s("strict"), "strict {i}: {c}");
+        assert_eq!(
+            gsm8k::extract_flexible(resp),
+            s("flexible"),
+            "flexible {i}: {c}"
+        );
+        assert_eq!(
+            gsm8k::gsm8k_normalise(resp),
+            s("normalised_response"),
+            "norm {i}: {c}"
+        );
+        let sm = gsm8k::gsm8k_match(s("strict"), s("target"));
+        close(
+            "strict_match",
+            i,
+            sm,
+            c["strict_match"].as_f64().unwrap(),
+            c,
+        );
+        let fm = gsm8k::gsm8k_match(s("flexible"), s("target"));
+        close(
+            "flexible_match",
+            i,
+            fm,
+            c["flexible_match"].as_f64().unwrap(),
+            c,
+        );
+    }
+}

@@ -130,9 +130,10 @@ impl OmWeights {
         Ok(w)
     }
 
+    /// Short label: percentages of quality / latency / energy.
     pub fn label(&self) -> String {
         format!(
-            "q{:.0}/l{:.0}/e{:.0}",
+            "{:.0}/{:.0}/{:.0}",
             self.quality * 100.0,
             self.latency * 100.0,
             self.energy * 100.0

@@ -41,7 +41,12 @@ fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     } else {
         lo.abs().max(1.0) * 0.1
     };
-    (lo - pad, hi + pad)
+    let low = if lo >= 0.0 {
+        (lo - pad).max(0.0)
+    } else {
+        lo - pad
+    };
+    (low, hi + pad)
 }
 
 fn fmt_tick(v: f64) -> String {
@@ -155,7 +160,8 @@ fn scatter(
         s,
         r##"<g transform="translate({lx},{T})"><circle cx="6" cy="6" r="6" fill="#555" stroke="#000" stroke-width="2"/><text x="16" y="10" class="tick">on the frontier ★</text><circle cx="6" cy="26" r="5" fill="#fff" stroke="#555" stroke-width="2"/><text x="16" y="30" class="tick">dominated</text></g>
 </svg>"##,
-        lx = W - R + 12.0
+        lx = W - R + 12.0,
+        T = H - B - 36.0
     );
     s
 }

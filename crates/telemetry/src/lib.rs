@@ -45,6 +45,7 @@
 //! ```
 
 pub mod estimate;
+pub mod nvml;
 pub mod rapl;
 pub mod steady;
 
@@ -118,7 +119,15 @@ pub struct HostInfo {
 }
 
 impl HostInfo {
+    /// Reads the CPU and memory from /proc and, in a build with the `nvml`
+    /// feature, the GPUs and driver from NVML.
     pub fn detect() -> Self {
+        let mut h = Self::detect_cpu();
+        h.gpu = nvml::Gpus::open().ok().map(|g| g.describe());
+        h
+    }
+
+    fn detect_cpu() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
@@ -158,6 +167,7 @@ struct Sample {
     rss_bytes: Option<u64>,
     cpu_s: Option<f64>,
     rapl_uj: Vec<Option<u64>>,
+    gpu: Vec<nvml::GpuReading>,
 }
 
 fn read_rss() -> Option<u64> {
@@ -176,8 +186,9 @@ fn read_cpu_s() -> Option<f64> {
     Some((utime + stime) / TICKS_PER_S)
 }
 
-fn sample(domains: &[rapl::Domain]) -> Sample {
+fn sample(domains: &[rapl::Domain], gpus: Option<&nvml::Gpus>) -> Sample {
     Sample {
+        gpu: gpus.map(|g| g.read()).unwrap_or_default(),
         t_ns: now_ns(),
         rss_bytes: read_rss(),
         cpu_s: read_cpu_s(),
@@ -191,6 +202,7 @@ pub struct Telemetry {
     stop: Arc<AtomicBool>,
     handle: JoinHandle<Vec<Sample>>,
     domains: Vec<rapl::Domain>,
+    gpus: Vec<String>,
     model: PowerModel,
     unavailable: Vec<String>,
     cfg: TelemetryConfig,
@@ -200,13 +212,23 @@ pub struct Telemetry {
 impl Telemetry {
     /// Starts sampling. Meters that cannot run here are recorded as unavailable, with the reason.
     pub fn start(cfg: &TelemetryConfig) -> Self {
-        let host = HostInfo::detect();
+        let mut host = HostInfo::detect_cpu();
         let mut unavailable = Vec::new();
         let domains = rapl::discover(&cfg.powercap_root).unwrap_or_else(|e| {
             unavailable.push(format!("rapl: {e}"));
             Vec::new()
         });
-        unavailable.push("nvml: not built into this binary (no GPU meter)".to_string());
+        let gpus = match nvml::Gpus::open() {
+            Ok(g) => {
+                host.gpu = Some(g.describe());
+                Some(g)
+            }
+            Err(e) => {
+                unavailable.push(format!("nvml: {e}"));
+                None
+            }
+        };
+        let gpu_names = gpus.as_ref().map(|g| g.names.clone()).unwrap_or_default();
         let model = PowerModel::for_cpu(&host.cpu_model, host.logical_cpus);
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
@@ -216,10 +238,10 @@ impl Telemetry {
             std::thread::Builder::new()
                 .name("trilemma-meters".into())
                 .spawn(move || {
-                    let mut out = vec![sample(&domains)];
+                    let mut out = vec![sample(&domains, gpus.as_ref())];
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::park_timeout(period);
-                        out.push(sample(&domains));
+                        out.push(sample(&domains, gpus.as_ref()));
                     }
                     out
                 })
@@ -229,6 +251,7 @@ impl Telemetry {
             stop,
             handle,
             domains,
+            gpus: gpu_names,
             model,
             unavailable,
             cfg: cfg.clone(),
@@ -249,10 +272,11 @@ impl Telemetry {
             unavailable.push("meters: the sampler thread failed".into());
             Vec::new()
         });
-        unavailable.extend(gaps(&samples, &self.domains));
+        unavailable.extend(gaps(&samples, &self.domains, &self.gpus));
         Readings {
             samples,
             domains: self.domains,
+            gpus: self.gpus,
             model: self.model,
             unavailable,
             cfg: self.cfg,
@@ -263,7 +287,7 @@ impl Telemetry {
 /// Meters that stopped (or failed now and then) during sampling: one line per
 /// meter with how many samples it missed and when it first did. Energy over a
 /// window that touches a missing reading is unavailable, never filled in.
-fn gaps(samples: &[Sample], domains: &[rapl::Domain]) -> Vec<String> {
+fn gaps(samples: &[Sample], domains: &[rapl::Domain], gpus: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let t_base = samples.first().map_or(0, |s| s.t_ns);
     let mut report = |meter: String, missing: Vec<MonoNs>| {
@@ -286,6 +310,16 @@ fn gaps(samples: &[Sample], domains: &[rapl::Domain]) -> Vec<String> {
             format!("rapl {} ({})", d.name, d.energy_path.display()),
             missing,
         );
+    }
+    for (k, name) in gpus.iter().enumerate() {
+        let missing = samples
+            .iter()
+            .filter(|s| {
+                !matches!(s.gpu.get(k), Some(g) if g.energy_mj.is_some() || g.power_mw.is_some())
+            })
+            .map(|s| s.t_ns)
+            .collect();
+        report(format!("nvml {name}"), missing);
     }
     let rss = samples
         .iter()
@@ -341,6 +375,8 @@ pub fn measure_idle(cfg: &TelemetryConfig, duration: Duration) -> IdleBaseline {
 pub struct Readings {
     samples: Vec<Sample>,
     domains: Vec<rapl::Domain>,
+    /// `gpu<i>: <name>` of the GPUs NVML metered (empty without NVML).
+    gpus: Vec<String>,
     model: PowerModel,
     unavailable: Vec<String>,
     cfg: TelemetryConfig,
@@ -363,6 +399,20 @@ impl Readings {
     /// Energy sources this run can report, best first.
     pub fn sources(&self) -> Vec<EnergySource> {
         let mut s = Vec::new();
+        let n = self.gpus.len();
+        let all = |f: fn(&nvml::GpuReading) -> bool| {
+            n > 0
+                && self
+                    .samples
+                    .iter()
+                    .any(|x| x.gpu.len() == n && x.gpu.iter().all(f))
+        };
+        // The counter when the GPUs have one, else their power samples; never both.
+        if all(|g| g.energy_mj.is_some()) {
+            s.push(EnergySource::NvmlCounter);
+        } else if all(|g| g.power_mw.is_some()) {
+            s.push(EnergySource::NvmlPower);
+        }
         if !self.domains.is_empty() {
             s.push(EnergySource::Rapl);
         }
@@ -398,7 +448,20 @@ impl Readings {
                         (Some(_), Some(_)) => Some(0.0),
                         _ => None,
                     },
-                    EnergySource::NvmlCounter | EnergySource::NvmlPower => None,
+                    EnergySource::NvmlCounter | EnergySource::NvmlPower => {
+                        if a.gpu.len() != self.gpus.len() || b.gpu.len() != self.gpus.len() {
+                            None
+                        } else {
+                            a.gpu
+                                .iter()
+                                .zip(&b.gpu)
+                                .map(|(x, y)| match source {
+                                    EnergySource::NvmlCounter => nvml::counter_j(x, y),
+                                    _ => nvml::power_j(x, y, dt),
+                                })
+                                .sum::<Option<f64>>()
+                        }
+                    }
                 };
                 (a.t_ns, b.t_ns, j)
             })
@@ -416,7 +479,9 @@ impl Readings {
         if matches!(source, EnergySource::Rapl) && self.domains.is_empty() {
             return None;
         }
-        if matches!(source, EnergySource::NvmlCounter | EnergySource::NvmlPower) {
+        if matches!(source, EnergySource::NvmlCounter | EnergySource::NvmlPower)
+            && self.gpus.is_empty()
+        {
             return None;
         }
         let mut total = 0.0;
@@ -438,7 +503,17 @@ impl Readings {
         Some(MemorySummary {
             peak_rss_bytes: peak,
             mean_rss_bytes: rss.iter().sum::<u64>() / rss.len() as u64,
-            peak_gpu_bytes: None,
+            peak_gpu_bytes: self
+                .samples
+                .iter()
+                .filter_map(|s| {
+                    s.gpu
+                        .iter()
+                        .map(|g| g.mem_used_bytes)
+                        .sum::<Option<u64>>()
+                        .filter(|_| !s.gpu.is_empty())
+                })
+                .max(),
             method: format!(
                 "VmRSS of the engine's process from /proc/self/status, every {} ms ({} samples)",
                 self.cfg.period.as_millis(),
@@ -479,7 +554,21 @@ impl Readings {
                         self.cfg.period.as_millis()
                     ),
                 ),
-                _ => (
+                EnergySource::NvmlCounter => (
+                    self.gpus.clone(),
+                    format!(
+                        "NVML total-energy counters (nvmlDeviceGetTotalEnergyConsumption) read every {} ms",
+                        self.cfg.period.as_millis()
+                    ),
+                ),
+                EnergySource::NvmlPower => (
+                    self.gpus.clone(),
+                    format!(
+                        "NVML power draw (nvmlDeviceGetPowerUsage) every {} ms, integrated by the trapezoid rule",
+                        self.cfg.period.as_millis()
+                    ),
+                ),
+                EnergySource::Estimate => (
                     vec!["cpu-model".to_string(), "memory-model".to_string()],
                     format!(
                         "{}; process CPU time from /proc/self/stat every {} ms",
@@ -534,6 +623,7 @@ mod tests {
         Readings {
             samples,
             domains,
+            gpus: vec![],
             model: PowerModel::for_cpu("unknown", 2),
             unavailable: vec![],
             cfg: TelemetryConfig::default(),
@@ -546,6 +636,7 @@ mod tests {
             rss_bytes: Some(0),
             cpu_s: Some(cpu_s),
             rapl_uj: vec![uj],
+            gpu: vec![],
         }
     }
 
@@ -645,7 +736,7 @@ mod tests {
             ],
             vec![domain(u64::MAX)],
         );
-        let g = gaps(&r.samples, &r.domains);
+        let g = gaps(&r.samples, &r.domains, &r.gpus);
         assert_eq!(g.len(), 1);
         assert!(
             g[0].starts_with("rapl package-0 (/fake): unreadable in 2 of 4 samples (first 2.000 s"),
@@ -689,6 +780,67 @@ mod tests {
         );
         let (t0, t1) = r.span();
         assert_eq!(r.energy_between(EnergySource::Rapl, t0, t1), None);
+    }
+
+    #[test]
+    fn gpu_energy_from_the_counter_else_power() {
+        let g = |mj: Option<u64>, mw: u32, mem: u64| nvml::GpuReading {
+            energy_mj: mj,
+            power_mw: Some(mw),
+            mem_used_bytes: Some(mem),
+        };
+        let at = |t_s: f64, gpu: Vec<nvml::GpuReading>| Sample {
+            t_ns: (t_s * 1e9) as u64,
+            rss_bytes: Some(0),
+            cpu_s: Some(0.0),
+            rapl_uj: vec![],
+            gpu,
+        };
+        let mut r = readings(
+            vec![
+                // Two GPUs; 300 J/s and 100 J/s by their counters, 1 s apart.
+                at(
+                    0.0,
+                    vec![g(Some(0), 250_000, 1 << 30), g(Some(0), 50_000, 0)],
+                ),
+                at(
+                    1.0,
+                    vec![
+                        g(Some(300_000), 350_000, 3 << 30),
+                        g(Some(100_000), 150_000, 0),
+                    ],
+                ),
+            ],
+            vec![],
+        );
+        r.gpus = vec!["gpu0: A".into(), "gpu1: B".into()];
+        assert_eq!(
+            r.sources(),
+            vec![EnergySource::NvmlCounter, EnergySource::Estimate]
+        );
+        assert_eq!(
+            r.energy_between(EnergySource::NvmlCounter, 0, 500_000_000),
+            Some(200.0)
+        );
+        assert_eq!(r.memory_summary().unwrap().peak_gpu_bytes, Some(3 << 30));
+        // Without counters: power, trapezoid: (250+350)/2 + (50+150)/2 = 400 J over 1 s.
+        for s in &mut r.samples {
+            for x in &mut s.gpu {
+                x.energy_mj = None;
+            }
+        }
+        assert_eq!(
+            r.sources(),
+            vec![EnergySource::NvmlPower, EnergySource::Estimate]
+        );
+        let j = r
+            .energy_between(EnergySource::NvmlPower, 0, 1_000_000_000)
+            .unwrap();
+        assert!((j - 400.0).abs() < 1e-9, "{j}");
+        let e = r.energy_summaries(&[(0, 1_000_000_000)], 1, 1, None, Attribution::WholeRun);
+        assert_eq!(e[0].source, EnergySource::NvmlPower);
+        assert_eq!(e[0].domains, ["gpu0: A", "gpu1: B"]);
+        assert!(gaps(&r.samples, &r.domains, &r.gpus).is_empty());
     }
 
     #[test]

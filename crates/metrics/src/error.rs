@@ -21,6 +21,27 @@ pub enum Error {
     /// A value that cannot be scored (NaN log-likelihood, zero length, ...).
     #[error("invalid input for {what}: {detail}")]
     Invalid { what: &'static str, detail: String },
+    /// A malformed line in an input file.
+    #[error("{file}: line {line}: {detail}")]
+    Input {
+        file: String,
+        line: usize,
+        detail: String,
+    },
+    /// A file that cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Prediction and reference files of different lengths.
+    #[error("{predictions} has {n_predictions} predictions but {references} has {n_references} reference lines")]
+    FileMismatch {
+        predictions: String,
+        n_predictions: usize,
+        references: String,
+        n_references: usize,
+    },
     /// Statistics from the core crate.
     #[error(transparent)]
     Stats(#[from] trilemma_core::Error),

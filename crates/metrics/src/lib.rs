@@ -15,6 +15,7 @@ mod error;
 pub mod exact_match;
 pub mod f1;
 pub mod gsm8k;
+pub mod input;
 pub mod meteor;
 pub mod perplexity;
 pub mod porter;

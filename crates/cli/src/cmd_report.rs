@@ -1,0 +1,54 @@
+//! `trilemma report RUN_DIR_OR_SWEEP... [-o FILE] [--format html|json|csv|md]`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use trilemma_analysis::report;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Html,
+    Json,
+    Csv,
+    Md,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directories (holding summary.json) or sweep directories whose subdirectories are
+    /// run directories.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Write the report here (default: standard output).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Output format; HTML is one self-contained file.
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: Format,
+}
+
+pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
+    let runs = report::load_runs(&args.runs)?;
+    let r = report::build(&runs)?;
+    let text = match args.format {
+        Format::Html => report::to_html(&r),
+        Format::Json => report::to_json(&r)?,
+        Format::Csv => report::to_csv(&r)?,
+        Format::Md => report::to_markdown(&r),
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "report of {} run(s) in {} group(s) written to {}",
+                runs.len(),
+                r.groups.len(),
+                path.display()
+            );
+        }
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(())
+}

@@ -8,6 +8,8 @@
 //! error, not the batch's.
 
 pub mod conformance;
+#[cfg(feature = "http")]
+pub mod http;
 
 use serde::{Deserialize, Serialize};
 pub use trilemma_core::ModelInfo;

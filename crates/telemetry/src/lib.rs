@@ -44,6 +44,7 @@
 //! }
 //! ```
 
+pub mod error;
 pub mod estimate;
 pub mod nvml;
 pub mod rapl;
@@ -58,6 +59,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use trilemma_core::{now_ns, Attribution, EnergySource, EnergySummary, MemorySummary, MonoNs};
 
+pub use error::{Error, Result};
 pub use estimate::PowerModel;
 pub use steady::{inflight_from_spans, steady_state_window, tokens_in_window};
 

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::{Error, Result};
+
 /// One RAPL domain (a package or its DRAM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Domain {
@@ -17,8 +19,11 @@ pub struct Domain {
 /// Finds the package and DRAM domains under a powercap root. Sub-domains of a
 /// package other than DRAM (core, uncore) are part of the package and are skipped,
 /// so that nothing is counted twice.
-pub fn discover(root: &Path) -> Result<Vec<Domain>, String> {
-    let entries = std::fs::read_dir(root).map_err(|e| format!("{}: {e}", root.display()))?;
+pub fn discover(root: &Path) -> Result<Vec<Domain>> {
+    let entries = std::fs::read_dir(root).map_err(|source| Error::Read {
+        path: root.to_path_buf(),
+        source,
+    })?;
     let mut zones: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -51,22 +56,32 @@ pub fn discover(root: &Path) -> Result<Vec<Domain>, String> {
                 energy_path,
                 max_uj,
             }),
-            Err(e) => return Err(format!("{}: {e}", energy_path.display())),
+            Err(source) => {
+                return Err(Error::Read {
+                    path: energy_path,
+                    source,
+                })
+            }
         }
     }
     if domains.is_empty() {
-        return Err(format!("no RAPL domains under {}", root.display()));
+        return Err(Error::NoRapl(root.to_path_buf()));
     }
     Ok(domains)
 }
 
 /// Reads a domain's counter in microjoules.
-pub fn read_uj(domain: &Domain) -> Result<u64, String> {
-    std::fs::read_to_string(&domain.energy_path)
-        .map_err(|e| format!("{}: {e}", domain.energy_path.display()))?
-        .trim()
-        .parse()
-        .map_err(|e| format!("{}: {e}", domain.energy_path.display()))
+pub fn read_uj(domain: &Domain) -> Result<u64> {
+    let path = &domain.energy_path;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    text.trim().parse().map_err(|source| Error::Parse {
+        path: path.clone(),
+        value: text.trim().to_string(),
+        source,
+    })
 }
 
 /// Energy between two readings of a counter that wraps at `max_uj`.
@@ -129,9 +144,21 @@ mod tests {
         assert!(discover(&dir.path().join("nope")).is_err());
         assert!(discover(dir.path())
             .unwrap_err()
+            .to_string()
             .contains("no RAPL domains"));
         fake_tree(dir.path());
         std::fs::remove_file(dir.path().join("intel-rapl:1/energy_uj")).unwrap();
-        assert!(discover(dir.path()).unwrap_err().contains("intel-rapl:1"));
+        assert!(discover(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("intel-rapl:1"));
+        // A counter that holds no number is an error naming the file and the text.
+        std::fs::write(dir.path().join("intel-rapl:1/energy_uj"), "n/a\n").unwrap();
+        let d = discover(dir.path()).unwrap();
+        let e = read_uj(&d[2]).unwrap_err().to_string();
+        assert!(
+            e.contains("intel-rapl:1/energy_uj: not a counter value (\"n/a\")"),
+            "{e}"
+        );
     }
 }

@@ -25,6 +25,49 @@ pub struct RunEntry {
     pub dir: PathBuf,
     pub summary: RunSummary,
     pub manifest: serde_json::Value,
+    /// Per-item score of the primary metric from `samples.jsonl` (mean over repeats), by
+    /// sample id; empty when the file is absent or has no scored lines.
+    pub item_scores: BTreeMap<String, f64>,
+}
+
+/// The fields of a `samples.jsonl` line the paired test needs.
+#[derive(serde::Deserialize)]
+struct SampleLine {
+    sample_id: String,
+    #[serde(default)]
+    scores: BTreeMap<String, f64>,
+}
+
+fn read_item_scores(path: &Path, metric: &str) -> Result<BTreeMap<String, f64>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut sums: BTreeMap<String, (f64, u32)> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: SampleLine = serde_json::from_str(line).map_err(|e| Error::Json {
+            path: path.to_path_buf(),
+            reason: format!("line {}: {e}", i + 1),
+        })?;
+        if let Some(v) = rec.scores.get(metric) {
+            let slot = sums.entry(rec.sample_id).or_insert((0.0, 0));
+            slot.0 += v;
+            slot.1 += 1;
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(k, (s, n))| (k, s / f64::from(n)))
+        .collect())
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
@@ -39,7 +82,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 fn load_run(dir: &Path) -> Result<RunEntry> {
-    let summary = read_json(&dir.join("summary.json"))?;
+    let summary: RunSummary = read_json(&dir.join("summary.json"))?;
+    let item_scores = read_item_scores(&dir.join("samples.jsonl"), &summary.primary_metric)?;
     let mpath = dir.join("manifest.json");
     let manifest = if mpath.exists() {
         read_json(&mpath)?
@@ -50,6 +94,7 @@ fn load_run(dir: &Path) -> Result<RunEntry> {
         dir: dir.to_path_buf(),
         summary,
         manifest,
+        item_scores,
     })
 }
 
@@ -361,14 +406,22 @@ fn build_group(runs: &[&RunEntry]) -> Result<Group> {
         };
     }
 
+    // Items every run of the group scored, for the paired bootstrap.
+    let shared: Vec<&String> = runs[0]
+        .item_scores
+        .keys()
+        .filter(|k| runs.iter().all(|r| r.item_scores.contains_key(*k)))
+        .collect();
     let cands: Vec<Candidate> = rows
         .iter()
-        .map(|r| Candidate {
+        .zip(runs)
+        .map(|(r, run)| Candidate {
             name: r.label.clone(),
             accuracy: r.accuracy,
             latency: r.latency_s,
             energy: r.energy_j,
-            item_scores: None,
+            item_scores: (!shared.is_empty())
+                .then(|| shared.iter().map(|k| run.item_scores[*k]).collect()),
         })
         .collect();
     let recommendations = recommend(&cands)?;

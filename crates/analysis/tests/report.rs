@@ -78,7 +78,17 @@ fn write_run(root: &Path, f: &Fix) -> PathBuf {
         json!({"command": "trilemma run", "model": f.model, "quant": f.quant}).to_string(),
     )
     .unwrap();
-    std::fs::write(dir.join("samples.jsonl"), "").unwrap();
+    // Per-item scores: item i is right when i < acc * 100, so runs share items 0..100.
+    let lines: String = (0..100)
+        .map(|i| {
+            let score = if (i as f64) < f.acc * 100.0 { 1.0 } else { 0.0 };
+            format!(
+                "{}\n",
+                json!({"sample_id": format!("item-{i:03}"), "scores": {"acc": score}})
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("samples.jsonl"), lines).unwrap();
     dir
 }
 
@@ -206,6 +216,17 @@ fn groups_by_task_and_never_mixes_them() {
     assert!((q8.speedup - 0.40 / 0.25).abs() < 1e-9);
     assert!((q8.energy_reduction_pct.unwrap() - (9.0 - 5.5) / 9.0 * 100.0).abs() < 1e-9);
     assert_eq!(arc.rankings.len(), 8);
+    // small (70/100 right) against tiny F16 (62/100), items nested: 8 discordant pairs, all
+    // one way; the paired bootstrap calls that significant.
+    let acc_rec = &arc.recommendations[0];
+    assert_eq!(acc_rec.choice, "small Q4_0 b1");
+    assert!(
+        acc_rec
+            .significance
+            .starts_with("significant (paired bootstrap"),
+        "{}",
+        acc_rec.significance
+    );
     assert!(r.groups[1].rows[0].energy_is_estimate);
 }
 
@@ -219,8 +240,36 @@ fn not_a_run_directory_is_a_clear_error() {
     let bad = tmp.path().join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("summary.json"), "{\"run_id\": 3}").unwrap();
-    let err = load_runs(&[bad]).unwrap_err().to_string();
+    let err = load_runs(std::slice::from_ref(&bad))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("summary.json"), "{err}");
+    let good = write_run(
+        tmp.path(),
+        &Fix {
+            id: "g",
+            model: "m",
+            quant: "F16",
+            task: "t",
+            batch: 1,
+            acc: 0.5,
+            lat: 1.0,
+            mem_mb: 1,
+            file_mb: 1,
+            joules: 1.0,
+            source: "rapl",
+        },
+    );
+    std::fs::write(
+        good.join("samples.jsonl"),
+        "{\"sample_id\": \"a\"}\nnot json\n",
+    )
+    .unwrap();
+    let err = load_runs(&[good]).unwrap_err().to_string();
+    assert!(
+        err.contains("samples.jsonl") && err.contains("line 2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -254,7 +303,12 @@ fn html_renders_in_headless_chromium() {
     let runs = load_runs(&[sweep(tmp.path())]).unwrap();
     let r = report::build(&runs).unwrap();
     let html = report::to_html(&r);
-    assert!(!html.contains("http://") || !html.contains("src=\"http"));
+    for external in ["src=", "href=", "url(", "@import"] {
+        assert!(
+            !html.contains(external),
+            "no external resources: found {external}"
+        );
+    }
     assert!(!html.contains("<script"), "self-contained and script-free");
     let art = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/report-artefacts");
     std::fs::create_dir_all(&art).unwrap();

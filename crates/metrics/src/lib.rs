@@ -182,6 +182,34 @@ pub fn sentence_scores(
         .collect())
 }
 
+/// The named metric with a 95% bootstrap interval: corpus statistics (`bleu`, `chrf`,
+/// `macro_f1`) resample pairs and recompute the statistic ([`bootstrap`]); the others
+/// bootstrap the mean of their per-sample scores (the core crate's `mean_estimate`).
+pub fn score_estimate(
+    metric: &str,
+    predictions: &[String],
+    references: &[Vec<String>],
+) -> Result<trilemma_core::stats::Estimate> {
+    label(metric)?;
+    check_pairs(predictions, references)?;
+    match metric {
+        "bleu" => bootstrap::bleu_bootstrap(predictions, references),
+        "chrf" => bootstrap::chrf_bootstrap(predictions, references),
+        "macro_f1" => bootstrap::corpus_bootstrap(
+            predictions,
+            references,
+            |p, r| Ok(f1::macro_f1(p, r)?.macro_f1),
+            bootstrap::RESAMPLES,
+            bootstrap::SEED,
+        ),
+        _ => Ok(trilemma_core::stats::mean_estimate(&sentence_scores(
+            metric,
+            predictions,
+            references,
+        )?)?),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +231,30 @@ mod tests {
         assert!(corpus_score("bleu", &p, &r[..1]).is_err());
         assert!(sentence_scores("bleu", &p, &r).is_err());
         assert_eq!(sentence_scores("accuracy", &p, &r).unwrap(), vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn estimates_bracket_the_corpus_value() {
+        let p = s(&[
+            "the cat sat on the mat today",
+            "a dog ran in the park",
+            "birds fly south in the winter",
+            "x",
+            "the end of the story",
+        ]);
+        let r = vec![
+            s(&["the cat sat on the mat"]),
+            s(&["a dog ran in the park"]),
+            s(&["birds fly north in the summer"]),
+            s(&["y"]),
+            s(&["the end of the story"]),
+        ];
+        for m in METRICS {
+            let e = score_estimate(m, &p, &r).unwrap();
+            let v = corpus_score(m, &p, &r).unwrap().value;
+            assert!((e.value - v).abs() < 1e-12, "{m}: {} vs {v}", e.value);
+            assert!(e.ci_low <= e.value && e.value <= e.ci_high, "{m}: {e:?}");
+            assert!(e.ci_high > e.ci_low, "{m}: degenerate interval {e:?}");
+        }
     }
 }

@@ -282,6 +282,14 @@ def main():
     with open(os.path.join(OUT, "gsm8k.json"), "w", encoding="utf-8") as f:
         json.dump({"cases": g}, f, ensure_ascii=False, indent=0)
 
+    # Word counts for word perplexity: lm-eval's len(re.split(r"\s+", doc)).
+    import re
+    docs = [h for h, _ in cs] + [" lead", "trail ", "", " ", "a\u00a0b\u2003c", "x\x1fy",
+                                 "tab\tsep\r\nlines\n\n", "\u3000wide"]
+    with open(os.path.join(OUT, "words.json"), "w", encoding="utf-8") as f:
+        json.dump({"cases": [[d, len(re.split(r"\s+", d))] for d in docs]}, f,
+                  ensure_ascii=False, indent=0)
+
     # Macro F1 with scikit-learn (labels = sorted union, zero_division = 0).
     rng = random.Random(7)
     f1s = []

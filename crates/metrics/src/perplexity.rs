@@ -48,7 +48,7 @@ pub fn count_words(text: &str) -> u64 {
     let mut n = 1u64;
     let mut in_space = false;
     for c in text.chars() {
-        if c.is_whitespace() {
+        if crate::text::py_is_space(c) {
             if !in_space {
                 n += 1;
             }

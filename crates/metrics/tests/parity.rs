@@ -154,3 +154,13 @@ fn gsm8k_extraction_matches_lm_eval() {
         );
     }
 }
+
+#[test]
+fn word_counts_match_lm_eval() {
+    let v = load("words.json");
+    for c in v["cases"].as_array().unwrap() {
+        let (doc, n) = (c[0].as_str().unwrap(), c[1].as_u64().unwrap());
+        let got = trilemma_metrics::perplexity::count_words(doc);
+        assert_eq!(got, n, "{doc:?}");
+    }
+}

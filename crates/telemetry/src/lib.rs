@@ -3,15 +3,25 @@
 //!
 //! Every period (default 100 ms) the sampler records, on the process-wide
 //! monotonic clock of `trilemma_core::clock`: the process's resident memory and CPU
-//! time (`/proc/self/status`, `/proc/self/stat`), and each RAPL domain's energy
-//! counter when the machine exposes one. Energy for any window is then read off
-//! these series by interpolation:
+//! time (`/proc/self/status`, `/proc/self/stat`), each RAPL domain's energy
+//! counter when the machine exposes one, and (cargo feature `nvml`) each GPU's
+//! energy counter, power and memory. Energy for any window is then read off these
+//! series, interpolating linearly inside the sampling intervals at its edges:
 //!
+//! - `nvml-counter`: the GPUs' total-energy counters; `nvml-power` instead, only
+//!   on GPUs without a counter: their power integrated by the trapezoid rule;
 //! - `rapl`: the counters' increase (wrap-around handled), package + DRAM;
 //! - `estimate`: the CPU power model of [`estimate`] integrated over the samples —
 //!   always labelled `estimate`, never shown as a measurement.
 //!
-//! Figures of different sources are reported side by side, never summed.
+//! Figures of different sources are reported side by side, never summed. A meter
+//! that cannot start (no powercap tree, no libnvidia-ml, a build without `nvml`)
+//! or that stops mid-run is listed in [`Readings::unavailable`] with the reason;
+//! energy over a window that touches a missing reading is `None`, never filled in.
+//! Sequential runs attribute energy to each sample's own window
+//! (`Attribution::SampleWindows`); batched/load runs per token over the
+//! steady-state window of [`steady`] (`Attribution::SteadyStatePerToken`).
+//! `benches/sampler_overhead.rs` measures the meter thread's CPU cost.
 //!
 //! ```no_run
 //! use trilemma_telemetry::{Telemetry, TelemetryConfig};

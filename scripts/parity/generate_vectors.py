@@ -233,6 +233,11 @@ def main():
             "exact_match": float(any(hyp == r for r in refs)),
             **{k: rouge[k].fmeasure for k in rtypes},
             "meteor": meteor(hyp, refs),
+            # HF exact_match (lm-eval) with ignore_case and ignore_punctuation, first ref.
+            "em_case_punct": float(
+                hyp.lower().translate(str.maketrans("", "", __import__("string").punctuation))
+                == refs[0].lower().translate(str.maketrans("", "", __import__("string").punctuation))
+            ),
         })
     # Corpus BLEU/chrF: sacreBLEU takes reference streams, so corpora have a fixed count.
     corpora = []
@@ -250,6 +255,18 @@ def main():
                for k in rtypes},
             "meteor": sum(meteor(h, r) for h, r in sel) / len(sel),
         })
+    # Every case, with a varying number of references (sacreBLEU takes None padding).
+    hyps = [h for h, _ in cs]
+    streams = [[r[i] if i < len(r) else None for _, r in cs] for i in range(3)]
+    corpora.append({
+        "predictions": hyps,
+        "references": [r for _, r in cs],
+        "bleu": bleu_c.corpus_score(hyps, streams).score,
+        "chrf": chrf.corpus_score(hyps, streams).score,
+        **{k: sum(scorer.score_multi(r, h)[k].fmeasure for h, r in cs) / len(cs)
+           for k in rtypes},
+        "meteor": sum(meteor(h, r) for h, r in cs) / len(cs),
+    })
     with open(os.path.join(OUT, "sentence.json"), "w", encoding="utf-8") as f:
         json.dump({"generator": "sacrebleu " + sacrebleu.__version__, "cases": sentence}, f,
                   ensure_ascii=False, indent=0)
@@ -279,6 +296,12 @@ def main():
             "flexible_match": float(lm_eval_gsm8k_normalise(fl) == lm_eval_gsm8k_normalise(tgt)),
             "normalised_response": lm_eval_gsm8k_normalise(resp),
         })
+    # lm-eval's exact_match (the HF metric) with ignore_case and ignore_punctuation.
+    import string
+    table = str.maketrans("", "", string.punctuation)
+    for c in g:
+        a, b = c["response"], c["target"]
+        c["em_case_punct"] = float(a.lower().translate(table) == b.lower().translate(table))
     with open(os.path.join(OUT, "gsm8k.json"), "w", encoding="utf-8") as f:
         json.dump({"cases": g}, f, ensure_ascii=False, indent=0)
 

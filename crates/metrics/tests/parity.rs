@@ -57,6 +57,13 @@ fn sentence_metrics_match_references() {
             close(m, i, rouge::sentence_rouge(kind, p, &r), f(m), c);
         }
         close("meteor", i, meteor::sentence_meteor(p, &r), f("meteor"), c);
+        let opts = trilemma_metrics::exact_match::ExactMatchOptions {
+            ignore_case: true,
+            ignore_punctuation: true,
+            ..Default::default()
+        };
+        let em_cp = trilemma_metrics::exact_match::sentence_exact_match_with(p, &r[..1], &opts);
+        close("em_case_punct", i, em_cp, f("em_case_punct"), c);
         let em = trilemma_metrics::exact_match::sentence_exact_match(p, &r);
         close("exact_match", i, em, f("exact_match"), c);
     }
@@ -142,6 +149,20 @@ fn gsm8k_extraction_matches_lm_eval() {
             i,
             sm,
             c["strict_match"].as_f64().unwrap(),
+            c,
+        );
+        let opts = trilemma_metrics::exact_match::ExactMatchOptions {
+            ignore_case: true,
+            ignore_punctuation: true,
+            ..Default::default()
+        };
+        let t = [s("target").to_string()];
+        let em = trilemma_metrics::exact_match::sentence_exact_match_with(resp, &t, &opts);
+        close(
+            "em_case_punct",
+            i,
+            em,
+            c["em_case_punct"].as_f64().unwrap(),
             c,
         );
         let fm = gsm8k::gsm8k_match(s("flexible"), s("target"));

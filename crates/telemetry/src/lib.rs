@@ -180,6 +180,46 @@ struct Sample {
     cpu_s: Option<f64>,
     rapl_uj: Vec<Option<u64>>,
     gpu: Vec<nvml::GpuReading>,
+    /// Machine-wide (busy, total) CPU jiffies from /proc/stat.
+    machine_cpu: Option<(u64, u64)>,
+    /// Machine-wide memory in use (MemTotal - MemAvailable).
+    host_used_bytes: Option<u64>,
+}
+
+/// (busy, total) jiffies from the aggregate `cpu` line of /proc/stat; idle and
+/// iowait count as idle, guest time is already inside user time.
+fn parse_proc_stat_cpu(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if v.len() < 5 {
+        return None;
+    }
+    let total: u64 = v.iter().sum();
+    let idle = v[3] + v[4];
+    Some((total - idle, total))
+}
+
+/// MemTotal - MemAvailable from /proc/meminfo, in bytes.
+fn parse_meminfo_used(text: &str) -> Option<u64> {
+    let total = text.lines().find_map(|l| kib_field(l, "MemTotal:"))?;
+    let avail = text.lines().find_map(|l| kib_field(l, "MemAvailable:"))?;
+    Some(total.saturating_sub(avail))
+}
+
+/// CPU and host memory use over a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuSummary {
+    /// The process's CPU seconds per wall second (1.0 = one core busy).
+    pub process_busy_cores: Option<f64>,
+    /// The machine's busy fraction over all its CPUs (0-1), from /proc/stat.
+    pub machine_utilisation: Option<f64>,
+    /// Peak memory in use on the machine (MemTotal - MemAvailable).
+    pub peak_host_memory_used_bytes: Option<u64>,
 }
 
 fn read_rss() -> Option<u64> {
@@ -204,6 +244,12 @@ fn sample(domains: &[rapl::Domain], gpus: Option<&nvml::Gpus>) -> Sample {
         t_ns: now_ns(),
         rss_bytes: read_rss(),
         cpu_s: read_cpu_s(),
+        machine_cpu: std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|t| parse_proc_stat_cpu(&t)),
+        host_used_bytes: std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| parse_meminfo_used(&t)),
         rapl_uj: domains.iter().map(|d| rapl::read_uj(d).ok()).collect(),
     }
 }
@@ -508,6 +554,36 @@ impl Readings {
         Some(total)
     }
 
+    /// The process's and the machine's CPU use, and host memory, over the samples.
+    pub fn cpu_summary(&self) -> CpuSummary {
+        let (first, last) = (self.samples.first(), self.samples.last());
+        let process_busy_cores = match (first, last) {
+            (Some(a), Some(b)) if b.t_ns > a.t_ns => match (a.cpu_s, b.cpu_s) {
+                (Some(x), Some(y)) => Some((y - x) / ((b.t_ns - a.t_ns) as f64 / 1e9)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let machine_utilisation = match (
+            first.and_then(|a| a.machine_cpu),
+            last.and_then(|b| b.machine_cpu),
+        ) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+                Some(b1.saturating_sub(b0) as f64 / (t1 - t0) as f64)
+            }
+            _ => None,
+        };
+        CpuSummary {
+            process_busy_cores,
+            machine_utilisation,
+            peak_host_memory_used_bytes: self
+                .samples
+                .iter()
+                .filter_map(|s| s.host_used_bytes)
+                .max(),
+        }
+    }
+
     /// Peak and mean resident memory of this process over the samples.
     pub fn memory_summary(&self) -> Option<MemorySummary> {
         let rss: Vec<u64> = self.samples.iter().filter_map(|s| s.rss_bytes).collect();
@@ -647,6 +723,8 @@ mod tests {
             t_ns: (t_s * 1e9) as u64,
             rss_bytes: Some(0),
             cpu_s: Some(cpu_s),
+            machine_cpu: Some(((t_s * 50.0) as u64, (t_s * 200.0) as u64)),
+            host_used_bytes: Some((t_s * 1e9) as u64),
             rapl_uj: vec![uj],
             gpu: vec![],
         }
@@ -725,6 +803,9 @@ mod tests {
         let r = t.finish();
         let m = r.memory_summary().unwrap();
         assert!(m.peak_rss_bytes > 1_000_000);
+        let c = r.cpu_summary();
+        assert!(c.process_busy_cores.unwrap() > 0.0);
+        assert!(c.peak_host_memory_used_bytes.unwrap() >= m.peak_rss_bytes);
         assert_eq!(
             r.sources(),
             vec![EnergySource::Rapl, EnergySource::Estimate]
@@ -805,6 +886,8 @@ mod tests {
             t_ns: (t_s * 1e9) as u64,
             rss_bytes: Some(0),
             cpu_s: Some(0.0),
+            machine_cpu: None,
+            host_used_bytes: None,
             rapl_uj: vec![],
             gpu,
         };
@@ -853,6 +936,22 @@ mod tests {
         assert_eq!(e[0].source, EnergySource::NvmlPower);
         assert_eq!(e[0].domains, ["gpu0: A", "gpu1: B"]);
         assert!(gaps(&r.samples, &r.domains, &r.gpus).is_empty());
+    }
+
+    #[test]
+    fn cpu_and_host_memory() {
+        let stat = "cpu  100 10 50 800 40 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        // busy = 100 + 10 + 50 = 160 of 1000 jiffies.
+        assert_eq!(parse_proc_stat_cpu(stat), Some((160, 1000)));
+        assert_eq!(parse_proc_stat_cpu("cpu  1 x 3 4 5"), None);
+        let mem = "MemTotal:       8000 kB\nMemFree: 1000 kB\nMemAvailable:   3000 kB\n";
+        assert_eq!(parse_meminfo_used(mem), Some(5000 * 1024));
+        // 1.5 CPU seconds over 3 s; machine 50 of 200 jiffies per second busy.
+        let r = readings(vec![s(0.0, 0.0, None), s(3.0, 1.5, None)], vec![]);
+        let c = r.cpu_summary();
+        assert_eq!(c.process_busy_cores, Some(0.5));
+        assert_eq!(c.machine_utilisation, Some(0.25));
+        assert_eq!(c.peak_host_memory_used_bytes, Some(3_000_000_000));
     }
 
     #[test]

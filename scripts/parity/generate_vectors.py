@@ -316,7 +316,7 @@ def main():
     # Macro F1 with scikit-learn (labels = sorted union, zero_division = 0).
     rng = random.Random(7)
     f1s = []
-    for n in (1, 5, 40, 200):
+    for n in (1, 2, 5, 12, 40, 200, 500):
         labels = ["A", "B", "C", "D"][: rng.randint(1, 4)]
         y_true = [rng.choice(labels) for _ in range(n)]
         y_pred = [rng.choice(labels + ["Error"]) for _ in range(n)]
@@ -324,6 +324,10 @@ def main():
             "y_true": y_true,
             "y_pred": y_pred,
             "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+            "labels": sorted(set(y_true + y_pred)),
+            "per_class_f1": [float(x) for x in f1_score(
+                y_true, y_pred, average=None, zero_division=0,
+                labels=sorted(set(y_true + y_pred)))],
         })
     with open(os.path.join(OUT, "macro_f1.json"), "w", encoding="utf-8") as f:
         json.dump({"cases": f1s}, f, ensure_ascii=False, indent=0)

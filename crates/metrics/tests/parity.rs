@@ -107,8 +107,25 @@ fn macro_f1_matches_sklearn() {
         let p = strings(&c["y_pred"]);
         let t: Vec<&str> = t.iter().map(String::as_str).collect();
         let p: Vec<&str> = p.iter().map(String::as_str).collect();
-        let got = f1::f1_report(&t, &p).unwrap().macro_f1;
-        close("macro_f1", i, got, c["macro_f1"].as_f64().unwrap(), c);
+        let report = f1::f1_report(&t, &p).unwrap();
+        close(
+            "macro_f1",
+            i,
+            report.macro_f1,
+            c["macro_f1"].as_f64().unwrap(),
+            c,
+        );
+        assert_eq!(report.confusion.labels, strings(&c["labels"]), "labels {i}");
+        let want: Vec<f64> = c["per_class_f1"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(report.f1.len(), want.len(), "classes {i}");
+        for (g, w) in report.f1.iter().zip(&want) {
+            close("per_class_f1", i, *g, *w, c);
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{cmd_assets, cmd_bench, cmd_run};
+use crate::{cmd_analyze, cmd_assets, cmd_bench, cmd_report, cmd_run, cmd_score};
 
 /// Measure small language models on correctness, speed and energy together.
 #[derive(Debug, Parser)]
@@ -24,6 +24,13 @@ pub enum Command {
     /// Fetch, verify and list pinned models and data sets.
     #[command(subcommand)]
     Assets(cmd_assets::AssetsCommand),
+    /// Score predictions against references with a metric (parity with its reference package).
+    Score(cmd_score::ScoreArgs),
+    /// PER, OM and Pareto membership of a table of configurations (CSV).
+    #[command(subcommand)]
+    Analyze(cmd_analyze::AnalyzeCommand),
+    /// A report (HTML, JSON, CSV or Markdown) over run directories or sweeps.
+    Report(cmd_report::ReportArgs),
     /// Benchmarks of Trilemma itself against peers.
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
@@ -49,5 +56,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => cmd_run::run(&args),
         Command::Assets(cmd) => cmd_assets::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Bench(cmd) => cmd_bench::run(&cmd).map(|()| ExitCode::SUCCESS),
+        Command::Score(args) => cmd_score::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Analyze(cmd) => cmd_analyze::run(&cmd).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => cmd_report::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }

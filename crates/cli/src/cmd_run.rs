@@ -199,6 +199,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         output::print_run_table(&summaries);
         eprintln!("results: {}", out.display());
+        eprintln!(
+            "compare and chart them: trilemma report {} -o {}",
+            out.display(),
+            out.join("report.html").display()
+        );
     }
     Ok(if interrupted {
         ExitCode::from(130)

@@ -1,9 +1,12 @@
 //! `trilemma`: correctness, speed and energy of small language models, in one run.
 
 mod cli;
+mod cmd_analyze;
 mod cmd_assets;
 mod cmd_bench;
+mod cmd_report;
 mod cmd_run;
+mod cmd_score;
 mod output;
 
 use std::process::ExitCode;

@@ -1,0 +1,606 @@
+//! `trilemma serve`: an OpenAI-compatible HTTP server over any [`Engine`].
+//!
+//! A scheduler thread owns the engine. Handlers queue jobs; the scheduler takes the
+//! first waiting job, then every job already queued up to `max_batch`, and calls the
+//! engine once with the batch (`max_batch` plays vLLM's `max_num_seqs`).
+//!
+//! Limits of this first version, stated plainly:
+//! - The [`Engine`] trait returns whole generations, so a streamed answer is sent
+//!   token by token only after the engine finished the sequence: a client's TTFT
+//!   through `serve` is close to its end-to-end latency.
+//! - `echo` + `logprobs` scores each prompt token as a separate log-likelihood
+//!   request on the prompt's prefix (quadratic in the prompt length). A token's
+//!   `top_logprobs` entry is `{token: logprob}` when the token was the argmax, and
+//!   `null` when it was not (the engine does not say which token was).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use trilemma_core::now_ns;
+use trilemma_engine::{
+    ChatMessage, Engine, FinishReason, Generation, GenerationRequest, LoglikelihoodRequest,
+};
+
+/// Errors of the server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot start the server: {0}")]
+    Start(String),
+    #[error("server failed: {0}")]
+    Serve(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Name served at `/v1/models` and expected in `model`.
+    pub model_name: String,
+    /// Most sequences given to the engine in one call.
+    pub max_batch: usize,
+}
+
+/// Per-token prompt logprobs of an echoed prompt.
+#[derive(Debug, Clone)]
+struct Echo {
+    tokens: Vec<String>,
+    offsets: Vec<usize>,
+    logprobs: Vec<Option<f64>>,
+    greedy: Vec<bool>,
+}
+
+enum Job {
+    Generate {
+        req: GenerationRequest,
+        chat: Option<Vec<ChatMessage>>,
+        reply: oneshot::Sender<Result<(Generation, Vec<String>), String>>,
+    },
+    Echo {
+        prompt: String,
+        reply: oneshot::Sender<Result<Echo, String>>,
+    },
+}
+
+/// Latency histogram bucket bounds in seconds.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Debug, Default)]
+struct Metrics {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    prompt_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+    queue_depth: AtomicU64,
+    batches: AtomicU64,
+    latency_buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+}
+
+impl Metrics {
+    fn observe(&self, seconds: f64) {
+        for (b, c) in BUCKETS.iter().zip(&self.latency_buckets) {
+            if seconds <= *b {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut s = String::new();
+        let mut line = |name: &str, kind: &str, v: u64| {
+            s.push_str(&format!("# TYPE {name} {kind}\n{name} {v}\n"));
+        };
+        line("trilemma_requests_total", "counter", g(&self.requests));
+        line("trilemma_request_errors_total", "counter", g(&self.errors));
+        line(
+            "trilemma_prompt_tokens_total",
+            "counter",
+            g(&self.prompt_tokens),
+        );
+        line(
+            "trilemma_output_tokens_total",
+            "counter",
+            g(&self.output_tokens),
+        );
+        line("trilemma_engine_batches_total", "counter", g(&self.batches));
+        line("trilemma_queue_depth", "gauge", g(&self.queue_depth));
+        s.push_str("# TYPE trilemma_request_latency_seconds histogram\n");
+        for (b, c) in BUCKETS.iter().zip(&self.latency_buckets) {
+            s.push_str(&format!(
+                "trilemma_request_latency_seconds_bucket{{le=\"{b}\"}} {}\n",
+                g(c)
+            ));
+        }
+        let n = g(&self.latency_count);
+        s.push_str(&format!(
+            "trilemma_request_latency_seconds_bucket{{le=\"+Inf\"}} {n}\n\
+             trilemma_request_latency_seconds_sum {}\n\
+             trilemma_request_latency_seconds_count {n}\n",
+            g(&self.latency_sum_us) as f64 / 1e6
+        ));
+        s
+    }
+}
+
+struct AppState {
+    cfg: ServeConfig,
+    jobs: mpsc::Sender<Job>,
+    metrics: Arc<Metrics>,
+}
+
+/// The router and the scheduler thread behind it. The scheduler ends when the
+/// router (every clone of it) is dropped.
+pub fn router(engine: Box<dyn Engine>, cfg: ServeConfig) -> Result<Router> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let metrics = Arc::new(Metrics::default());
+    let m = metrics.clone();
+    let max_batch = cfg.max_batch.max(1);
+    std::thread::Builder::new()
+        .name("trilemma-scheduler".into())
+        .spawn(move || schedule(engine, rx, max_batch, &m))
+        .map_err(|e| Error::Start(format!("cannot start the scheduler thread: {e}")))?;
+    let state = Arc::new(AppState {
+        cfg,
+        jobs: tx,
+        metrics,
+    });
+    Ok(Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/models", get(models))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat_completions))
+        .with_state(state))
+}
+
+/// Serves on `listener` until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Box<dyn Engine>,
+    cfg: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, router(engine, cfg)?)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Serve(e.to_string()))
+}
+
+fn schedule(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Job>, max_batch: usize, m: &Metrics) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        m.queue_depth
+            .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+        m.batches.fetch_add(1, Ordering::Relaxed);
+        let mut gens = Vec::new();
+        let mut echoes = Vec::new();
+        for j in batch {
+            match j {
+                Job::Generate { req, chat, reply } => gens.push((req, chat, reply)),
+                Job::Echo { prompt, reply } => echoes.push((prompt, reply)),
+            }
+        }
+        if !gens.is_empty() {
+            let mut reqs = Vec::new();
+            let mut ok_replies = Vec::new();
+            for (mut req, chat, reply) in gens {
+                if let Some(msgs) = chat {
+                    match engine.apply_chat_template(&msgs) {
+                        Ok(p) => req.prompt = p,
+                        Err(e) => {
+                            let _ = reply.send(Err(e.to_string()));
+                            continue;
+                        }
+                    }
+                }
+                reqs.push(req);
+                ok_replies.push(reply);
+            }
+            let out = engine.generate(&reqs);
+            for (r, reply) in out.into_iter().zip(ok_replies) {
+                let r = r.map_err(|e| e.to_string()).map(|g| {
+                    let pieces = pieces(engine.as_ref(), &g.text);
+                    (g, pieces)
+                });
+                let _ = reply.send(r);
+            }
+        }
+        for (prompt, reply) in echoes {
+            let _ = reply.send(echo(engine.as_mut(), &prompt, max_batch));
+        }
+    }
+}
+
+/// Splits generated text into per-token pieces (for streaming), falling back to one piece.
+fn pieces(engine: &dyn Engine, text: &str) -> Vec<String> {
+    let Ok(toks) = engine.tokenize(text, false) else {
+        return vec![text.to_string()];
+    };
+    let mut out = Vec::with_capacity(toks.len());
+    let mut prev = String::new();
+    for i in 1..=toks.len() {
+        let Ok(s) = engine.detokenize(&toks[..i]) else {
+            return vec![text.to_string()];
+        };
+        if !s.starts_with(&prev) {
+            return vec![text.to_string()];
+        }
+        out.push(s[prev.len()..].to_string());
+        prev = s;
+    }
+    if prev != text {
+        return vec![text.to_string()];
+    }
+    out
+}
+
+/// Per-token logprobs of a prompt: token i is scored as the continuation of tokens 0..i.
+fn echo(engine: &mut dyn Engine, prompt: &str, max_batch: usize) -> Result<Echo, String> {
+    let toks = engine.tokenize(prompt, false).map_err(|e| e.to_string())?;
+    let mut texts = Vec::with_capacity(toks.len());
+    let mut offsets = Vec::with_capacity(toks.len());
+    let mut prev = String::new();
+    for i in 1..=toks.len() {
+        let s = engine.detokenize(&toks[..i]).map_err(|e| e.to_string())?;
+        let piece = s
+            .strip_prefix(prev.as_str())
+            .ok_or("the tokenizer does not round-trip this prompt")?
+            .to_string();
+        offsets.push(prev.chars().count());
+        texts.push(piece);
+        prev = s;
+    }
+    let reqs: Vec<LoglikelihoodRequest> = (1..texts.len())
+        .map(|i| LoglikelihoodRequest {
+            context: texts[..i].concat(),
+            continuation: texts[i].clone(),
+        })
+        .collect();
+    let scored: Vec<_> = reqs
+        .chunks(max_batch)
+        .flat_map(|c| engine.loglikelihood(c))
+        .collect();
+    let mut logprobs: Vec<Option<f64>> = vec![None];
+    let mut greedy = vec![false];
+    for (k, s) in scored.into_iter().enumerate() {
+        let i = k + 1;
+        let s = s.map_err(|e| e.to_string())?;
+        // The engine moves the context's trailing spaces into the continuation (lm-eval's
+        // split), so a token after space-only tokens was scored together with them:
+        // take their own (already known) logprobs back out.
+        let ctx = &reqs[k].context;
+        let mut trailing = ctx.len() - ctx.trim_end_matches(' ').len();
+        let mut lp = s.logprob;
+        let mut j = i;
+        while trailing > 0 {
+            j -= 1;
+            let t = &texts[j];
+            if j == 0 || t.is_empty() || t.len() > trailing || t.chars().any(|c| c != ' ') {
+                return Err(format!(
+                    "cannot score prompt token {i} ({:?}) on its own: the token before it ends in a space",
+                    texts[i]
+                ));
+            }
+            lp -= logprobs[j].unwrap_or(0.0);
+            trailing -= t.len();
+        }
+        logprobs.push(Some(lp));
+        greedy.push(s.is_greedy);
+    }
+    Ok(Echo {
+        tokens: texts,
+        offsets,
+        logprobs,
+        greedy,
+    })
+}
+
+async fn metrics_text(State(st): State<Arc<AppState>>) -> String {
+    st.metrics.render()
+}
+
+async fn models(State(st): State<Arc<AppState>>) -> Json<Value> {
+    Json(
+        json!({"object": "list", "data": [{"id": st.cfg.model_name, "object": "model", "owned_by": "trilemma"}]}),
+    )
+}
+
+fn bad(code: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (
+        code,
+        Json(json!({"error": {"message": msg.to_string(), "type": "invalid_request_error"}})),
+    )
+        .into_response()
+}
+
+/// An error answer, kept small until it becomes a response.
+struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn new(code: StatusCode, msg: impl std::fmt::Display) -> Self {
+        Self(code, msg.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        bad(self.0, self.1)
+    }
+}
+
+fn finish_str(f: FinishReason) -> &'static str {
+    match f {
+        FinishReason::Length => "length",
+        FinishReason::Stop | FinishReason::EndOfSequence => "stop",
+    }
+}
+
+fn parse_stop(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Checks the fields every request shares; returns (max_tokens, stop, stream).
+fn common(st: &AppState, body: &Value) -> Result<(u32, Vec<String>, bool), ApiError> {
+    if let Some(m) = body.get("model").and_then(Value::as_str) {
+        if m != st.cfg.model_name {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "model {m:?} is not served here; this server serves {:?}",
+                    st.cfg.model_name
+                ),
+            ));
+        }
+    }
+    if let Some(t) = body.get("temperature").and_then(Value::as_f64) {
+        if t != 0.0 {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "only greedy decoding (temperature 0) is supported",
+            ));
+        }
+    }
+    let max_tokens = match body.get("max_tokens") {
+        None | Some(Value::Null) => 16,
+        Some(v) => v.as_u64().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "max_tokens must be a non-negative integer",
+            )
+        })? as u32,
+    };
+    let stop = body.get("stop").map(parse_stop).unwrap_or_default();
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    Ok((max_tokens, stop, stream))
+}
+
+async fn submit<T>(
+    st: &AppState,
+    make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Job,
+) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    st.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
+    if st.jobs.send(make(tx)).is_err() {
+        st.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the engine has stopped",
+        ));
+    }
+    match rx.await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Err(_) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the engine dropped the request",
+        )),
+    }
+}
+
+async fn completions(State(st): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
+    let start = now_ns();
+    st.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let r = completions_inner(&st, &body).await;
+    if r.status().is_success() {
+        st.metrics.observe((now_ns() - start) as f64 / 1e9);
+    } else {
+        st.metrics.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    r
+}
+
+async fn completions_inner(st: &AppState, body: &Value) -> Response {
+    let (max_tokens, stop, stream) = match common(st, body) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let Some(prompt) = body.get("prompt").and_then(Value::as_str).map(String::from) else {
+        return bad(StatusCode::BAD_REQUEST, "prompt must be a string");
+    };
+    let echo_on = body.get("echo").and_then(Value::as_bool).unwrap_or(false);
+    let id = format!("cmpl-{}", now_ns());
+    if echo_on {
+        if stream {
+            return bad(StatusCode::BAD_REQUEST, "echo with stream is not supported");
+        }
+        let e = match submit(st, |reply| Job::Echo {
+            prompt: prompt.clone(),
+            reply,
+        })
+        .await
+        {
+            Ok(e) => e,
+            Err(r) => return r.into_response(),
+        };
+        st.metrics
+            .prompt_tokens
+            .fetch_add(e.tokens.len() as u64, Ordering::Relaxed);
+        let tops: Vec<Value> = e
+            .tokens
+            .iter()
+            .zip(&e.logprobs)
+            .zip(&e.greedy)
+            .map(|((t, lp), g)| match (lp, g) {
+                (Some(lp), true) => json!({ t.as_str(): lp }),
+                _ => Value::Null,
+            })
+            .collect();
+        // Only the prompt is returned: max_tokens counts no generated token here.
+        return Json(json!({
+            "id": id, "object": "text_completion", "model": st.cfg.model_name,
+            "choices": [{"index": 0, "text": prompt, "finish_reason": "length",
+                "logprobs": {"tokens": e.tokens, "token_logprobs": e.logprobs,
+                             "top_logprobs": tops, "text_offset": e.offsets}}],
+            "usage": {"prompt_tokens": e.tokens.len(), "completion_tokens": 0, "total_tokens": e.tokens.len()}
+        }))
+        .into_response();
+    }
+    let req = GenerationRequest {
+        prompt,
+        max_tokens,
+        stop,
+    };
+    generate_reply(st, req, None, stream, id, false).await
+}
+
+async fn chat_completions(State(st): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
+    let start = now_ns();
+    st.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let r = chat_inner(&st, &body).await;
+    if r.status().is_success() {
+        st.metrics.observe((now_ns() - start) as f64 / 1e9);
+    } else {
+        st.metrics.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    r
+}
+
+async fn chat_inner(st: &AppState, body: &Value) -> Response {
+    let (max_tokens, stop, stream) = match common(st, body) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let Some(msgs) = body.get("messages").and_then(Value::as_array) else {
+        return bad(StatusCode::BAD_REQUEST, "messages must be a list");
+    };
+    let mut messages = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        let (Some(role), Some(content)) = (
+            m.get("role").and_then(Value::as_str),
+            m.get("content").and_then(Value::as_str),
+        ) else {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                format!("messages[{i}] needs string `role` and `content`"),
+            );
+        };
+        messages.push(ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        });
+    }
+    let req = GenerationRequest {
+        prompt: String::new(),
+        max_tokens,
+        stop,
+    };
+    let id = format!("chatcmpl-{}", now_ns());
+    generate_reply(st, req, Some(messages), stream, id, true).await
+}
+
+async fn generate_reply(
+    st: &AppState,
+    req: GenerationRequest,
+    chat: Option<Vec<ChatMessage>>,
+    stream: bool,
+    id: String,
+    is_chat: bool,
+) -> Response {
+    let (g, pieces) = match submit(st, |reply| Job::Generate { req, chat, reply }).await {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    st.metrics
+        .prompt_tokens
+        .fetch_add(g.prompt_tokens as u64, Ordering::Relaxed);
+    st.metrics
+        .output_tokens
+        .fetch_add(g.output_tokens as u64, Ordering::Relaxed);
+    let finish = finish_str(g.finish);
+    let model = st.cfg.model_name.clone();
+    let usage = json!({"prompt_tokens": g.prompt_tokens, "completion_tokens": g.output_tokens,
+                       "total_tokens": g.prompt_tokens + g.output_tokens});
+    if !stream {
+        let choice = if is_chat {
+            json!({"index": 0, "message": {"role": "assistant", "content": g.text}, "finish_reason": finish})
+        } else {
+            json!({"index": 0, "text": g.text, "finish_reason": finish})
+        };
+        let object = if is_chat {
+            "chat.completion"
+        } else {
+            "text_completion"
+        };
+        return Json(json!({"id": id, "object": object, "model": model, "choices": [choice], "usage": usage}))
+            .into_response();
+    }
+    let object = if is_chat {
+        "chat.completion.chunk"
+    } else {
+        "text_completion"
+    };
+    let mut events: Vec<String> = Vec::new();
+    let chunk = |text: Option<&str>, finish: Option<&str>| {
+        let choice = if is_chat {
+            json!({"index": 0, "delta": text.map(|t| json!({"content": t})).unwrap_or(json!({})), "finish_reason": finish})
+        } else {
+            json!({"index": 0, "text": text.unwrap_or(""), "finish_reason": finish})
+        };
+        json!({"id": id, "object": object, "model": model, "choices": [choice]}).to_string()
+    };
+    for p in pieces.iter().filter(|p| !p.is_empty()) {
+        events.push(chunk(Some(p), None));
+    }
+    events.push(chunk(None, Some(finish)));
+    events.push(
+        json!({"id": id, "object": object, "model": model, "choices": [], "usage": usage})
+            .to_string(),
+    );
+    events.push("[DONE]".into());
+    let s = tokio_stream::iter(
+        events
+            .into_iter()
+            .map(|e| Ok::<_, std::convert::Infallible>(Event::default().data(e))),
+    );
+    Sse::new(s).into_response()
+}

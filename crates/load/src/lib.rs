@@ -1,0 +1,470 @@
+//! `trilemma load`: drives an OpenAI-compatible `/v1/completions` endpoint with
+//! streamed requests and keeps raw per-request timestamps; summaries come afterwards.
+//!
+//! Profiles: closed-loop concurrency N (N workers, each sends its next request when
+//! the last one ends), open-loop constant rate, and open-loop Poisson rate (seeded
+//! exponential gaps). [`sweep`] runs a list of profiles in order.
+//! The steady-state window is `trilemma_telemetry::steady_state_window` over the
+//! in-flight counts of the requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use trilemma_core::stats::Distribution;
+use trilemma_core::{now_ns, MonoNs};
+
+/// Errors of the load generator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bad load setting: {0}")]
+    Config(String),
+    #[error("cannot start the load generator: {0}")]
+    Start(String),
+    #[error("no request succeeded: {0}")]
+    NothingMeasured(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How requests are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Profile {
+    /// N requests always in flight.
+    Concurrency { n: usize },
+    /// Requests start at fixed intervals, whatever the server does.
+    Constant { rate: f64 },
+    /// Requests start at exponential gaps (a Poisson process), seeded.
+    Poisson { rate: f64, seed: u64 },
+}
+
+/// One load run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Base URL with the API prefix, e.g. `http://127.0.0.1:8080/v1`.
+    pub base_url: String,
+    pub model: String,
+    /// Prompts, used in turn.
+    pub prompts: Vec<String>,
+    pub max_tokens: u32,
+    /// Requests to send.
+    pub requests: usize,
+    pub profile: Profile,
+    /// Environment variable with the API key.
+    pub api_key_env: Option<String>,
+    pub timeout: Duration,
+    /// Client runtime threads.
+    pub threads: usize,
+}
+
+/// Raw stamps of one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub start_ns: MonoNs,
+    pub token_ns: Vec<MonoNs>,
+    pub end_ns: MonoNs,
+    /// From the server's usage when given, else the count of text events.
+    pub output_tokens: u32,
+    pub error: Option<String>,
+}
+
+impl RequestRecord {
+    pub fn ttft_s(&self) -> Option<f64> {
+        self.token_ns
+            .first()
+            .map(|t| t.saturating_sub(self.start_ns) as f64 / 1e9)
+    }
+    /// Time per output token after the first (TPOT), seconds.
+    pub fn tpot_s(&self) -> Option<f64> {
+        let (first, last) = (self.token_ns.first()?, self.token_ns.last()?);
+        (self.token_ns.len() > 1)
+            .then(|| (last - first) as f64 / 1e9 / (self.token_ns.len() - 1) as f64)
+    }
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadRun {
+    pub profile: Profile,
+    pub started_ns: MonoNs,
+    pub ended_ns: MonoNs,
+    pub requests: Vec<RequestRecord>,
+}
+
+/// Latency objectives for goodput.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Slo {
+    pub ttft_s: Option<f64>,
+    pub tpot_s: Option<f64>,
+    pub e2e_s: Option<f64>,
+}
+
+impl std::str::FromStr for Slo {
+    type Err = Error;
+    /// `ttft=500ms,tpot=50ms,e2e=2s`.
+    fn from_str(s: &str) -> Result<Self> {
+        let mut slo = Slo::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| Error::Config(format!("SLO part {part:?} is not name=duration")))?;
+            let secs = parse_duration(v).ok_or_else(|| {
+                Error::Config(format!("SLO {k}: {v:?} is not a duration like 500ms or 2s"))
+            })?;
+            match k {
+                "ttft" => slo.ttft_s = Some(secs),
+                "tpot" => slo.tpot_s = Some(secs),
+                "e2e" => slo.e2e_s = Some(secs),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "unknown SLO {k:?} (ttft, tpot, e2e)"
+                    )))
+                }
+            }
+        }
+        Ok(slo)
+    }
+}
+
+fn parse_duration(v: &str) -> Option<f64> {
+    let v = v.trim();
+    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = v.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        return None;
+    };
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| *x >= 0.0)
+        .map(|x| x * scale)
+}
+
+/// Summary of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadSummary {
+    pub profile: Profile,
+    pub completed: usize,
+    pub failed: usize,
+    pub duration_s: f64,
+    pub requests_per_s: f64,
+    pub output_tokens_per_s: f64,
+    pub ttft_s: Option<Distribution>,
+    pub itl_s: Option<Distribution>,
+    pub tpot_s: Option<Distribution>,
+    pub e2e_s: Option<Distribution>,
+    pub output_tokens: Option<Distribution>,
+    /// Completed requests per second that met every SLO.
+    pub goodput_per_s: f64,
+    /// Steady-state window (batch full until the tail starts draining), when there is one.
+    pub steady_window_ns: Option<(MonoNs, MonoNs)>,
+}
+
+/// Summarizes a run against SLOs; `batch` is the in-flight count that opens the
+/// steady-state window (the concurrency, or the server's max batch).
+pub fn summarize(run: &LoadRun, slo: &Slo, batch: usize) -> Result<LoadSummary> {
+    let ok: Vec<&RequestRecord> = run.requests.iter().filter(|r| r.error.is_none()).collect();
+    if ok.is_empty() {
+        let first = run
+            .requests
+            .iter()
+            .find_map(|r| r.error.clone())
+            .unwrap_or_else(|| "no requests were sent".into());
+        return Err(Error::NothingMeasured(first));
+    }
+    let dist = |xs: Vec<f64>| Distribution::of(&xs).ok();
+    let duration_s = run.ended_ns.saturating_sub(run.started_ns) as f64 / 1e9;
+    let tokens: u64 = ok.iter().map(|r| r.output_tokens as u64).sum();
+    let itl: Vec<f64> = ok
+        .iter()
+        .flat_map(|r| r.token_ns.windows(2).map(|w| (w[1] - w[0]) as f64 / 1e9))
+        .collect();
+    let good = ok
+        .iter()
+        .filter(|r| {
+            let e2e = (r.end_ns - r.start_ns) as f64 / 1e9;
+            slo.ttft_s
+                .is_none_or(|s| r.ttft_s().is_some_and(|t| t <= s))
+                && slo.tpot_s.is_none_or(|s| r.tpot_s().is_none_or(|t| t <= s))
+                && slo.e2e_s.is_none_or(|s| e2e <= s)
+        })
+        .count();
+    let spans: Vec<(MonoNs, MonoNs)> = run
+        .requests
+        .iter()
+        .map(|r| (r.start_ns, r.end_ns))
+        .collect();
+    let events = trilemma_telemetry::inflight_from_spans(&spans);
+    Ok(LoadSummary {
+        profile: run.profile,
+        completed: ok.len(),
+        failed: run.requests.len() - ok.len(),
+        duration_s,
+        requests_per_s: ok.len() as f64 / duration_s.max(1e-9),
+        output_tokens_per_s: tokens as f64 / duration_s.max(1e-9),
+        ttft_s: dist(ok.iter().filter_map(|r| r.ttft_s()).collect()),
+        itl_s: dist(itl),
+        tpot_s: dist(ok.iter().filter_map(|r| r.tpot_s()).collect()),
+        e2e_s: dist(
+            ok.iter()
+                .map(|r| (r.end_ns - r.start_ns) as f64 / 1e9)
+                .collect(),
+        ),
+        output_tokens: dist(ok.iter().map(|r| r.output_tokens as f64).collect()),
+        goodput_per_s: good as f64 / duration_s.max(1e-9),
+        steady_window_ns: trilemma_telemetry::steady_state_window(&events, batch),
+    })
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    key: Option<String>,
+    model: String,
+    max_tokens: u32,
+}
+
+/// Runs one load profile to completion.
+pub fn run(cfg: &LoadConfig) -> Result<LoadRun> {
+    if cfg.prompts.is_empty() {
+        return Err(Error::Config("no prompts".into()));
+    }
+    match cfg.profile {
+        Profile::Concurrency { n: 0 } => return Err(Error::Config("concurrency 0".into())),
+        Profile::Constant { rate } | Profile::Poisson { rate, .. }
+            if rate.is_nan() || rate <= 0.0 =>
+        {
+            return Err(Error::Config(format!("rate {rate} is not positive")))
+        }
+        _ => {}
+    }
+    let key = match &cfg.api_key_env {
+        Some(v) => Some(std::env::var(v).map_err(|_| Error::Config(format!("{v} is not set")))?),
+        None => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Start(e.to_string()))?;
+    let http = reqwest::Client::builder()
+        .timeout(cfg.timeout)
+        .pool_max_idle_per_host(1024)
+        .build()
+        .map_err(|e| Error::Start(e.to_string()))?;
+    let client = Arc::new(Client {
+        http,
+        url: format!("{}/completions", cfg.base_url.trim_end_matches('/')),
+        key,
+        model: cfg.model.clone(),
+        max_tokens: cfg.max_tokens,
+    });
+    let prompts = Arc::new(cfg.prompts.clone());
+    let n = cfg.requests;
+    let profile = cfg.profile;
+    rt.block_on(async move {
+        let started_ns = now_ns();
+        let mut requests = Vec::with_capacity(n);
+        match profile {
+            Profile::Concurrency { n: c } => {
+                let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let mut workers = Vec::new();
+                for _ in 0..c.min(n.max(1)) {
+                    let (client, prompts, next) = (client.clone(), prompts.clone(), next.clone());
+                    workers.push(tokio::spawn(async move {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= n {
+                                break mine;
+                            }
+                            mine.push(one(&client, &prompts[i % prompts.len()]).await);
+                        }
+                    }));
+                }
+                for w in workers {
+                    if let Ok(mut v) = w.await {
+                        requests.append(&mut v);
+                    }
+                }
+            }
+            Profile::Constant { rate } | Profile::Poisson { rate, .. } => {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(match profile {
+                    Profile::Poisson { seed, .. } => seed,
+                    _ => 0,
+                });
+                let mut at = 0.0f64;
+                let mut handles = Vec::with_capacity(n);
+                for i in 0..n {
+                    let due = started_ns + (at * 1e9) as u64;
+                    let now = now_ns();
+                    if due > now {
+                        tokio::time::sleep(Duration::from_nanos(due - now)).await;
+                    }
+                    let (client, prompts) = (client.clone(), prompts.clone());
+                    handles.push(tokio::spawn(async move {
+                        one(&client, &prompts[i % prompts.len()]).await
+                    }));
+                    at += match profile {
+                        Profile::Poisson { .. } => {
+                            let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+                            -u.ln() / rate
+                        }
+                        _ => 1.0 / rate,
+                    };
+                }
+                for h in handles {
+                    if let Ok(r) = h.await {
+                        requests.push(r);
+                    }
+                }
+            }
+        }
+        requests.sort_by_key(|r| r.start_ns);
+        Ok(LoadRun {
+            profile,
+            started_ns,
+            ended_ns: now_ns(),
+            requests,
+        })
+    })
+}
+
+/// Runs each profile in turn (a sweep over concurrencies or rates).
+pub fn sweep(cfg: &LoadConfig, profiles: &[Profile]) -> Result<Vec<LoadRun>> {
+    profiles
+        .iter()
+        .map(|p| {
+            let mut c = cfg.clone();
+            c.profile = *p;
+            run(&c)
+        })
+        .collect()
+}
+
+async fn one(client: &Client, prompt: &str) -> RequestRecord {
+    let start_ns = now_ns();
+    let mut token_ns = Vec::new();
+    let mut usage = None;
+    let r = stream(client, prompt, &mut token_ns, &mut usage).await;
+    RequestRecord {
+        start_ns,
+        end_ns: now_ns(),
+        output_tokens: usage.unwrap_or(token_ns.len() as u32),
+        token_ns,
+        error: r.err(),
+    }
+}
+
+async fn stream(
+    client: &Client,
+    prompt: &str,
+    token_ns: &mut Vec<MonoNs>,
+    usage: &mut Option<u32>,
+) -> Result<(), String> {
+    let body = json!({"model": client.model, "prompt": prompt, "max_tokens": client.max_tokens,
+        "temperature": 0.0, "stream": true, "stream_options": {"include_usage": true}});
+    let mut rb = client
+        .http
+        .post(&client.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string());
+    if let Some(k) = &client.key {
+        rb = rb.bearer_auth(k);
+    }
+    let mut resp = rb.send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("HTTP {}", resp.status()));
+    }
+    let mut buf: Vec<u8> = Vec::new();
+    let mut done = false;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        let at = now_ns();
+        buf.extend_from_slice(&chunk);
+        while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = buf.drain(..end + 2).collect();
+            let event = String::from_utf8_lossy(&event);
+            for data in event.lines().filter_map(|l| l.strip_prefix("data:")) {
+                let data = data.trim();
+                if data == "[DONE]" {
+                    done = true;
+                    continue;
+                }
+                let v: Value =
+                    serde_json::from_str(data).map_err(|e| format!("malformed event: {e}"))?;
+                if let Some(u) = v
+                    .pointer("/usage/completion_tokens")
+                    .and_then(Value::as_u64)
+                {
+                    *usage = Some(u as u32);
+                }
+                if v.pointer("/choices/0/text")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| !t.is_empty())
+                {
+                    token_ns.push(at);
+                }
+            }
+        }
+    }
+    if !done {
+        return Err("stream ended without [DONE]".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slo_parses_and_rejects() {
+        let s: Slo = "ttft=500ms,tpot=50ms".parse().unwrap();
+        assert_eq!(s.ttft_s, Some(0.5));
+        assert_eq!(s.tpot_s, Some(0.05));
+        assert!("ttft=fast".parse::<Slo>().is_err());
+        assert!("latency=1s".parse::<Slo>().is_err());
+    }
+
+    fn rec(start: u64, tokens: &[u64], end: u64) -> RequestRecord {
+        RequestRecord {
+            start_ns: start,
+            token_ns: tokens.to_vec(),
+            end_ns: end,
+            output_tokens: tokens.len() as u32,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn summary_goodput_and_window() {
+        let ms = 1_000_000u64;
+        let run = LoadRun {
+            profile: Profile::Concurrency { n: 2 },
+            started_ns: 0,
+            ended_ns: 1000 * ms,
+            requests: vec![
+                rec(0, &[100 * ms, 120 * ms, 140 * ms], 150 * ms),
+                rec(10 * ms, &[700 * ms, 900 * ms], 950 * ms),
+                rec(160 * ms, &[200 * ms], 900 * ms),
+            ],
+        };
+        let slo: Slo = "ttft=500ms,tpot=50ms".parse().unwrap();
+        let s = summarize(&run, &slo, 2).unwrap();
+        assert_eq!(s.completed, 3);
+        assert!((s.requests_per_s - 3.0).abs() < 1e-9);
+        // The second request misses both objectives.
+        assert!((s.goodput_per_s - 2.0).abs() < 1e-9);
+        assert!((s.ttft_s.unwrap().max - 0.69).abs() < 1e-9);
+        assert!((s.itl_s.unwrap().mean - (0.02 + 0.02 + 0.2) / 3.0).abs() < 1e-9);
+        // Two in flight from 10 ms to 150 ms, again from 160 ms until 900 ms.
+        assert_eq!(s.steady_window_ns, Some((10 * ms, 900 * ms)));
+    }
+}

@@ -1,0 +1,150 @@
+//! `trilemma load`: drive an OpenAI-compatible server and summarize latency and throughput.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use trilemma_load::{run as run_load, summarize, LoadConfig, Profile, Slo};
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Server base URL with the API prefix, e.g. http://127.0.0.1:8080/v1.
+    #[arg(long)]
+    pub engine: String,
+    /// Model name the server serves.
+    #[arg(long)]
+    pub served_model: String,
+    /// Prompts file: one prompt per line, or JSON lines with a "prompt" field.
+    #[arg(long)]
+    pub prompts: PathBuf,
+    /// Closed-loop concurrencies to sweep (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub concurrency: Vec<usize>,
+    /// Open-loop rates in requests/s to sweep (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub rate: Vec<f64>,
+    /// Poisson arrivals for --rate (default: constant rate).
+    #[arg(long)]
+    pub poisson: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Requests per profile.
+    #[arg(long, default_value_t = 200)]
+    pub requests: usize,
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: u32,
+    /// Latency objectives for goodput, e.g. ttft=500ms,tpot=50ms.
+    #[arg(long, default_value = "")]
+    pub slo: String,
+    /// Environment variable holding the API key.
+    #[arg(long)]
+    pub api_key_env: Option<String>,
+    /// Client runtime threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Batch size that opens the steady-state window (default: the concurrency).
+    #[arg(long)]
+    pub steady_batch: Option<usize>,
+    /// Write raw per-request records and summaries as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn read_prompts(path: &PathBuf) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read prompts file {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        if line.trim_start().starts_with('{') {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
+            let p = v.get("prompt").and_then(|p| p.as_str()).with_context(|| {
+                format!("{}:{}: no string field \"prompt\"", path.display(), i + 1)
+            })?;
+            out.push(p.to_string());
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    if out.is_empty() {
+        bail!("{} holds no prompts", path.display());
+    }
+    Ok(out)
+}
+
+pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
+    let slo: Slo = args.slo.parse()?;
+    let mut profiles: Vec<Profile> = args
+        .concurrency
+        .iter()
+        .map(|&n| Profile::Concurrency { n })
+        .collect();
+    for &rate in &args.rate {
+        profiles.push(if args.poisson {
+            Profile::Poisson {
+                rate,
+                seed: args.seed,
+            }
+        } else {
+            Profile::Constant { rate }
+        });
+    }
+    if profiles.is_empty() {
+        bail!("give --concurrency and/or --rate");
+    }
+    let cfg = LoadConfig {
+        base_url: args.engine.clone(),
+        model: args.served_model.clone(),
+        prompts: read_prompts(&args.prompts)?,
+        max_tokens: args.max_tokens,
+        requests: args.requests,
+        profile: profiles[0],
+        api_key_env: args.api_key_env.clone(),
+        timeout: Duration::from_secs(600),
+        threads: args.threads,
+    };
+    let mut report = Vec::new();
+    for p in profiles {
+        let mut c = cfg.clone();
+        c.profile = p;
+        let run = run_load(&c)?;
+        let batch = args.steady_batch.unwrap_or(match p {
+            Profile::Concurrency { n } => n,
+            _ => 1,
+        });
+        let failed = run.requests.iter().filter(|r| r.error.is_some()).count();
+        match summarize(&run, &slo, batch) {
+            Ok(s) => {
+                let ms = |d: Option<trilemma_core::stats::Distribution>| {
+                    d.map(|d| format!("{:.1}/{:.1}", d.p50 * 1e3, d.p99 * 1e3))
+                        .unwrap_or_else(|| "-".into())
+                };
+                println!(
+                    "{p:?}: {:.2} req/s, {:.1} tok/s, goodput {:.2}/s, TTFT p50/p99 {} ms, ITL p50/p99 {} ms, e2e p50/p99 {} ms, {} failed",
+                    s.requests_per_s,
+                    s.output_tokens_per_s,
+                    s.goodput_per_s,
+                    ms(s.ttft_s),
+                    ms(s.itl_s),
+                    ms(s.e2e_s),
+                    s.failed
+                );
+                report.push(serde_json::json!({"summary": s, "run": run}));
+            }
+            Err(e) => {
+                eprintln!("{p:?}: {e} ({failed} failed)");
+                report.push(serde_json::json!({"error": e.to_string(), "run": run}));
+            }
+        }
+    }
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    Ok(())
+}

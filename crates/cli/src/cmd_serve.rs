@@ -1,0 +1,68 @@
+//! `trilemma serve`: an OpenAI-compatible server over one embedded model.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Args;
+use trilemma_engine::Engine;
+use trilemma_serve::{serve, ServeConfig};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Catalog name or GGUF path of the model to serve.
+    pub model: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Most sequences given to the engine at once (vLLM's max_num_seqs).
+    #[arg(long, default_value_t = 8)]
+    pub max_batch: usize,
+    /// Model name served at /v1/models (default: the model argument).
+    #[arg(long)]
+    pub served_model: Option<String>,
+}
+
+/// Opens the model with `open` (catalog name or path to engine), serves until Ctrl-C,
+/// then finishes the requests in flight.
+pub fn run(
+    args: &ServeArgs,
+    open: impl FnOnce(&str) -> anyhow::Result<Box<dyn Engine>>,
+) -> anyhow::Result<()> {
+    let engine = open(&args.model)?;
+    let cfg = ServeConfig {
+        model_name: args
+            .served_model
+            .clone()
+            .unwrap_or_else(|| args.model.clone()),
+        max_batch: args.max_batch,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    ctrlc::set_handler(move || {
+        if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+            let _ = tx.send(());
+        }
+    })
+    .context("installing the Ctrl-C handler")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        eprintln!(
+            "serving {} at http://{}/v1 (max batch {}); Ctrl-C stops",
+            cfg.model_name,
+            listener.local_addr()?,
+            cfg.max_batch
+        );
+        serve(listener, engine, cfg, async move {
+            let _ = rx.await;
+        })
+        .await?;
+        eprintln!("stopped");
+        Ok(())
+    })
+}

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{cmd_analyze, cmd_assets, cmd_bench, cmd_report, cmd_run, cmd_score};
+use crate::{
+    cmd_analyze, cmd_assets, cmd_bench, cmd_load, cmd_report, cmd_run, cmd_score, cmd_serve,
+};
 
 /// Measure small language models on correctness, speed and energy together.
 #[derive(Debug, Parser)]
@@ -31,6 +33,10 @@ pub enum Command {
     Analyze(cmd_analyze::AnalyzeCommand),
     /// A report (HTML, JSON, CSV or Markdown) over run directories or sweeps.
     Report(cmd_report::ReportArgs),
+    /// Serve a model over an OpenAI-compatible HTTP API (continuous batching).
+    Serve(cmd_serve::ServeArgs),
+    /// Load-test an OpenAI-compatible endpoint (closed loop, constant or Poisson rates).
+    Load(cmd_load::LoadArgs),
     /// Benchmarks of Trilemma itself against peers.
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
@@ -56,8 +62,23 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => cmd_run::run(&args),
         Command::Assets(cmd) => cmd_assets::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Bench(cmd) => cmd_bench::run(&cmd).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => cmd_serve::run(&args, open_engine).map(|()| ExitCode::SUCCESS),
+        Command::Load(args) => cmd_load::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => cmd_score::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Analyze(cmd) => cmd_analyze::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => cmd_report::run(&args).map(|()| ExitCode::SUCCESS),
     }
+}
+
+/// Opens a catalog model (fetched and verified if needed) or a local GGUF with the embedded engine.
+fn open_engine(spec: &str) -> anyhow::Result<Box<dyn trilemma_engine::Engine>> {
+    let model = trilemma_assets::Cache::from_env().resolve_model(
+        &trilemma_assets::Catalog::builtin(),
+        spec,
+        true,
+    )?;
+    let mut cfg = trilemma_engine_gguf::GgufConfig::new(&model.path);
+    cfg.name = model.name;
+    cfg.sha256 = Some(model.sha256);
+    Ok(Box::new(trilemma_engine_gguf::GgufEngine::open(&cfg)?))
 }

@@ -4,9 +4,11 @@ mod cli;
 mod cmd_analyze;
 mod cmd_assets;
 mod cmd_bench;
+mod cmd_load;
 mod cmd_report;
 mod cmd_run;
 mod cmd_score;
+mod cmd_serve;
 mod output;
 
 use std::process::ExitCode;

@@ -298,12 +298,39 @@ fn run_one(
         .iter()
         .map(|r| r.tokens.input + r.tokens.output)
         .sum();
-    let attribution = if settings.batch_size == 1 {
-        Attribution::SampleWindows
+    // Sequential runs: each sample's own window. Batched runs: per token over the
+    // steady state (the batch full); when it never fills, the busy time as a whole.
+    let energy = if settings.batch_size == 1 {
+        readings.energy_summaries(
+            &spans,
+            measured.len(),
+            tokens,
+            ctx.idle,
+            Attribution::SampleWindows,
+        )
     } else {
-        Attribution::WholeRun
+        let requests: Vec<_> = measured
+            .iter()
+            .map(|r| {
+                (
+                    r.timing.start_ns,
+                    r.timing.end_ns,
+                    r.tokens.input + r.tokens.output,
+                )
+            })
+            .collect();
+        readings
+            .steady_state_energy(&requests, settings.batch_size, ctx.idle)
+            .unwrap_or_else(|| {
+                readings.energy_summaries(
+                    &spans,
+                    measured.len(),
+                    tokens,
+                    ctx.idle,
+                    Attribution::WholeRun,
+                )
+            })
     };
-    let energy = readings.energy_summaries(&spans, measured.len(), tokens, ctx.idle, attribution);
     let summary = summarize(
         &records,
         SummaryInputs {

@@ -99,6 +99,27 @@ pub struct EnergySummary {
     pub attribution: Attribution,
     /// Free-text description of how the figure was obtained (model, sample period...).
     pub method: String,
+    /// The window the figures cover when attributed over the steady state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_state: Option<SteadyWindow>,
+}
+
+/// Where a batched run's steady state was: the intervals with the batch full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SteadyWindow {
+    /// Batch size that had to be in flight.
+    pub batch: usize,
+    /// Number of full-batch intervals (a static-batch runner has one per engine call).
+    pub intervals: usize,
+    /// Monotonic bounds of the first interval's start and the last one's end, ns.
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// Total length of the intervals, seconds.
+    pub full_batch_s: f64,
+    /// Time any sample was in flight, seconds.
+    pub busy_s: f64,
+    /// Tokens processed inside the intervals (prorated over each request's span).
+    pub tokens: f64,
 }
 
 /// A figure measured once per repeat.

@@ -57,6 +57,32 @@ pub fn steady_state_window(events: &[(MonoNs, usize)], target: usize) -> Option<
     (t1 > t0).then_some((t0, t1))
 }
 
+/// The intervals in which at least `target` requests are in flight, from in-flight
+/// counts `(t_ns, in_flight)` in time order. A static-batch runner drains after
+/// every engine call, so its steady state is the union of these intervals rather
+/// than one window: each opens when the batch is full and closes at the first
+/// request that leaves it.
+pub fn full_batch_intervals(events: &[(MonoNs, usize)], target: usize) -> Vec<(MonoNs, MonoNs)> {
+    if target == 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut open: Option<MonoNs> = None;
+    for &(t, n) in events {
+        match (open, n >= target) {
+            (None, true) => open = Some(t),
+            (Some(t0), false) => {
+                if t > t0 {
+                    out.push((t0, t));
+                }
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Tokens generated inside `window`, from requests `(start_ns, end_ns, tokens)`,
 /// counting each request's tokens in proportion to the part of its span that lies
 /// in the window (tokens are assumed evenly spread over the span).
@@ -119,6 +145,19 @@ mod tests {
         assert_eq!(steady_state_window(&ev, 2), Some((1, 9)));
         // Never drains within the events: no window.
         assert_eq!(steady_state_window(&[(0, 1), (1, 2)], 2), None);
+    }
+
+    #[test]
+    fn full_batch_intervals_leave_out_fill_and_drain() {
+        // Two static batches of 2: calls 0-10 (items end at 6 and 10) and 12-20
+        // (both end at 20), then a last partial call of 1 item 21-25.
+        let spans = [(0, 6), (0, 10), (12, 20), (12, 20), (21, 25)];
+        let ev = inflight_from_spans(&spans);
+        assert_eq!(full_batch_intervals(&ev, 2), vec![(0, 6), (12, 20)]);
+        assert_eq!(full_batch_intervals(&ev, 3), vec![]);
+        assert_eq!(full_batch_intervals(&ev, 0), vec![]);
+        // Never drains: the open interval is not counted.
+        assert_eq!(full_batch_intervals(&[(0, 2)], 2), vec![]);
     }
 
     #[test]

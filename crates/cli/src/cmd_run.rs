@@ -341,6 +341,7 @@ fn run_one(
             settings,
             energy,
             memory: readings.memory_summary(),
+            cpu: Some(readings.cpu_summary()),
             hardware: format!(
                 "{} ({} logical CPUs)",
                 ctx.host.cpu_model, ctx.host.logical_cpus

@@ -139,6 +139,19 @@ fn print_notes(runs: &[(RunSummary, PathBuf)]) {
         if let Some(m) = &s.memory {
             println!("- memory [{} · {}]: {}", s.model.name, s.task, m.method);
         }
+        if let Some(c) = &s.cpu {
+            let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or("unavailable".into(), f);
+            println!(
+                "- cpu [{} · {}]: process {} busy cores, machine {} busy, host memory peak {} ({})",
+                s.model.name,
+                s.task,
+                opt(c.process_busy_cores, &|x| format!("{x:.2}")),
+                opt(c.machine_utilisation, &|x| format!("{:.0}%", 100.0 * x)),
+                c.peak_host_memory_used_bytes
+                    .map_or("unavailable".into(), |b| format!("{} MiB", b >> 20)),
+                c.method
+            );
+        }
         println!("- run directory: {}", dir.display());
     }
 }

@@ -11,8 +11,8 @@ pub mod summary;
 pub use clock::{now_ns, MonoNs};
 pub use record::{EnergySource, Outcome, RequestTiming, SampleRecord, TokenCounts};
 pub use summary::{
-    Attribution, EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary, SteadyWindow,
-    Throughput,
+    Attribution, CpuUse, EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary,
+    SteadyWindow, Throughput,
 };
 
 /// Errors raised by the core types.

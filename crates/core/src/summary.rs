@@ -59,6 +59,19 @@ pub struct MemorySummary {
     pub method: String,
 }
 
+/// CPU use and host memory over a run, from the sampler thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuUse {
+    /// The engine process's CPU seconds per wall second (1.0 = one core busy).
+    pub process_busy_cores: Option<f64>,
+    /// The machine's busy fraction over all its logical CPUs (0-1).
+    pub machine_utilisation: Option<f64>,
+    /// Peak memory in use on the machine (MemTotal - MemAvailable), bytes.
+    pub peak_host_memory_used_bytes: Option<u64>,
+    /// How the figures were read.
+    pub method: String,
+}
+
 /// How energy was attributed to samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -161,6 +174,9 @@ pub struct RunSummary {
     pub tpot_s: Option<Distribution>,
     pub throughput: Throughput,
     pub memory: Option<MemorySummary>,
+    /// CPU use of the process and the machine, and host memory, over the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuUse>,
     /// One entry per energy source that ran (never summed across sources).
     pub energy: Vec<EnergySummary>,
     /// Estimated FLOPs: 2 x parameters x tokens processed.

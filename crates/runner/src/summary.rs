@@ -21,6 +21,7 @@ pub struct SummaryInputs<'a> {
     pub settings: &'a RunSettings,
     pub energy: Vec<EnergySummary>,
     pub memory: Option<MemorySummary>,
+    pub cpu: Option<trilemma_core::CpuUse>,
     pub hardware: String,
     pub started_at: String,
     pub finished_at: String,
@@ -152,6 +153,7 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
             output_tokens,
         },
         memory: inputs.memory,
+        cpu: inputs.cpu,
         energy: inputs.energy,
         flops_estimate: inputs
             .model

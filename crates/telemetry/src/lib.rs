@@ -215,16 +215,8 @@ fn parse_meminfo_used(text: &str) -> Option<u64> {
     Some(total.saturating_sub(avail))
 }
 
-/// CPU and host memory use over a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CpuSummary {
-    /// The process's CPU seconds per wall second (1.0 = one core busy).
-    pub process_busy_cores: Option<f64>,
-    /// The machine's busy fraction over all its CPUs (0-1), from /proc/stat.
-    pub machine_utilisation: Option<f64>,
-    /// Peak memory in use on the machine (MemTotal - MemAvailable).
-    pub peak_host_memory_used_bytes: Option<u64>,
-}
+/// CPU and host memory use over a run (the run summary's type).
+pub use trilemma_core::CpuUse as CpuSummary;
 
 fn read_rss() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -585,6 +577,11 @@ impl Readings {
                 .iter()
                 .filter_map(|s| s.host_used_bytes)
                 .max(),
+            method: format!(
+                "process: utime+stime from /proc/self/stat; machine: busy/total jiffies from /proc/stat; host memory: MemTotal - MemAvailable from /proc/meminfo; first to last of {} samples every {} ms",
+                self.samples.len(),
+                self.cfg.period.as_millis()
+            ),
         }
     }
 

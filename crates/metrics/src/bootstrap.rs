@@ -83,6 +83,31 @@ pub fn corpus_bootstrap(
     )
 }
 
+/// A corpus statistic made of per-segment sufficient statistics that add up: each
+/// segment's statistics are computed once and summed per resample.
+fn summed_stats_bootstrap<S: Clone>(
+    segs: &[S],
+    zero: S,
+    add: impl Fn(&mut S, &S),
+    score: impl Fn(&S) -> f64,
+) -> Result<Estimate> {
+    let total = |idx: &mut dyn Iterator<Item = usize>| {
+        let mut t = zero.clone();
+        for i in idx {
+            add(&mut t, &segs[i]);
+        }
+        score(&t)
+    };
+    let value = total(&mut (0..segs.len()));
+    bootstrap_indices(
+        segs.len(),
+        value,
+        |idx| Ok(total(&mut idx.iter().copied())),
+        RESAMPLES,
+        SEED,
+    )
+}
+
 /// Corpus BLEU with a bootstrap interval; segment statistics are computed once and summed
 /// per resample.
 pub fn bleu_bootstrap(predictions: &[String], references: &[Vec<String>]) -> Result<Estimate> {
@@ -92,20 +117,11 @@ pub fn bleu_bootstrap(predictions: &[String], references: &[Vec<String>]) -> Res
         .zip(references)
         .map(|(p, r)| bleu::segment_stats(p, r))
         .collect();
-    let sum = |idx: &mut dyn Iterator<Item = usize>| {
-        let mut t = bleu::BleuStats::default();
-        for i in idx {
-            t += segs[i];
-        }
-        bleu::score_from_stats(&t, false)
-    };
-    let value = sum(&mut (0..segs.len()));
-    bootstrap_indices(
-        segs.len(),
-        value,
-        |idx| Ok(sum(&mut idx.iter().copied())),
-        RESAMPLES,
-        SEED,
+    summed_stats_bootstrap(
+        &segs,
+        bleu::BleuStats::default(),
+        |t, s| *t += *s,
+        |t| bleu::score_from_stats(t, false),
     )
 }
 
@@ -117,24 +133,17 @@ pub fn chrf_bootstrap(predictions: &[String], references: &[Vec<String>]) -> Res
         .zip(references)
         .map(|(p, r)| chrf::segment_stats(p, r))
         .collect();
-    let sum = |idx: &mut dyn Iterator<Item = usize>| {
-        let mut t = [[0u64; 3]; chrf::CHAR_ORDER];
-        for i in idx {
-            for (tn, sn) in t.iter_mut().zip(&segs[i]) {
+    summed_stats_bootstrap(
+        &segs,
+        [[0u64; 3]; chrf::CHAR_ORDER],
+        |t, s| {
+            for (tn, sn) in t.iter_mut().zip(s) {
                 for (a, b) in tn.iter_mut().zip(sn) {
                     *a += b;
                 }
             }
-        }
-        chrf::score_from_stats(&t)
-    };
-    let value = sum(&mut (0..segs.len()));
-    bootstrap_indices(
-        segs.len(),
-        value,
-        |idx| Ok(sum(&mut idx.iter().copied())),
-        RESAMPLES,
-        SEED,
+        },
+        chrf::score_from_stats,
     )
 }
 

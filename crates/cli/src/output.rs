@@ -139,6 +139,29 @@ fn print_notes(runs: &[(RunSummary, PathBuf)]) {
         if let Some(m) = &s.memory {
             println!("- memory [{} · {}]: {}", s.model.name, s.task, m.method);
         }
+        if let Some(ttft) = &s.ttft_s {
+            let ms = |d: &trilemma_core::stats::Distribution| {
+                format!(
+                    "mean {:.1} · p50 {:.1} · p95 {:.1} · p99 {:.1} ms",
+                    1e3 * d.mean,
+                    1e3 * d.p50,
+                    1e3 * d.p95,
+                    1e3 * d.p99
+                )
+            };
+            let opt = |d: &Option<trilemma_core::stats::Distribution>| {
+                d.as_ref().map_or("n/a (one token per sample)".into(), ms)
+            };
+            println!(
+                "- generation [{} · {}]: TTFT {}; TPOT {}; ITL {}; decode {} (token times stamped when the engine returns each decode step; samples of one batch are decoded together)",
+                s.model.name,
+                s.task,
+                ms(ttft),
+                opt(&s.tpot_s),
+                opt(&s.itl_s),
+                opt(&s.decode_s)
+            );
+        }
         if let Some(c) = &s.cpu {
             let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or("unavailable".into(), f);
             println!(

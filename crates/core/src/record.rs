@@ -41,6 +41,12 @@ impl RequestTiming {
             .collect()
     }
 
+    /// Decode latency: from the first output token to the end, in seconds.
+    pub fn decode_s(&self) -> Option<f64> {
+        self.first_token_ns
+            .map(|t| self.end_ns.saturating_sub(t) as f64 / 1e9)
+    }
+
     /// Time per output token after the first (decode latency / tokens), in seconds.
     pub fn tpot_s(&self) -> Option<f64> {
         let first = self.first_token_ns?;

@@ -172,6 +172,12 @@ pub struct RunSummary {
     pub ttft_s: Option<Distribution>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpot_s: Option<Distribution>,
+    /// Every gap between consecutive output tokens, seconds (vLLM's ITL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_s: Option<Distribution>,
+    /// Decode latency per sample: first output token to the end, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_s: Option<Distribution>,
     pub throughput: Throughput,
     pub memory: Option<MemorySummary>,
     /// CPU use of the process and the machine, and host memory, over the run.

@@ -122,6 +122,8 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
     let latencies: Vec<f64> = records.iter().map(|r| r.timing.e2e_s()).collect();
     let ttft: Vec<f64> = records.iter().filter_map(|r| r.timing.ttft_s()).collect();
     let tpot: Vec<f64> = records.iter().filter_map(|r| r.timing.tpot_s()).collect();
+    let itl: Vec<f64> = records.iter().flat_map(|r| r.timing.itl_s()).collect();
+    let decode: Vec<f64> = records.iter().filter_map(|r| r.timing.decode_s()).collect();
     let input_tokens: u64 = records.iter().map(|r| r.tokens.input).sum();
     let output_tokens: u64 = records.iter().map(|r| r.tokens.output).sum();
     let wall_s = busy_seconds(records);
@@ -144,6 +146,8 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
         latency_s: Distribution::of(&latencies).map_err(|_| Error::Empty)?,
         ttft_s: Distribution::of(&ttft).ok(),
         tpot_s: Distribution::of(&tpot).ok(),
+        itl_s: Distribution::of(&itl).ok(),
+        decode_s: Distribution::of(&decode).ok(),
         throughput: Throughput {
             wall_s,
             samples_per_s: per_s(records.len() as f64),

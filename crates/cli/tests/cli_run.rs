@@ -111,6 +111,13 @@ fn run_prints_the_table_and_writes_a_run_directory() {
         .expect("an estimate");
     assert!(est["per_sample_j"].as_f64().unwrap() > 0.0);
     assert!(est["idle_w"].as_f64().is_some());
+    // Two full batches of 8: energy per token over the steady state, window recorded.
+    assert_eq!(est["attribution"], "steady_state_per_token");
+    let w = &est["steady_state"];
+    assert_eq!(w["batch"], 8);
+    assert!(w["intervals"].as_u64().unwrap() >= 1);
+    assert!(w["full_batch_s"].as_f64().unwrap() <= w["busy_s"].as_f64().unwrap() + 1e-9);
+    assert!(s["cpu"]["process_busy_cores"].as_f64().unwrap() > 0.0);
     assert!(s["memory"]["peak_rss_bytes"].as_u64().unwrap() > 50_000_000);
     let run = dir.path().join("smollm2-135m__arc-easy");
     let manifest: serde_json::Value =

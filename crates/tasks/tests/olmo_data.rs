@@ -115,6 +115,11 @@ fn mmlu_has_14042_test_items_over_57_subjects() {
             .count(),
         100
     );
+    // --limit applies to each subject, as lm-eval's does to each sub-task.
+    let limited = t.limited(Some(2));
+    assert_eq!(limited.len(), 114);
+    assert_eq!(limited[2].group(), Some("anatomy"));
+    assert_eq!(load("piqa", &package()).unwrap().limited(Some(5)).len(), 5);
     let (ctx, choices, _) = mc(&t.items[0]);
     assert!(ctx.starts_with(
         "The following are multiple choice questions (with answers) about abstract algebra.\n\n"

@@ -16,7 +16,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use trilemma_core::{Outcome, RequestTiming, SampleRecord, TokenCounts};
 use trilemma_engine::{Engine, GenerationRequest, LoglikelihoodRequest};
-use trilemma_tasks::{score_generation, score_multiple_choice, Item, ItemScore, Task};
+use trilemma_tasks::{
+    score_generation, score_generation_with, score_multiple_choice, Item, ItemScore, Task,
+};
 
 pub use store::RunStore;
 pub use summary::{summarize, SummaryInputs};
@@ -198,8 +200,20 @@ pub fn evaluate_batch(
             .collect();
         let results = engine.generate(&requests);
         for ((i, item), r) in gen.into_iter().zip(results) {
-            let Item::Generate { id, gold, .. } = item else {
+            let Item::Generate {
+                id,
+                gold,
+                references,
+                metrics,
+                ..
+            } = item
+            else {
                 unreachable!()
+            };
+            let refs: Vec<String> = if references.is_empty() {
+                vec![gold.clone()]
+            } else {
+                references.clone()
             };
             out[i] = Some(match r {
                 Ok(g) => {
@@ -207,18 +221,31 @@ pub fn evaluate_batch(
                         input: u64::from(g.prompt_tokens),
                         output: u64::from(g.output_tokens),
                     };
-                    let mut s = score_generation(&g.text, gold);
+                    let mut s = if metrics.is_empty() {
+                        score_generation(&g.text, gold)
+                    } else {
+                        score_generation_with(&g.text, &refs, metrics)
+                    };
                     s.detail["finish"] = serde_json::to_value(g.finish).unwrap_or_default();
                     record(task_name, id, Outcome::Scored, s, tokens, g.timing)
                 }
-                Err(e) => failed(
-                    task_name,
-                    id,
-                    e.to_string(),
-                    &["exact_match", "exact_match_strict"],
-                    Some(gold),
-                    RequestTiming::default(),
-                ),
+                Err(e) => {
+                    let names: Vec<&str> = if metrics.is_empty() {
+                        vec!["exact_match", "exact_match_strict"]
+                    } else {
+                        metrics.iter().map(String::as_str).collect()
+                    };
+                    let mut r = failed(
+                        task_name,
+                        id,
+                        e.to_string(),
+                        &names,
+                        Some(gold),
+                        RequestTiming::default(),
+                    );
+                    r.detail = serde_json::json!({ "references": refs });
+                    r
+                }
             });
         }
     }

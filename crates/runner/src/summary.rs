@@ -182,6 +182,44 @@ pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Es
     (per_group, macros)
 }
 
+/// Corpus-level metrics (BLEU, chrF, macro-F1) over every record's prediction and its
+/// `detail.references` (a failed sample counts as an empty prediction), each with a 95%
+/// bootstrap CI over items (`trilemma_metrics::score_estimate`).
+pub fn corpus_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<String, Estimate> {
+    let mut preds = Vec::new();
+    let mut refs = Vec::new();
+    for r in records {
+        let list: Vec<String> = r
+            .detail
+            .get("references")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![r.gold.clone()]);
+        preds.push(r.prediction.clone());
+        refs.push(if list.is_empty() {
+            vec![r.gold.clone()]
+        } else {
+            list
+        });
+    }
+    names
+        .iter()
+        .filter_map(
+            |m| match trilemma_metrics::score_estimate(m, &preds, &refs) {
+                Ok(e) => Some((m.clone(), e)),
+                Err(e) => {
+                    tracing::warn!(metric = %m, %e, "corpus metric not computed");
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
 pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<RunSummary> {
     if records.is_empty() {
         return Err(Error::Empty);
@@ -198,6 +236,7 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
         .collect();
     let (per_group, macros) = group_metrics(records);
     metrics.extend(macros);
+    metrics.extend(corpus_metrics(records, &inputs.task.corpus_metrics));
     let across_repeats = repeat_spread(records);
     let latencies: Vec<f64> = records.iter().map(|r| r.timing.e2e_s()).collect();
     let ttft: Vec<f64> = records.iter().filter_map(|r| r.timing.ttft_s()).collect();
@@ -321,6 +360,49 @@ mod tests {
             })
             .collect();
         assert!(group_metrics(&plain).0.is_empty());
+    }
+
+    #[test]
+    fn corpus_metrics_use_every_reference() {
+        let mk = |pred: &str, refs: &[&str]| SampleRecord {
+            sample_id: pred.into(),
+            task: "t".into(),
+            repeat: 0,
+            session: 0,
+            outcome: trilemma_core::Outcome::Scored,
+            prediction: pred.into(),
+            gold: refs[0].into(),
+            scores: BTreeMap::new(),
+            tokens: Default::default(),
+            timing: Default::default(),
+            detail: serde_json::json!({ "references": refs }),
+        };
+        let recs = vec![
+            mk("positive", &["positive"]),
+            mk("negative", &["positive"]),
+            mk("negative", &["negative"]),
+            mk("banana", &["negative"]),
+        ];
+        let m = corpus_metrics(&recs, &["macro_f1".to_string(), "nope".to_string()]);
+        assert!(!m.contains_key("nope"));
+        let f = &m["macro_f1"];
+        // Same as trilemma-metrics on the same pairs (its parity tests pin it to scikit-learn).
+        let want = trilemma_metrics::corpus_score(
+            "macro_f1",
+            &recs
+                .iter()
+                .map(|r| r.prediction.clone())
+                .collect::<Vec<_>>(),
+            &recs
+                .iter()
+                .map(|r| vec![r.gold.clone()])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .value;
+        assert!((f.value - want).abs() < 1e-12);
+        assert!(f.value > 0.0 && f.value < 1.0);
+        assert_eq!(f.n, 4);
     }
 
     #[test]

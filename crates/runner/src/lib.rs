@@ -205,6 +205,7 @@ pub fn evaluate_batch(
                 gold,
                 references,
                 metrics,
+                labels,
                 ..
             } = item
             else {
@@ -224,7 +225,7 @@ pub fn evaluate_batch(
                     let mut s = if metrics.is_empty() {
                         score_generation(&g.text, gold)
                     } else {
-                        score_generation_with(&g.text, &refs, metrics)
+                        score_generation_with(&g.text, &refs, metrics, labels)
                     };
                     s.detail["finish"] = serde_json::to_value(g.finish).unwrap_or_default();
                     record(task_name, id, Outcome::Scored, s, tokens, g.timing)

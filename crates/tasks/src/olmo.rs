@@ -141,6 +141,7 @@ pub fn gsm8k(package: &Path) -> Result<Task> {
             max_tokens: 512,
             references: Vec::new(),
             metrics: Vec::new(),
+            labels: Vec::new(),
         })
     })?;
     Ok(Task {
@@ -181,6 +182,7 @@ pub fn squad(package: &Path) -> Result<Task> {
             max_tokens: 50,
             references,
             metrics: vec!["squad_em".into(), "squad_f1".into()],
+            labels: Vec::new(),
         })
     })?;
     Ok(Task {

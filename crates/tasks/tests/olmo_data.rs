@@ -209,9 +209,9 @@ fn squad_has_1000_items_with_all_their_answers() {
     assert_eq!(references, &["23 years", "23", "23"]);
     assert_eq!(metrics, &["squad_em", "squad_f1"]);
     assert!(stop.contains(&"\n\n".to_string()));
-    let s = trilemma_tasks::score_generation_with(" 23 years old", references, metrics);
+    let s = trilemma_tasks::score_generation_with(" 23 years old", references, metrics, &[]);
     assert_eq!(s.scores["squad_em"], 0.0);
     assert!((s.scores["squad_f1"] - 0.8).abs() < 1e-9, "{:?}", s.scores);
-    let s = trilemma_tasks::score_generation_with(" The 23 Years.", references, metrics);
+    let s = trilemma_tasks::score_generation_with(" The 23 Years.", references, metrics, &[]);
     assert_eq!(s.scores["squad_em"], 1.0);
 }

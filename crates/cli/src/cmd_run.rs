@@ -24,9 +24,14 @@ pub struct RunArgs {
     /// Repeat to compare several models.
     #[arg(long = "model", short = 'm', default_value = "smollm2-135m")]
     pub models: Vec<String>,
-    /// Task name (arc-easy, gsm8k). Repeat to run several.
+    /// Task name (arc-easy, arc-challenge, hellaswag, mmlu, boolq, piqa, winogrande, sst2,
+    /// gsm8k; see README "Built-in tasks"). Repeat to run several.
     #[arg(long = "task", short = 't', default_value = "arc-easy")]
     pub tasks: Vec<String>,
+    /// Few-shot examples before each item, drawn deterministically (with --seed) from the
+    /// task's own train/dev split, never from the evaluated one (default: the task's own).
+    #[arg(long)]
+    pub num_fewshot: Option<usize>,
     /// Evaluate only the first N items of each task.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -121,7 +126,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         } else {
             cache.fetch_dataset(catalog.dataset(data_set)?)?
         };
-        let task = trilemma_tasks::load(t, &package)?;
+        let task = trilemma_tasks::load_with(
+            t,
+            &package,
+            &trilemma_tasks::LoadOptions {
+                num_fewshot: args.num_fewshot,
+                seed: args.seed,
+            },
+        )?;
         if task.skipped_rows > 0 {
             eprintln!(
                 "warning: {t}: skipped {} rows that could not be parsed",
@@ -264,6 +276,7 @@ fn run_one(
         "model.sha256",
         "task.name",
         "task.source",
+        "task.num_fewshot",
         "engine.kind",
         "engine.threads",
         "settings.batch_size",

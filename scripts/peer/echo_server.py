@@ -10,7 +10,8 @@ the same GGUF through the same llama-cpp-python bindings (`llama_cpp.Llama`, log
 every position) -- and builds the response itself:
 
   token_logprobs[i] = log_softmax(logits after token i-1)[token i]   (None for the first)
-  plus one greedily generated token at the end, as the OpenAI API lists it with echo.
+  plus one greedily generated token at the end, as the OpenAI API lists it with echo
+  (an end-of-sequence token included).
 
 It serves one request at a time (lm-eval's gguf backend is sequential). Run it with the
 shared peer venv's Python:  echo_server.py MODEL.gguf PORT [THREADS]
@@ -66,9 +67,11 @@ def complete(body):
     while len(generated) < max_tokens:
         # Greedy: argmax of the last row.
         nxt = int(np.argmax(lsm[-1]))
+        # An end-of-sequence token is listed too (and ends generation): lm-eval's gguf
+        # backend always drops the last listed token as the generated one.
+        generated.append((nxt, float(lsm[-1][nxt]), lsm[-1]))
         if nxt == llm.token_eos():
             break
-        generated.append((nxt, float(lsm[-1][nxt]), lsm[-1]))
         if len(generated) < max_tokens:
             llm.eval([nxt])
             row = log_softmax(np.array(llm.scores[llm.n_tokens - 1 : llm.n_tokens]))
@@ -103,7 +106,7 @@ def complete(body):
             {
                 "text": text,
                 "index": 0,
-                "finish_reason": "length" if len(generated) == max_tokens else "stop",
+                "finish_reason": "stop" if generated and generated[-1][0] == llm.token_eos() else "length",
                 "logprobs": {
                     "tokens": out_tokens,
                     "text_offset": offsets,

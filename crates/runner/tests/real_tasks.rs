@@ -4,7 +4,7 @@ use trilemma_assets::{Cache, Catalog};
 use trilemma_engine::{Engine, LoglikelihoodRequest};
 use trilemma_engine_gguf::{GgufConfig, GgufEngine};
 use trilemma_runner::evaluate_batch;
-use trilemma_tasks::{load, Item};
+use trilemma_tasks::load;
 
 fn engine() -> GgufEngine {
     let model = Cache::from_env()

@@ -16,7 +16,10 @@ pub const CANDIDATE_SEED: u64 = 4004;
 /// The labels a validator may answer.
 pub const LABELS: [&str; 3] = ["GROUNDED", "UNGROUNDED", "SMALL_TALK"];
 
-fn rows(package: &Path, file: &str) -> Result<(Vec<(usize, Value)>, usize, String)> {
+/// Parsed rows (1-based line, value), rows skipped, and the member's path.
+type Rows = (Vec<(usize, Value)>, usize, String);
+
+fn rows(package: &Path, file: &str) -> Result<Rows> {
     let member = format!("{DIR}/{file}");
     let bytes = read_member(package, &member)?;
     let mut out = Vec::new();

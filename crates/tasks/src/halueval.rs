@@ -101,6 +101,7 @@ pub fn validator(package: &Path) -> Result<Task> {
                     references: vec![gold.into()],
                     metrics: vec!["accuracy".into(), "json_valid".into()],
                     labels: LABELS.map(String::from).to_vec(),
+                    filters: Vec::new(),
                 })
             })();
             match item {
@@ -151,6 +152,7 @@ pub fn summarization(package: &Path) -> Result<Task> {
                     .map(String::from)
                     .to_vec(),
                 labels: Vec::new(),
+                filters: Vec::new(),
             }),
             _ => {
                 tracing::warn!(path = %member_path(package, &member), line, "skipping a row without document/right_summary");

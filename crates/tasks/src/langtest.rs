@@ -55,6 +55,7 @@ pub fn xsum(package: &Path) -> Result<Task> {
                     .map(String::from)
                     .to_vec(),
                 labels: Vec::new(),
+                filters: Vec::new(),
             })
         });
         match parsed {
@@ -102,6 +103,7 @@ pub fn imdb(package: &Path) -> Result<Task> {
                 references: vec![gold.into()],
                 metrics: vec!["accuracy".into()],
                 labels: vec!["negative".into(), "positive".into()],
+                filters: Vec::new(),
             })
         });
         match parsed {

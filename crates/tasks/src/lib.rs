@@ -5,6 +5,7 @@
 //! aggregate can be bootstrapped from the per-sample values.
 
 mod arrow;
+mod custom;
 mod gsm8k;
 mod halueval;
 mod hf;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use custom::load_task_file;
 pub use gsm8k::{extract_flexible, extract_strict, normalize_answer};
 
 /// Errors of the task layer.
@@ -25,6 +27,13 @@ pub enum Error {
     UnknownTask { name: String, known: String },
     #[error("{path}: {message}")]
     Data { path: String, message: String },
+    #[error("{path}:{line}: field `{field}`: {message}")]
+    TaskFile {
+        path: String,
+        line: usize,
+        field: String,
+        message: String,
+    },
     #[error("--num-fewshot cannot be used with {task}: {message}")]
     FewShot { task: String, message: String },
 }
@@ -77,6 +86,10 @@ pub enum Item {
         /// whole word (else the raw text, which a macro-F1 counts as class "Error").
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         labels: Vec<String>,
+        /// Answer extraction applied to the generation before scoring (a task file's
+        /// `filter_list`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        filters: Vec<FilterStep>,
     },
 }
 
@@ -124,6 +137,62 @@ pub struct LoadOptions {
     pub num_fewshot: Option<usize>,
     /// Seed for drawing few-shot examples.
     pub seed: u64,
+}
+
+/// One step of lm-eval's answer-extraction filters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterStep {
+    /// The `group_select`-th match (negative counts from the end) of the pattern; its
+    /// first capture group when it has one. No match gives lm-eval's "[invalid]".
+    Regex {
+        pattern: String,
+        group_select: i64,
+    },
+    Lowercase,
+    Uppercase,
+    Strip,
+}
+
+/// Applies filter steps to a generation, in order.
+pub fn apply_filters(text: &str, filters: &[FilterStep]) -> String {
+    let mut out = text.to_string();
+    for f in filters {
+        out = match f {
+            FilterStep::Regex {
+                pattern,
+                group_select,
+            } => {
+                let Ok(re) = regex::Regex::new(pattern) else {
+                    return "[invalid]".into();
+                };
+                let matches: Vec<String> = re
+                    .captures_iter(&out)
+                    .map(|c| {
+                        c.get(1)
+                            .or_else(|| c.get(0))
+                            .map_or("", |m| m.as_str())
+                            .to_string()
+                    })
+                    .collect();
+                let idx = if *group_select < 0 {
+                    matches
+                        .len()
+                        .checked_sub(group_select.unsigned_abs() as usize)
+                } else {
+                    Some(*group_select as usize)
+                };
+                match idx.and_then(|i| matches.get(i)) {
+                    Some(m) => m.clone(),
+                    None => "[invalid]".into(),
+                }
+            }
+            FilterStep::Lowercase => out.to_lowercase(),
+            FilterStep::Uppercase => out.to_uppercase(),
+            FilterStep::Strip => out.trim().to_string(),
+        };
+    }
+    out
 }
 
 /// What a task is, for the run manifest and summary.

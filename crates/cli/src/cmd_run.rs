@@ -26,8 +26,13 @@ pub struct RunArgs {
     pub models: Vec<String>,
     /// Task name (arc-easy, arc-challenge, hellaswag, mmlu, boolq, piqa, winogrande, sst2,
     /// gsm8k; see README "Built-in tasks"). Repeat to run several.
-    #[arg(long = "task", short = 't', default_value = "arc-easy")]
+    /// (Default: arc-easy, when no --task-file is given either.)
+    #[arg(long = "task", short = 't')]
     pub tasks: Vec<String>,
+    /// A custom task file (TOML with lm-eval's field names over a local JSONL/CSV file;
+    /// see examples/tasks/). Repeat to run several.
+    #[arg(long = "task-file")]
+    pub task_files: Vec<PathBuf>,
     /// Few-shot examples before each item, drawn deterministically (with --seed) from the
     /// task's own train/dev split, never from the evaluated one (default: the task's own).
     #[arg(long)]
@@ -109,8 +114,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let catalog = Catalog::builtin();
     let cache = Cache::from_env();
     let meters = telemetry_config(args)?;
+    let task_names: Vec<String> = if args.tasks.is_empty() && args.task_files.is_empty() {
+        vec!["arc-easy".to_string()]
+    } else {
+        args.tasks.clone()
+    };
     // Resolve everything before running anything: bad names fail fast.
-    for t in &args.tasks {
+    for t in &task_names {
         trilemma_tasks::data_set_for(t)?;
     }
     let models: Vec<ResolvedModel> = args
@@ -119,7 +129,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .map(|m| cache.resolve_model(&catalog, m, !args.offline))
         .collect::<Result<_, _>>()?;
     let mut tasks = Vec::new();
-    for t in &args.tasks {
+    for f in &args.task_files {
+        if args.num_fewshot.is_some_and(|k| k > 0) {
+            anyhow::bail!(
+                "--num-fewshot is not supported for task files yet ({})",
+                f.display()
+            );
+        }
+        let task = trilemma_tasks::load_task_file(f)?;
+        if task.skipped_rows > 0 {
+            eprintln!(
+                "warning: {}: skipped {} rows that could not be parsed (see the log for their lines)",
+                task.info.name, task.skipped_rows
+            );
+        }
+        tasks.push(task);
+    }
+    for t in &task_names {
         let data_set = trilemma_tasks::data_set_for(t)?;
         let package = if args.offline {
             cache.dataset(&catalog, data_set)?

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use trilemma_core::{Outcome, RequestTiming, SampleRecord, TokenCounts};
 use trilemma_engine::{Engine, GenerationRequest, LoglikelihoodRequest};
 use trilemma_tasks::{
-    score_generation, score_generation_with, score_multiple_choice, Item, ItemScore, Task,
+    apply_filters, score_generation, score_generation_with, score_multiple_choice, Item, ItemScore,
+    Task,
 };
 
 pub use store::RunStore;
@@ -206,6 +207,7 @@ pub fn evaluate_batch(
                 references,
                 metrics,
                 labels,
+                filters,
                 ..
             } = item
             else {
@@ -225,7 +227,14 @@ pub fn evaluate_batch(
                     let mut s = if metrics.is_empty() {
                         score_generation(&g.text, gold)
                     } else {
-                        score_generation_with(&g.text, &refs, metrics, labels)
+                        let mut s = score_generation_with(
+                            &apply_filters(&g.text, filters),
+                            &refs,
+                            metrics,
+                            labels,
+                        );
+                        s.detail["raw"] = g.text.clone().into();
+                        s
                     };
                     s.detail["finish"] = serde_json::to_value(g.finish).unwrap_or_default();
                     record(task_name, id, Outcome::Scored, s, tokens, g.timing)

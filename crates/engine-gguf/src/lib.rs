@@ -322,6 +322,10 @@ impl Engine for GgufEngine {
     fn loglikelihood_rolling(&mut self, texts: &[String]) -> Vec<Result<RollingLoglikelihood>> {
         loglik::rolling(self, texts)
     }
+
+    fn prompt_logprobs(&mut self, text: &str) -> Result<trilemma_engine::PromptLogprobs> {
+        loglik::prompt_logprobs(self, text)
+    }
 }
 
 /// Index of the largest logit.

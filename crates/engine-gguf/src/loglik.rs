@@ -6,7 +6,8 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 use trilemma_core::{now_ns, RequestTiming};
 use trilemma_engine::{
-    move_trailing_spaces, Error, Loglikelihood, LoglikelihoodRequest, Result, RollingLoglikelihood,
+    move_trailing_spaces, Error, Loglikelihood, LoglikelihoodRequest, PromptLogprobs, Result,
+    RollingLoglikelihood,
 };
 
 use crate::{argmax, decode_err, log_sum_exp, GgufEngine};
@@ -25,6 +26,8 @@ type LogitRead = (i32, usize, usize);
 struct Scored {
     logprob: f64,
     greedy: bool,
+    /// Each continuation token's log-probability and whether it was the argmax.
+    per_token: Vec<(f64, bool)>,
     /// Context tokens this pair paid for (the first pair of a shared context pays for it).
     context_tokens: u32,
     timing: RequestTiming,
@@ -100,6 +103,43 @@ pub fn loglikelihood(
             })
         })
         .collect()
+}
+
+/// Every token's log-probability given the tokens before it, in one pass (OpenAI's
+/// `echo` with `logprobs`). The first token is conditioned on the model's prefix token
+/// (BOS) but reported as `None`, as OpenAI-compatible servers do.
+pub fn prompt_logprobs(engine: &mut GgufEngine, text: &str) -> Result<PromptLogprobs> {
+    let tokens = engine.tokens(text, false);
+    let ids: Vec<u32> = tokens.iter().map(|t| t.0 as u32).collect();
+    if tokens.is_empty() {
+        return Ok(PromptLogprobs {
+            tokens: ids,
+            logprobs: Vec::new(),
+            greedy: Vec::new(),
+        });
+    }
+    let n_ctx = engine.n_ctx as usize;
+    let pair = fit(
+        Pair {
+            context: vec![engine.prefix_token()],
+            continuation: tokens,
+        },
+        n_ctx,
+    )?;
+    let (scored, _) = score_pairs(engine, vec![Ok(pair)])
+        .pop()
+        .unwrap_or_else(|| Err(Error::Inference("the prompt was not scored".into())))?;
+    let mut logprobs = vec![None];
+    let mut greedy = vec![false];
+    for &(lp, g) in scored.per_token.iter().skip(1) {
+        logprobs.push(Some(lp));
+        greedy.push(g);
+    }
+    Ok(PromptLogprobs {
+        tokens: ids,
+        logprobs,
+        greedy,
+    })
 }
 
 /// Splits a token list into lm-evaluation-harness's rolling windows (context length 1):
@@ -277,7 +317,7 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
                         }
                     }
                     steps.push((batch, reads));
-                    let mut acc: HashMap<usize, (f64, bool)> = HashMap::new();
+                    let mut acc: HashMap<usize, Vec<(f64, bool)>> = HashMap::new();
                     for (mut batch, reads) in steps {
                         if batch.n_tokens() == 0 {
                             continue;
@@ -287,9 +327,10 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
                             let logits = ctx.get_logits_ith(idx);
                             let logits = &logits[..n_vocab.min(logits.len())];
                             let tok = ok[k].1.continuation[r].0 as usize;
-                            let e = acc.entry(k).or_insert((0.0, true));
-                            e.0 += f64::from(logits[tok]) - log_sum_exp(logits);
-                            e.1 &= argmax(logits) == tok;
+                            let lp = f64::from(logits[tok]) - log_sum_exp(logits);
+                            acc.entry(k)
+                                .or_default()
+                                .push((lp, argmax(logits) == tok));
                         }
                     }
                     let end_ns = now_ns();
@@ -297,8 +338,15 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
                     let mut out = Vec::new();
                     for g in &wave {
                         for (j, &k) in g.iter().enumerate() {
-                            let (logprob, greedy) =
-                                acc.get(&k).copied().unwrap_or((f64::NAN, false));
+                            let per_token = acc.remove(&k).unwrap_or_default();
+                            let (logprob, greedy) = if per_token.is_empty() {
+                                (f64::NAN, false)
+                            } else {
+                                (
+                                    per_token.iter().map(|t| t.0).sum(),
+                                    per_token.iter().all(|t| t.1),
+                                )
+                            };
                             let context_tokens = if j == 0 {
                                 ok[k].1.context.len() as u32
                             } else {
@@ -309,6 +357,7 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
                                 Scored {
                                     logprob,
                                     greedy,
+                                    per_token,
                                     context_tokens,
                                     timing: RequestTiming {
                                         start_ns,

@@ -116,6 +116,18 @@ pub struct RollingLoglikelihood {
     pub timing: RequestTiming,
 }
 
+/// Per-token log-probabilities of a prompt (OpenAI's `echo` with `logprobs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptLogprobs {
+    /// The prompt's tokens, without any special prefix the model adds.
+    pub tokens: Vec<u32>,
+    /// Each token's natural-log probability given all tokens before it; `None` for the
+    /// first, as OpenAI-compatible servers report it.
+    pub logprobs: Vec<Option<f64>>,
+    /// Whether each token was the most likely one at its position (false for the first).
+    pub greedy: Vec<bool>,
+}
+
 /// An inference backend.
 ///
 /// Methods take `&mut self`: an engine owns its inference state (KV cache,
@@ -139,6 +151,12 @@ pub trait Engine: Send {
 
     /// Log-likelihood of each whole text (perplexity), windowed over the context length.
     fn loglikelihood_rolling(&mut self, texts: &[String]) -> Vec<Result<RollingLoglikelihood>>;
+
+    /// Every token of `text` scored given the tokens before it, in one pass.
+    fn prompt_logprobs(&mut self, text: &str) -> Result<PromptLogprobs> {
+        let _ = text;
+        Err(Error::Unsupported("per-token prompt log-probabilities".into()))
+    }
 }
 
 /// Cuts `text` before the earliest occurrence of any stop sequence.

@@ -114,7 +114,9 @@ type PerGroup = BTreeMap<String, BTreeMap<String, Estimate>>;
 /// Scores of each group, and for each metric the macro average over groups: the plain
 /// mean of the group means, its standard error `sqrt(sum se_g^2) / G` (group means are
 /// independent), and a 95% stratified bootstrap CI (items resampled within each group,
-/// fixed seed, 1,000 resamples). Empty when no record carries a group.
+/// fixed seed, 1,000 resamples). When some group has a single item (e.g. `--limit 1` on
+/// MMLU) the standard error and CI are those of the mean of the group means (resampling
+/// groups) instead. Empty when no record carries a group.
 pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Estimate>) {
     let mut values: BTreeMap<&str, BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
     for r in records {
@@ -146,6 +148,15 @@ pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Es
             }
         }
         if means.is_empty() {
+            continue;
+        }
+        if groups.values().any(|xs| xs.len() < 2) {
+            // A group of one item has no within-group variance: a stratified bootstrap
+            // would claim certainty. Resample the group means instead (between-group spread).
+            if let Ok(mut e) = mean_estimate(&means) {
+                e.n = groups.values().map(Vec::len).sum();
+                macros.insert(format!("{metric}_macro"), e);
+            }
             continue;
         }
         let n_groups = means.len() as f64;
@@ -350,6 +361,11 @@ mod tests {
         assert!((m.stderr - 0.25).abs() < 1e-12, "{}", m.stderr);
         // Only group a varies: the resampled macro is 0.5, 0.75 or 1.0.
         assert!(m.ci_low >= 0.5 && m.ci_high <= 1.0 && m.ci_low < m.ci_high);
+        // With a group of one item, the spread comes from the group means.
+        let (_, single) = group_metrics(&[mk("a", 0, 1.0), mk("b", 0, 0.0), mk("c", 0, 1.0)]);
+        let m = &single["acc_macro"];
+        assert!((m.value - 2.0 / 3.0).abs() < 1e-12);
+        assert!(m.stderr > 0.0 && m.ci_low < m.ci_high, "{m:?}");
         // Records without groups give nothing.
         let plain: Vec<_> = recs
             .iter()

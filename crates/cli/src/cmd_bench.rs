@@ -108,7 +108,7 @@ fn engine_bench(a: &EngineBenchArgs) -> anyhow::Result<()> {
             Item::MultipleChoice {
                 context, choices, ..
             } => Some(format!("{context}{}\n\n", choices[0])),
-            Item::Generate { .. } => None,
+            Item::Generate { .. } | Item::Rolling { .. } => None,
         })
         .collect();
 
@@ -398,7 +398,7 @@ fn overhead_bench(a: &OverheadArgs) -> anyhow::Result<()> {
                             continuation: c.clone(),
                         })
                         .collect(),
-                    Item::Generate { .. } => Vec::new(),
+                    Item::Generate { .. } | Item::Rolling { .. } => Vec::new(),
                 })
                 .collect();
             let _ = engine.loglikelihood(&reqs);

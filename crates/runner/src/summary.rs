@@ -196,7 +196,74 @@ pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Es
 /// Corpus-level metrics (BLEU, chrF, macro-F1) over every record's prediction and its
 /// `detail.references` (a failed sample counts as an empty prediction), each with a 95%
 /// bootstrap CI over items (`trilemma_metrics::score_estimate`).
+/// A corpus perplexity (`word_perplexity`, `byte_perplexity`, `token_perplexity`,
+/// `bits_per_byte`) over the scored rolling records, as lm-eval's `weighted_perplexity`
+/// and `bits_per_byte`, with a 95% bootstrap CI over documents (fixed seed, 1,000
+/// resamples) and the bootstrap standard deviation as its standard error.
+fn perplexity_estimate(records: &[SampleRecord], name: &str) -> Option<Estimate> {
+    let unit = match name {
+        "word_perplexity" => "words",
+        "byte_perplexity" | "bits_per_byte" => "bytes",
+        "token_perplexity" => "tokens",
+        _ => return None,
+    };
+    let pairs: Vec<(f64, u64)> = records
+        .iter()
+        .filter(|r| r.is_scored())
+        .filter_map(|r| {
+            Some((
+                r.detail.get("loglikelihood")?.as_f64()?,
+                r.detail.get(unit)?.as_u64()?,
+            ))
+        })
+        .collect();
+    let stat = |ps: &mut dyn Iterator<Item = (f64, u64)>| -> f64 {
+        let (ll, n) = ps.fold((0.0, 0u64), |(a, b), (l, u)| (a + l, b + u));
+        let r = if name == "bits_per_byte" {
+            trilemma_metrics::perplexity::bits_per_byte(ll, n)
+        } else {
+            trilemma_metrics::perplexity::weighted_perplexity(ll, n)
+        };
+        r.unwrap_or(f64::NAN)
+    };
+    let value = stat(&mut pairs.iter().copied());
+    if pairs.is_empty() || !value.is_finite() {
+        return None;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED);
+    let resampled: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| stat(&mut (0..pairs.len()).map(|_| pairs[rng.gen_range(0..pairs.len())])))
+        .collect();
+    let mean = resampled.iter().sum::<f64>() / resampled.len() as f64;
+    let sd = (resampled.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
+        / (resampled.len() - 1) as f64)
+        .sqrt();
+    Some(Estimate {
+        value,
+        stderr: sd,
+        ci_low: percentile(&resampled, 2.5).ok()?,
+        ci_high: percentile(&resampled, 97.5).ok()?,
+        n: pairs.len(),
+    })
+}
+
 pub fn corpus_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<String, Estimate> {
+    let mut out = BTreeMap::new();
+    let mut rest = Vec::new();
+    for m in names {
+        if trilemma_tasks::PERPLEXITY_METRICS.contains(&m.as_str()) {
+            if let Some(e) = perplexity_estimate(records, m) {
+                out.insert(m.clone(), e);
+            }
+        } else {
+            rest.push(m.clone());
+        }
+    }
+    out.extend(corpus_text_metrics(records, &rest));
+    out
+}
+
+fn corpus_text_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<String, Estimate> {
     let mut preds = Vec::new();
     let mut refs = Vec::new();
     for r in records {
@@ -419,6 +486,43 @@ mod tests {
         assert!((f.value - want).abs() < 1e-12);
         assert!(f.value > 0.0 && f.value < 1.0);
         assert_eq!(f.n, 4);
+    }
+
+    #[test]
+    fn corpus_perplexities_weight_by_units() {
+        let mk = |i: u32, ll: f64, tokens: u64, words: u64, bytes: u64| SampleRecord {
+            sample_id: format!("d{i}"),
+            task: "p".into(),
+            repeat: 0,
+            session: 0,
+            outcome: trilemma_core::Outcome::Scored,
+            prediction: String::new(),
+            gold: String::new(),
+            scores: BTreeMap::from([("loglikelihood".to_string(), ll)]),
+            tokens: Default::default(),
+            timing: Default::default(),
+            detail: serde_json::json!({
+                "loglikelihood": ll, "tokens": tokens, "words": words, "bytes": bytes
+            }),
+        };
+        let recs = vec![
+            mk(0, -10.0, 4, 5, 20),
+            mk(1, -20.0, 6, 5, 40),
+            mk(2, -3.0, 2, 1, 6),
+        ];
+        let names: Vec<String> = trilemma_tasks::PERPLEXITY_METRICS
+            .iter()
+            .map(|m| (*m).to_string())
+            .collect();
+        let m = corpus_metrics(&recs, &names);
+        // Summed log-likelihood over summed units, not a mean of per-document perplexities.
+        assert!((m["word_perplexity"].value - (33.0f64 / 11.0).exp()).abs() < 1e-9);
+        assert!((m["token_perplexity"].value - (33.0f64 / 12.0).exp()).abs() < 1e-9);
+        assert!((m["byte_perplexity"].value - (33.0f64 / 66.0).exp()).abs() < 1e-9);
+        assert!((m["bits_per_byte"].value - 33.0 / 66.0 / std::f64::consts::LN_2).abs() < 1e-12);
+        let w = &m["word_perplexity"];
+        assert!(w.ci_low <= w.value && w.value <= w.ci_high && w.ci_low < w.ci_high);
+        assert_eq!(w.n, 3);
     }
 
     #[test]

@@ -284,18 +284,58 @@ fn corpus_text_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<S
             list
         });
     }
-    names
+    // Tasks with a label set (IMDB, the HaluEval validator) already map answers outside it
+    // to "Error": score every label of the set (and Error) as a class.
+    let labels: BTreeSet<String> = records
         .iter()
-        .filter_map(
-            |m| match trilemma_metrics::score_estimate(m, &preds, &refs) {
-                Ok(e) => Some((m.clone(), e)),
-                Err(e) => {
-                    tracing::warn!(metric = %m, %e, "corpus metric not computed");
-                    None
-                }
-            },
-        )
-        .collect()
+        .filter_map(|r| r.detail.get("labels")?.as_array().cloned())
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    let mut out = BTreeMap::new();
+    for m in names {
+        let estimate = if m == "macro_f1" && !labels.is_empty() {
+            let stat = |p: &[String], r: &[Vec<String>]| {
+                let t: Vec<&str> = r.iter().map(|x| x[0].as_str()).collect();
+                let q: Vec<&str> = p.iter().map(String::as_str).collect();
+                Ok(trilemma_metrics::f1::f1_report(&t, &q)?.macro_f1)
+            };
+            trilemma_metrics::bootstrap::corpus_bootstrap(
+                &preds,
+                &refs,
+                stat,
+                trilemma_metrics::bootstrap::RESAMPLES,
+                trilemma_metrics::bootstrap::SEED,
+            )
+        } else {
+            trilemma_metrics::score_estimate(m, &preds, &refs)
+        };
+        match estimate {
+            Ok(e) => {
+                out.insert(m.clone(), e);
+            }
+            Err(e) => tracing::warn!(metric = %m, %e, "corpus metric not computed"),
+        }
+    }
+    out
+}
+
+/// The confusion matrix and per-class scores of a macro-F1 task, over every record.
+pub fn classification(records: &[SampleRecord], task: &TaskInfo) -> Option<serde_json::Value> {
+    if !task.corpus_metrics.iter().any(|m| m == "macro_f1") {
+        return None;
+    }
+    let preds: Vec<String> = records.iter().map(|r| r.prediction.clone()).collect();
+    let refs: Vec<Vec<String>> = records.iter().map(|r| vec![r.gold.clone()]).collect();
+    let has_labels = records.iter().any(|r| r.detail.get("labels").is_some());
+    let report = if has_labels {
+        let t: Vec<&str> = refs.iter().map(|x| x[0].as_str()).collect();
+        let q: Vec<&str> = preds.iter().map(String::as_str).collect();
+        trilemma_metrics::f1::f1_report(&t, &q)
+    } else {
+        trilemma_metrics::f1::macro_f1(&preds, &refs)
+    };
+    report.ok().and_then(|r| serde_json::to_value(r).ok())
 }
 
 pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<RunSummary> {
@@ -339,6 +379,7 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
         errors,
         metrics,
         per_group,
+        classification: classification(records, inputs.task),
         latency_s: Distribution::of(&latencies).map_err(|_| Error::Empty)?,
         ttft_s: Distribution::of(&ttft).ok(),
         tpot_s: Distribution::of(&tpot).ok(),
@@ -486,6 +527,54 @@ mod tests {
         assert!((f.value - want).abs() < 1e-12);
         assert!(f.value > 0.0 && f.value < 1.0);
         assert_eq!(f.n, 4);
+    }
+
+    #[test]
+    fn label_tasks_score_every_label_and_error_as_classes() {
+        let labels = ["GROUNDED", "UNGROUNDED", "SMALL_TALK"];
+        let mk = |pred: &str, gold: &str| SampleRecord {
+            sample_id: format!("{pred}{gold}"),
+            task: "v".into(),
+            repeat: 0,
+            session: 0,
+            outcome: trilemma_core::Outcome::Scored,
+            prediction: pred.into(),
+            gold: gold.into(),
+            scores: BTreeMap::new(),
+            tokens: Default::default(),
+            timing: Default::default(),
+            detail: serde_json::json!({ "references": [gold], "labels": labels }),
+        };
+        let recs = vec![
+            mk("GROUNDED", "GROUNDED"),
+            mk("SMALL_TALK", "GROUNDED"),
+            mk("UNGROUNDED", "UNGROUNDED"),
+            mk("Error", "UNGROUNDED"),
+        ];
+        let m = corpus_metrics(&recs, &["macro_f1".to_string()]);
+        // Classes Error, GROUNDED, SMALL_TALK, UNGROUNDED: F1 0, 2/3, 0, 2/3.
+        assert!(
+            (m["macro_f1"].value - (4.0 / 3.0) / 4.0).abs() < 1e-12,
+            "{:?}",
+            m
+        );
+        let task = TaskInfo {
+            name: "v".into(),
+            output_type: trilemma_tasks::OutputType::JsonLabel,
+            primary_metric: "macro_f1".into(),
+            level: "sample".into(),
+            source: String::new(),
+            data_set: String::new(),
+            num_fewshot: 0,
+            corpus_metrics: vec!["macro_f1".into()],
+        };
+        let c = classification(&recs, &task).unwrap();
+        assert_eq!(
+            c["confusion"]["labels"],
+            serde_json::json!(["Error", "GROUNDED", "SMALL_TALK", "UNGROUNDED"])
+        );
+        // Row UNGROUNDED (true): one predicted Error, one UNGROUNDED.
+        assert_eq!(c["confusion"]["counts"][3], serde_json::json!([1, 0, 0, 1]));
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub enum Item {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         metrics: Vec<String>,
         /// A classification read from the generation: the one label of these it names as a
-        /// whole word (else the raw text, which a macro-F1 counts as class "Error").
+        /// whole word (else class "Error"; the raw text stays in the record's detail).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         labels: Vec<String>,
         /// Answer extraction applied to the generation before scoring (a task file's
@@ -499,7 +499,12 @@ pub fn score_generation_with(
     } else if labels.is_empty() {
         text.trim().to_string()
     } else {
-        read_label(text, labels)
+        let l = read_label(text, labels);
+        if labels.contains(&l) {
+            l
+        } else {
+            ERROR_LABEL.to_string()
+        }
     };
     let preds = [prediction.clone()];
     let refs = [references.to_vec()];
@@ -519,7 +524,11 @@ pub fn score_generation_with(
         prediction,
         gold: references.first().cloned().unwrap_or_default(),
         scores,
-        detail: serde_json::json!({ "references": references, "raw": text }),
+        detail: if labels.is_empty() {
+            serde_json::json!({ "references": references, "raw": text })
+        } else {
+            serde_json::json!({ "references": references, "raw": text, "labels": labels })
+        },
     }
 }
 

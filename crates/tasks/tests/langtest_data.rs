@@ -68,7 +68,8 @@ fn labels_are_read_when_the_answer_names_exactly_one() {
         &["accuracy".into()],
         &labels,
     );
-    assert_eq!(s.prediction, "maybe");
+    assert_eq!(s.prediction, "Error");
+    assert_eq!(s.detail["raw"], " maybe");
     assert_eq!(s.scores["accuracy"], 0.0);
 }
 

@@ -127,7 +127,7 @@ fn engine_bench(args: &EngineBenchArgs) -> anyhow::Result<()> {
             Item::MultipleChoice {
                 context, choices, ..
             } => Some(format!("{context}{}\n\n", choices[0])),
-            Item::Generate { .. } => None,
+            Item::Generate { .. } | Item::Rolling { .. } => None,
         })
         .collect();
 
@@ -410,7 +410,7 @@ fn overhead_bench(args: &OverheadArgs) -> anyhow::Result<()> {
                             continuation: c.clone(),
                         })
                         .collect(),
-                    Item::Generate { .. } => Vec::new(),
+                    Item::Generate { .. } | Item::Rolling { .. } => Vec::new(),
                 })
                 .collect();
             let _ = engine.loglikelihood(&reqs);

@@ -170,6 +170,11 @@ pub struct RunSummary {
     /// groups is in `metrics` as `<metric>_macro`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub per_group: BTreeMap<String, BTreeMap<String, Estimate>>,
+    /// For classification tasks scored with macro-F1: the confusion matrix (rows: true
+    /// label, columns: predicted; invalid answers as class "Error") and per-class
+    /// precision, recall and F1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<serde_json::Value>,
     /// End-to-end latency per sample, seconds.
     pub latency_s: Distribution,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -104,13 +104,41 @@ pub fn evaluate_batch(
 ) -> Vec<SampleRecord> {
     let mut mc: Vec<(usize, &Item)> = Vec::new();
     let mut gen: Vec<(usize, &Item)> = Vec::new();
+    let mut rolling: Vec<(usize, &str, &str)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         match item {
             Item::MultipleChoice { .. } => mc.push((i, item)),
             Item::Generate { .. } => gen.push((i, item)),
+            Item::Rolling { id, text } => rolling.push((i, id, text)),
         }
     }
     let mut out: Vec<Option<SampleRecord>> = items.iter().map(|_| None).collect();
+
+    if !rolling.is_empty() {
+        let texts: Vec<String> = rolling.iter().map(|(_, _, t)| (*t).to_string()).collect();
+        let results = engine.loglikelihood_rolling(&texts);
+        for ((i, id, text), r) in rolling.into_iter().zip(results) {
+            out[i] = Some(match r {
+                Ok(l) => {
+                    let tokens = TokenCounts {
+                        input: u64::from(l.tokens),
+                        output: 0,
+                    };
+                    let s = trilemma_tasks::score_rolling(text, l.logprob, l.tokens);
+                    record(task_name, id, Outcome::Scored, s, tokens, l.timing)
+                }
+                // No log-likelihood: the sample is an error and counts in no perplexity.
+                Err(e) => failed(
+                    task_name,
+                    id,
+                    e.to_string(),
+                    &[],
+                    None,
+                    RequestTiming::default(),
+                ),
+            });
+        }
+    }
 
     if !mc.is_empty() {
         let mut requests = Vec::new();
@@ -196,7 +224,7 @@ pub fn evaluate_batch(
                     max_tokens: *max_tokens,
                     stop: stop.clone(),
                 },
-                Item::MultipleChoice { .. } => unreachable!(),
+                Item::MultipleChoice { .. } | Item::Rolling { .. } => unreachable!(),
             })
             .collect();
         let results = engine.generate(&requests);

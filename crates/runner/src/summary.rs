@@ -115,7 +115,9 @@ type PerGroup = BTreeMap<String, BTreeMap<String, Estimate>>;
 /// Scores of each group, and for each metric the macro average over groups: the plain
 /// mean of the group means, its standard error `sqrt(sum se_g^2) / G` (group means are
 /// independent), and a 95% stratified bootstrap CI (items resampled within each group,
-/// fixed seed, 1,000 resamples). Empty when no record carries a group.
+/// fixed seed, 1,000 resamples). When some group has a single item (e.g. `--limit 1` on
+/// MMLU) the standard error and CI are those of the mean of the group means (resampling
+/// groups) instead. Empty when no record carries a group.
 pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Estimate>) {
     let mut values: BTreeMap<&str, BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
     for r in records {
@@ -147,6 +149,15 @@ pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Es
             }
         }
         if means.is_empty() {
+            continue;
+        }
+        if groups.values().any(|xs| xs.len() < 2) {
+            // A group of one item has no within-group variance: a stratified bootstrap
+            // would claim certainty. Resample the group means instead (between-group spread).
+            if let Ok(mut e) = mean_estimate(&means) {
+                e.n = groups.values().map(Vec::len).sum();
+                macros.insert(format!("{metric}_macro"), e);
+            }
             continue;
         }
         let n_groups = means.len() as f64;
@@ -186,7 +197,74 @@ pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Es
 /// Corpus-level metrics (BLEU, chrF, macro-F1) over every record's prediction and its
 /// `detail.references` (a failed sample counts as an empty prediction), each with a 95%
 /// bootstrap CI over items (`trilemma_metrics::score_estimate`).
+/// A corpus perplexity (`word_perplexity`, `byte_perplexity`, `token_perplexity`,
+/// `bits_per_byte`) over the scored rolling records, as lm-eval's `weighted_perplexity`
+/// and `bits_per_byte`, with a 95% bootstrap CI over documents (fixed seed, 1,000
+/// resamples) and the bootstrap standard deviation as its standard error.
+fn perplexity_estimate(records: &[SampleRecord], name: &str) -> Option<Estimate> {
+    let unit = match name {
+        "word_perplexity" => "words",
+        "byte_perplexity" | "bits_per_byte" => "bytes",
+        "token_perplexity" => "tokens",
+        _ => return None,
+    };
+    let pairs: Vec<(f64, u64)> = records
+        .iter()
+        .filter(|r| r.is_scored())
+        .filter_map(|r| {
+            Some((
+                r.detail.get("loglikelihood")?.as_f64()?,
+                r.detail.get(unit)?.as_u64()?,
+            ))
+        })
+        .collect();
+    let stat = |ps: &mut dyn Iterator<Item = (f64, u64)>| -> f64 {
+        let (ll, n) = ps.fold((0.0, 0u64), |(a, b), (l, u)| (a + l, b + u));
+        let r = if name == "bits_per_byte" {
+            trilemma_metrics::perplexity::bits_per_byte(ll, n)
+        } else {
+            trilemma_metrics::perplexity::weighted_perplexity(ll, n)
+        };
+        r.unwrap_or(f64::NAN)
+    };
+    let value = stat(&mut pairs.iter().copied());
+    if pairs.is_empty() || !value.is_finite() {
+        return None;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED);
+    let resampled: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| stat(&mut (0..pairs.len()).map(|_| pairs[rng.gen_range(0..pairs.len())])))
+        .collect();
+    let mean = resampled.iter().sum::<f64>() / resampled.len() as f64;
+    let sd = (resampled.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
+        / (resampled.len() - 1) as f64)
+        .sqrt();
+    Some(Estimate {
+        value,
+        stderr: sd,
+        ci_low: percentile(&resampled, 2.5).ok()?,
+        ci_high: percentile(&resampled, 97.5).ok()?,
+        n: pairs.len(),
+    })
+}
+
 pub fn corpus_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<String, Estimate> {
+    let mut out = BTreeMap::new();
+    let mut rest = Vec::new();
+    for m in names {
+        if trilemma_tasks::PERPLEXITY_METRICS.contains(&m.as_str()) {
+            if let Some(e) = perplexity_estimate(records, m) {
+                out.insert(m.clone(), e);
+            }
+        } else {
+            rest.push(m.clone());
+        }
+    }
+    out.extend(corpus_text_metrics(records, &rest));
+    out
+}
+
+fn corpus_text_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<String, Estimate> {
     let mut preds = Vec::new();
     let mut refs = Vec::new();
     for r in records {
@@ -207,18 +285,58 @@ pub fn corpus_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<St
             list
         });
     }
-    names
+    // Tasks with a label set (IMDB, the HaluEval validator) already map answers outside it
+    // to "Error": score every label of the set (and Error) as a class.
+    let labels: BTreeSet<String> = records
         .iter()
-        .filter_map(
-            |m| match trilemma_metrics::score_estimate(m, &preds, &refs) {
-                Ok(e) => Some((m.clone(), e)),
-                Err(e) => {
-                    tracing::warn!(metric = %m, %e, "corpus metric not computed");
-                    None
-                }
-            },
-        )
-        .collect()
+        .filter_map(|r| r.detail.get("labels")?.as_array().cloned())
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    let mut out = BTreeMap::new();
+    for m in names {
+        let estimate = if m == "macro_f1" && !labels.is_empty() {
+            let stat = |p: &[String], r: &[Vec<String>]| {
+                let t: Vec<&str> = r.iter().map(|x| x[0].as_str()).collect();
+                let q: Vec<&str> = p.iter().map(String::as_str).collect();
+                Ok(trilemma_metrics::f1::f1_report(&t, &q)?.macro_f1)
+            };
+            trilemma_metrics::bootstrap::corpus_bootstrap(
+                &preds,
+                &refs,
+                stat,
+                trilemma_metrics::bootstrap::RESAMPLES,
+                trilemma_metrics::bootstrap::SEED,
+            )
+        } else {
+            trilemma_metrics::score_estimate(m, &preds, &refs)
+        };
+        match estimate {
+            Ok(e) => {
+                out.insert(m.clone(), e);
+            }
+            Err(e) => tracing::warn!(metric = %m, %e, "corpus metric not computed"),
+        }
+    }
+    out
+}
+
+/// The confusion matrix and per-class scores of a macro-F1 task, over every record.
+pub fn classification(records: &[SampleRecord], task: &TaskInfo) -> Option<serde_json::Value> {
+    if !task.corpus_metrics.iter().any(|m| m == "macro_f1") {
+        return None;
+    }
+    let preds: Vec<String> = records.iter().map(|r| r.prediction.clone()).collect();
+    let refs: Vec<Vec<String>> = records.iter().map(|r| vec![r.gold.clone()]).collect();
+    let has_labels = records.iter().any(|r| r.detail.get("labels").is_some());
+    let report = if has_labels {
+        let t: Vec<&str> = refs.iter().map(|x| x[0].as_str()).collect();
+        let q: Vec<&str> = preds.iter().map(String::as_str).collect();
+        trilemma_metrics::f1::f1_report(&t, &q)
+    } else {
+        trilemma_metrics::f1::macro_f1(&preds, &refs)
+    };
+    report.ok().and_then(|r| serde_json::to_value(r).ok())
 }
 
 pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<RunSummary> {
@@ -264,6 +382,7 @@ pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<
         errors,
         metrics,
         per_group,
+        classification: classification(records, inputs.task),
         latency_s: Distribution::of(&latencies).map_err(|_| Error::Empty)?,
         ttft_s: Distribution::of(&ttft).ok(),
         tpot_s: Distribution::of(&tpot).ok(),
@@ -356,6 +475,11 @@ mod tests {
         assert!((m.stderr - 0.25).abs() < 1e-12, "{}", m.stderr);
         // Only group a varies: the resampled macro is 0.5, 0.75 or 1.0.
         assert!(m.ci_low >= 0.5 && m.ci_high <= 1.0 && m.ci_low < m.ci_high);
+        // With a group of one item, the spread comes from the group means.
+        let (_, single) = group_metrics(&[mk("a", 0, 1.0), mk("b", 0, 0.0), mk("c", 0, 1.0)]);
+        let m = &single["acc_macro"];
+        assert!((m.value - 2.0 / 3.0).abs() < 1e-12);
+        assert!(m.stderr > 0.0 && m.ci_low < m.ci_high, "{m:?}");
         // Records without groups give nothing.
         let plain: Vec<_> = recs
             .iter()
@@ -409,6 +533,91 @@ mod tests {
         assert!((f.value - want).abs() < 1e-12);
         assert!(f.value > 0.0 && f.value < 1.0);
         assert_eq!(f.n, 4);
+    }
+
+    #[test]
+    fn label_tasks_score_every_label_and_error_as_classes() {
+        let labels = ["GROUNDED", "UNGROUNDED", "SMALL_TALK"];
+        let mk = |pred: &str, gold: &str| SampleRecord {
+            sample_id: format!("{pred}{gold}"),
+            task: "v".into(),
+            repeat: 0,
+            session: 0,
+            outcome: trilemma_core::Outcome::Scored,
+            prediction: pred.into(),
+            gold: gold.into(),
+            scores: BTreeMap::new(),
+            tokens: Default::default(),
+            timing: Default::default(),
+            detail: serde_json::json!({ "references": [gold], "labels": labels }),
+        };
+        let recs = vec![
+            mk("GROUNDED", "GROUNDED"),
+            mk("SMALL_TALK", "GROUNDED"),
+            mk("UNGROUNDED", "UNGROUNDED"),
+            mk("Error", "UNGROUNDED"),
+        ];
+        let m = corpus_metrics(&recs, &["macro_f1".to_string()]);
+        // Classes Error, GROUNDED, SMALL_TALK, UNGROUNDED: F1 0, 2/3, 0, 2/3.
+        assert!(
+            (m["macro_f1"].value - (4.0 / 3.0) / 4.0).abs() < 1e-12,
+            "{:?}",
+            m
+        );
+        let task = TaskInfo {
+            name: "v".into(),
+            output_type: trilemma_tasks::OutputType::JsonLabel,
+            primary_metric: "macro_f1".into(),
+            level: "sample".into(),
+            source: String::new(),
+            data_set: String::new(),
+            num_fewshot: 0,
+            corpus_metrics: vec!["macro_f1".into()],
+        };
+        let c = classification(&recs, &task).unwrap();
+        assert_eq!(
+            c["confusion"]["labels"],
+            serde_json::json!(["Error", "GROUNDED", "SMALL_TALK", "UNGROUNDED"])
+        );
+        // Row UNGROUNDED (true): one predicted Error, one UNGROUNDED.
+        assert_eq!(c["confusion"]["counts"][3], serde_json::json!([1, 0, 0, 1]));
+    }
+
+    #[test]
+    fn corpus_perplexities_weight_by_units() {
+        let mk = |i: u32, ll: f64, tokens: u64, words: u64, bytes: u64| SampleRecord {
+            sample_id: format!("d{i}"),
+            task: "p".into(),
+            repeat: 0,
+            session: 0,
+            outcome: trilemma_core::Outcome::Scored,
+            prediction: String::new(),
+            gold: String::new(),
+            scores: BTreeMap::from([("loglikelihood".to_string(), ll)]),
+            tokens: Default::default(),
+            timing: Default::default(),
+            detail: serde_json::json!({
+                "loglikelihood": ll, "tokens": tokens, "words": words, "bytes": bytes
+            }),
+        };
+        let recs = vec![
+            mk(0, -10.0, 4, 5, 20),
+            mk(1, -20.0, 6, 5, 40),
+            mk(2, -3.0, 2, 1, 6),
+        ];
+        let names: Vec<String> = trilemma_tasks::PERPLEXITY_METRICS
+            .iter()
+            .map(|m| (*m).to_string())
+            .collect();
+        let m = corpus_metrics(&recs, &names);
+        // Summed log-likelihood over summed units, not a mean of per-document perplexities.
+        assert!((m["word_perplexity"].value - (33.0f64 / 11.0).exp()).abs() < 1e-9);
+        assert!((m["token_perplexity"].value - (33.0f64 / 12.0).exp()).abs() < 1e-9);
+        assert!((m["byte_perplexity"].value - (33.0f64 / 66.0).exp()).abs() < 1e-9);
+        assert!((m["bits_per_byte"].value - 33.0 / 66.0 / std::f64::consts::LN_2).abs() < 1e-12);
+        let w = &m["word_perplexity"];
+        assert!(w.ci_low <= w.value && w.value <= w.ci_high && w.ci_low < w.ci_high);
+        assert_eq!(w.n, 3);
     }
 
     #[test]

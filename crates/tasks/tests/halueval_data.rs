@@ -22,7 +22,7 @@ fn validator_and_summarization_load_every_row() {
         .iter()
         .map(|i| match i {
             Item::Generate { gold, .. } => gold.as_str(),
-            Item::MultipleChoice { .. } => panic!("generation expected"),
+            _ => panic!("generation expected"),
         })
         .collect();
     let grounded = golds.iter().filter(|g| **g == "GROUNDED").count();

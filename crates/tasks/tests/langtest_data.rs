@@ -41,7 +41,7 @@ fn xsum_and_imdb_have_their_sample_sizes() {
         .iter()
         .map(|i| match i {
             Item::Generate { gold, .. } => gold.as_str(),
-            Item::MultipleChoice { .. } => panic!("generation expected"),
+            _ => panic!("generation expected"),
         })
         .collect();
     assert_eq!(
@@ -68,6 +68,25 @@ fn labels_are_read_when_the_answer_names_exactly_one() {
         &["accuracy".into()],
         &labels,
     );
-    assert_eq!(s.prediction, "maybe");
+    assert_eq!(s.prediction, "Error");
+    assert_eq!(s.detail["raw"], " maybe");
     assert_eq!(s.scores["accuracy"], 0.0);
+}
+
+#[test]
+fn xsum_perplexity_scores_whole_articles() {
+    let t = load("xsum-perplexity", &package()).unwrap();
+    // One article of the sample is empty: skipped and counted.
+    assert_eq!(t.items.len(), 999);
+    assert_eq!(t.skipped_rows, 1);
+    assert_eq!(t.info.primary_metric, "word_perplexity");
+    let Item::Rolling { id, text } = &t.items[0] else {
+        panic!("rolling item expected")
+    };
+    assert_eq!(id, "38295789");
+    assert!(text.starts_with("The ex-Reading defender"));
+    let s = trilemma_tasks::score_rolling("a  b\nc", -3.0, 4);
+    assert_eq!(s.detail["words"], 3);
+    assert_eq!(s.detail["bytes"], 6);
+    assert_eq!(s.scores["loglikelihood"], -3.0);
 }

@@ -62,7 +62,7 @@ fn mc(item: &Item) -> (&str, &[String], usize) {
             gold,
             ..
         } => (context, choices, *gold),
-        Item::Generate { .. } => panic!("multiple choice expected"),
+        _ => panic!("multiple choice expected"),
     }
 }
 

@@ -106,32 +106,38 @@ pub fn loglikelihood(
 }
 
 /// Every token's log-probability given the tokens before it, in one pass (OpenAI's
-/// `echo` with `logprobs`). The first token is conditioned on the model's prefix token
-/// (BOS) but reported as `None`, as OpenAI-compatible servers do.
+/// `echo` with `logprobs`). The model sees exactly what it sees for this text elsewhere
+/// (its BOS when the model adds one); the first token is reported as `None`, as
+/// OpenAI-compatible servers do.
 pub fn prompt_logprobs(engine: &mut GgufEngine, text: &str) -> Result<PromptLogprobs> {
-    let tokens = engine.tokens(text, false);
-    let ids: Vec<u32> = tokens.iter().map(|t| t.0 as u32).collect();
-    if tokens.is_empty() {
+    let plain = engine.tokens(text, false);
+    let ids: Vec<u32> = plain.iter().map(|t| t.0 as u32).collect();
+    let seen = engine.tokens(text, true);
+    // With a BOS every plain token is predicted; without one the first is only context.
+    let (context, continuation, skip) = if seen.len() > plain.len() && !plain.is_empty() {
+        (seen[..1].to_vec(), seen[1..].to_vec(), 1)
+    } else if plain.len() > 1 {
+        (plain[..1].to_vec(), plain[1..].to_vec(), 0)
+    } else {
         return Ok(PromptLogprobs {
+            logprobs: vec![None; ids.len()],
+            greedy: vec![false; ids.len()],
             tokens: ids,
-            logprobs: Vec::new(),
-            greedy: Vec::new(),
         });
-    }
-    let n_ctx = engine.n_ctx as usize;
+    };
     let pair = fit(
         Pair {
-            context: vec![engine.prefix_token()],
-            continuation: tokens,
+            context,
+            continuation,
         },
-        n_ctx,
+        engine.n_ctx as usize,
     )?;
     let (scored, _) = score_pairs(engine, vec![Ok(pair)])
         .pop()
         .unwrap_or_else(|| Err(Error::Inference("the prompt was not scored".into())))?;
     let mut logprobs = vec![None];
     let mut greedy = vec![false];
-    for &(lp, g) in scored.per_token.iter().skip(1) {
+    for &(lp, g) in scored.per_token.iter().skip(skip) {
         logprobs.push(Some(lp));
         greedy.push(g);
     }
@@ -328,9 +334,7 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
                             let logits = &logits[..n_vocab.min(logits.len())];
                             let tok = ok[k].1.continuation[r].0 as usize;
                             let lp = f64::from(logits[tok]) - log_sum_exp(logits);
-                            acc.entry(k)
-                                .or_default()
-                                .push((lp, argmax(logits) == tok));
+                            acc.entry(k).or_default().push((lp, argmax(logits) == tok));
                         }
                     }
                     let end_ns = now_ns();

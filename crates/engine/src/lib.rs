@@ -155,7 +155,9 @@ pub trait Engine: Send {
     /// Every token of `text` scored given the tokens before it, in one pass.
     fn prompt_logprobs(&mut self, text: &str) -> Result<PromptLogprobs> {
         let _ = text;
-        Err(Error::Unsupported("per-token prompt log-probabilities".into()))
+        Err(Error::Unsupported(
+            "per-token prompt log-probabilities".into(),
+        ))
     }
 }
 

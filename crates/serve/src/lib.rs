@@ -26,9 +26,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use trilemma_core::now_ns;
-use trilemma_engine::{
-    ChatMessage, Engine, FinishReason, Generation, GenerationRequest, LoglikelihoodRequest,
-};
+use trilemma_engine::{ChatMessage, Engine, FinishReason, Generation, GenerationRequest};
 
 /// Errors of the server.
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +227,7 @@ fn schedule(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Job>, max_batch: usi
             }
         }
         for (prompt, reply) in echoes {
-            let _ = reply.send(echo(engine.as_mut(), &prompt, max_batch));
+            let _ = reply.send(echo(engine.as_mut(), &prompt));
         }
     }
 }
@@ -257,64 +255,35 @@ fn pieces(engine: &dyn Engine, text: &str) -> Vec<String> {
     out
 }
 
-/// Per-token logprobs of a prompt: token i is scored as the continuation of tokens 0..i.
-fn echo(engine: &mut dyn Engine, prompt: &str, max_batch: usize) -> Result<Echo, String> {
-    let toks = engine.tokenize(prompt, false).map_err(|e| e.to_string())?;
-    let mut texts = Vec::with_capacity(toks.len());
-    let mut offsets = Vec::with_capacity(toks.len());
+/// Per-token logprobs of a prompt (OpenAI's `echo`): the engine scores every token given
+/// the ones before it in one pass, and the tokens are cut into the text pieces they print.
+fn echo(engine: &mut dyn Engine, prompt: &str) -> Result<Echo, String> {
+    let p = engine.prompt_logprobs(prompt).map_err(|e| e.to_string())?;
+    let mut texts = Vec::with_capacity(p.tokens.len());
+    let mut offsets = Vec::with_capacity(p.tokens.len());
     let mut prev = String::new();
-    for i in 1..=toks.len() {
-        let s = engine.detokenize(&toks[..i]).map_err(|e| e.to_string())?;
-        let piece = s
-            .strip_prefix(prev.as_str())
-            .ok_or("the tokenizer does not round-trip this prompt")?
-            .to_string();
+    for i in 1..=p.tokens.len() {
+        let s = engine
+            .detokenize(&p.tokens[..i])
+            .map_err(|e| e.to_string())?;
+        // A token that ends inside a multi-byte character prints nothing until the
+        // character is complete; its piece is empty and the next one carries the text.
+        let piece = match s.strip_prefix(prev.as_str()) {
+            Some(rest) => rest.to_string(),
+            None if s.contains('\u{fffd}') => String::new(),
+            None => return Err("the tokenizer does not round-trip this prompt".into()),
+        };
         offsets.push(prev.chars().count());
         texts.push(piece);
-        prev = s;
-    }
-    let reqs: Vec<LoglikelihoodRequest> = (1..texts.len())
-        .map(|i| LoglikelihoodRequest {
-            context: texts[..i].concat(),
-            continuation: texts[i].clone(),
-        })
-        .collect();
-    let scored: Vec<_> = reqs
-        .chunks(max_batch)
-        .flat_map(|c| engine.loglikelihood(c))
-        .collect();
-    let mut logprobs: Vec<Option<f64>> = vec![None];
-    let mut greedy = vec![false];
-    for (k, s) in scored.into_iter().enumerate() {
-        let i = k + 1;
-        let s = s.map_err(|e| e.to_string())?;
-        // The engine moves the context's trailing spaces into the continuation (lm-eval's
-        // split), so a token after space-only tokens was scored together with them:
-        // take their own (already known) logprobs back out.
-        let ctx = &reqs[k].context;
-        let mut trailing = ctx.len() - ctx.trim_end_matches(' ').len();
-        let mut lp = s.logprob;
-        let mut j = i;
-        while trailing > 0 {
-            j -= 1;
-            let t = &texts[j];
-            if j == 0 || t.is_empty() || t.len() > trailing || t.chars().any(|c| c != ' ') {
-                return Err(format!(
-                    "cannot score prompt token {i} ({:?}) on its own: the token before it ends in a space",
-                    texts[i]
-                ));
-            }
-            lp -= logprobs[j].unwrap_or(0.0);
-            trailing -= t.len();
+        if !s.contains('\u{fffd}') {
+            prev = s;
         }
-        logprobs.push(Some(lp));
-        greedy.push(s.is_greedy);
     }
     Ok(Echo {
         tokens: texts,
         offsets,
-        logprobs,
-        greedy,
+        logprobs: p.logprobs,
+        greedy: p.greedy,
     })
 }
 

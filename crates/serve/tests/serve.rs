@@ -154,6 +154,24 @@ impl Engine for FakeEngine {
             })
             .collect()
     }
+    fn prompt_logprobs(&mut self, text: &str) -> Result<trilemma_engine::PromptLogprobs> {
+        self.note(1);
+        let tokens: Vec<u32> = text.chars().map(|c| c as u32).collect();
+        Ok(trilemma_engine::PromptLogprobs {
+            logprobs: text
+                .chars()
+                .enumerate()
+                .map(|(i, c)| (i > 0).then(|| char_lp(c)))
+                .collect(),
+            // 'a' is never greedy; every other character is.
+            greedy: text
+                .chars()
+                .enumerate()
+                .map(|(i, c)| i > 0 && c != 'a')
+                .collect(),
+            tokens,
+        })
+    }
 }
 
 struct Running {

@@ -1,0 +1,205 @@
+//! `trilemma serve` on a real model, evaluated through the HTTP engine: the same
+//! per-item choices as the embedded engine, and echo logprobs that line up with the
+//! tokens they score.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+fn trilemma() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trilemma"))
+}
+
+/// A `trilemma serve` process, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve() -> Server {
+    let mut child = trilemma()
+        .args([
+            "serve",
+            "smollm2-135m",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-batch",
+            "4",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(at) = line.find("http://") {
+            break line[at..].split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining the server's log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Server { child, url }
+}
+
+/// Per-item (pick, choice logprobs) of a run directory's samples.
+fn picks(dir: &Path) -> BTreeMap<String, (u64, Vec<f64>)> {
+    std::fs::read_to_string(dir.join("smollm2-135m__arc-easy/samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            let lps = r["detail"]["logprobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            (
+                r["sample_id"].as_str().unwrap().to_string(),
+                (r["detail"]["pick"].as_u64().unwrap(), lps),
+            )
+        })
+        .collect()
+}
+
+fn run(extra: &[&str], out: &Path) {
+    let status = trilemma()
+        .args([
+            "run",
+            "-t",
+            "arc-easy",
+            "--limit",
+            "12",
+            "--batch-size",
+            "1",
+            "--idle-baseline",
+            "0",
+            "--json",
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn evaluating_through_serve_picks_what_the_embedded_engine_picks() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let (http, local) = (tmp.path().join("http"), tmp.path().join("local"));
+    run(
+        &["--engine", &server.url, "--served-model", "smollm2-135m"],
+        &http,
+    );
+    run(&["-m", "smollm2-135m"], &local);
+    let (a, b) = (picks(&http), picks(&local));
+    assert_eq!(a.len(), 12);
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (id, (pick, lps)) in &a {
+        let (pick_local, lps_local) = &b[id];
+        assert_eq!(pick, pick_local, "{id}: {lps:?} vs {lps_local:?}");
+        // Echo scores the whole prompt in one sequence, the embedded engine the choices
+        // together after a shared context: llama.cpp's kernels differ with the batch's
+        // shape, so the sums agree closely but not to the last bit.
+        for (x, y) in lps.iter().zip(lps_local) {
+            assert!((x - y).abs() < 0.5, "{id}: {x} vs {y}");
+        }
+    }
+
+    // The run through HTTP says what it was and leaves out the client's own meters.
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(http.join("smollm2-135m__arc-easy/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(summary["engine"].as_str().unwrap().contains("openai-http"));
+    assert!(summary["memory"].is_null());
+    assert!(summary["energy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["source"] != "estimate"));
+}
+
+#[test]
+fn echo_logprobs_line_up_with_the_tokens_they_score() {
+    let server = serve();
+    // A plain HTTP/1.1 POST (no client library needed for one request).
+    let post = |body: serde_json::Value| -> serde_json::Value {
+        use std::io::{Read, Write};
+        let hostport = server
+            .url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap();
+        let mut conn = std::net::TcpStream::connect(hostport).unwrap();
+        let body = body.to_string();
+        write!(
+            conn,
+            "POST /v1/completions HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).unwrap();
+        let (head, payload) = reply.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        serde_json::from_str(payload).unwrap()
+    };
+    let echo = post(serde_json::json!({
+        "model": "smollm2-135m",
+        "prompt": "The capital of France is Paris",
+        "max_tokens": 0,
+        "echo": true,
+        "logprobs": 1,
+    }));
+    let lp = &echo["choices"][0]["logprobs"];
+    let tokens: Vec<&str> = lp["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tokens.concat(), "The capital of France is Paris");
+    assert_eq!(tokens.last(), Some(&" Paris"));
+    assert!(lp["token_logprobs"][0].is_null());
+    let paris = lp["token_logprobs"][tokens.len() - 1].as_f64().unwrap();
+    // " Paris" is what the model generates after the prompt without it, so the echo
+    // must list it as the most likely token at its own position (a shifted echo scores
+    // the wrong position and fails this).
+    let plain = post(serde_json::json!({
+        "model": "smollm2-135m",
+        "prompt": "The capital of France is",
+        "max_tokens": 1,
+    }));
+    assert_eq!(plain["choices"][0]["text"], " Paris");
+    assert_eq!(lp["top_logprobs"][tokens.len() - 1][" Paris"], paris);
+    assert!(paris > -1.0, "{paris}");
+    // Causal: text after " Paris" does not change its score.
+    let longer = post(serde_json::json!({
+        "model": "smollm2-135m",
+        "prompt": "The capital of France is Paris, of course.",
+        "max_tokens": 0,
+        "echo": true,
+        "logprobs": 1,
+    }));
+    let again = longer["choices"][0]["logprobs"]["token_logprobs"][tokens.len() - 1]
+        .as_f64()
+        .unwrap();
+    assert!((again - paris).abs() < 0.02, "{again} vs {paris}");
+}

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    cmd_analyze, cmd_assets, cmd_bench, cmd_compare, cmd_judge, cmd_load, cmd_report, cmd_run, cmd_score, cmd_serve,
+    cmd_analyze, cmd_assets, cmd_bench, cmd_compare, cmd_judge, cmd_load, cmd_report, cmd_run,
+    cmd_score, cmd_serve,
 };
 
 /// Measure small language models on correctness, speed and energy together.

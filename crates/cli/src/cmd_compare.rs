@@ -290,8 +290,9 @@ fn lm_eval_continuations(args: &Value) -> Option<Vec<String>> {
 fn argmax(xs: &[f64]) -> Option<usize> {
     let mut best: Option<usize> = None;
     for (i, x) in xs.iter().enumerate() {
-        if best.is_none_or(|b| *x > xs[b]) {
-            best = Some(i);
+        match best {
+            Some(b) if *x <= xs[b] => {}
+            _ => best = Some(i),
         }
     }
     best

@@ -166,7 +166,8 @@ impl Rubric {
     }
 
     /// The level the judge chose: the earliest label in its output, as a whole word
-    /// (case-insensitive; the longest label wins at the same position).
+    /// (case-insensitive; the longest label wins at the same position; a label inside a
+    /// decimal number such as `1.5` does not count).
     pub fn verdict(&self, raw: &str) -> Option<&Level> {
         let lower = raw.to_lowercase();
         let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
@@ -179,7 +180,18 @@ impl Rubric {
                 let end = at + label.len();
                 let before = lower[..at].chars().next_back();
                 let after = lower[end..].chars().next();
-                if !is_word(before) && !is_word(after) {
+                // "1.5" or "0.1" is a number, not the label "1".
+                let decimal_after = after == Some('.')
+                    && lower[end + 1..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_digit());
+                let decimal_before = before == Some('.')
+                    && lower[..at - 1]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_ascii_digit());
+                if !is_word(before) && !is_word(after) && !decimal_after && !decimal_before {
                     let better = match best {
                         None => true,
                         Some((b_at, b_len, _)) => at < b_at || (at == b_at && label.len() > b_len),
@@ -364,6 +376,8 @@ mod tests {
         assert_eq!(r.verdict("Score: 2 (not 3)").map(|l| l.score), Some(0.5));
         assert_eq!(r.verdict(" 10 out of 1"), r.levels.first());
         assert_eq!(r.verdict(" 12"), None);
+        assert_eq!(r.verdict(" 1.5"), None);
+        assert_eq!(r.verdict("0.3 or 2."), r.levels.get(1));
         assert_eq!(r.verdict("excellent"), None);
         assert_eq!(r.verdict(""), None);
         let words = Rubric::parse(

@@ -135,31 +135,95 @@ fn evaluating_through_serve_picks_what_the_embedded_engine_picks() {
         .all(|e| e["source"] != "estimate"));
 }
 
+/// A plain HTTP/1.1 POST to `{base}/completions` (no client library needed for one
+/// request); returns the body, after checking for a 200.
+fn post_raw(base: &str, body: &serde_json::Value) -> String {
+    use std::io::{Read, Write};
+    let hostport = base
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap();
+    let mut conn = std::net::TcpStream::connect(hostport).unwrap();
+    let body = body.to_string();
+    write!(
+        conn,
+        "POST /v1/completions HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    let (head, payload) = reply.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        // De-chunk: size line, data, CRLF, until the zero-size chunk.
+        let mut out = String::new();
+        let mut rest = payload;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        return out;
+    }
+    payload.to_string()
+}
+
+#[test]
+fn streamed_completion_sends_the_text_token_by_token() {
+    let server = serve();
+    let ask = |stream: bool| {
+        serde_json::json!({
+            "model": "smollm2-135m",
+            "prompt": "Once upon a time",
+            "max_tokens": 24,
+            "stream": stream,
+        })
+    };
+    let whole: serde_json::Value =
+        serde_json::from_str(&post_raw(&server.url, &ask(false))).unwrap();
+    let sse = post_raw(&server.url, &ask(true));
+    let mut pieces = Vec::new();
+    let mut finish = None;
+    let mut done = false;
+    for data in sse.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if data == "[DONE]" {
+            done = true;
+            continue;
+        }
+        let ev: serde_json::Value = serde_json::from_str(data).unwrap();
+        if let Some(c) = ev["choices"].as_array().and_then(|c| c.first()) {
+            let text = c["text"].as_str().unwrap_or_default();
+            if !text.is_empty() {
+                pieces.push(text.to_string());
+            }
+            if !c["finish_reason"].is_null() {
+                finish = Some(c["finish_reason"].clone());
+            }
+        }
+    }
+    assert!(done);
+    assert_eq!(finish, Some(whole["choices"][0]["finish_reason"].clone()));
+    // One event per generated token (whole characters), adding up to the same text.
+    assert!(pieces.len() >= 12, "{pieces:?}");
+    assert_eq!(
+        pieces.concat(),
+        whole["choices"][0]["text"].as_str().unwrap()
+    );
+}
+
 #[test]
 fn echo_logprobs_line_up_with_the_tokens_they_score() {
     let server = serve();
-    // A plain HTTP/1.1 POST (no client library needed for one request).
     let post = |body: serde_json::Value| -> serde_json::Value {
-        use std::io::{Read, Write};
-        let hostport = server
-            .url
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap();
-        let mut conn = std::net::TcpStream::connect(hostport).unwrap();
-        let body = body.to_string();
-        write!(
-            conn,
-            "POST /v1/completions HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut reply = String::new();
-        conn.read_to_string(&mut reply).unwrap();
-        let (head, payload) = reply.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        serde_json::from_str(payload).unwrap()
+        serde_json::from_str(&post_raw(&server.url, &body)).unwrap()
     };
     let echo = post(serde_json::json!({
         "model": "smollm2-135m",

@@ -22,6 +22,8 @@ struct Active {
     last: Option<LlamaToken>,
     output: Vec<LlamaToken>,
     bytes: Vec<u8>,
+    /// Bytes of the text already handed to the streaming callback.
+    emitted: usize,
     timing: RequestTiming,
     /// KV cells reserved for this sequence (prompt + max new tokens).
     reserved: usize,
@@ -29,9 +31,35 @@ struct Active {
     logits_at: i32,
 }
 
+/// The part of a growing generation that can be streamed: whole UTF-8 characters,
+/// before any stop sequence, holding back a tail that could still begin one.
+fn streamable<'a>(bytes: &'a [u8], stop: &[String]) -> &'a str {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        // A character cut by a token boundary waits for the rest of its bytes.
+        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    let (cut, found) = cut_at_stop(text, stop);
+    if found {
+        return cut;
+    }
+    let hold = stop
+        .iter()
+        .map(|s| s.len())
+        .max()
+        .unwrap_or(1)
+        .saturating_sub(1);
+    let mut end = cut.len().saturating_sub(hold);
+    while !cut.is_char_boundary(end) {
+        end -= 1;
+    }
+    &cut[..end]
+}
+
 pub fn generate(
     engine: &mut GgufEngine,
     requests: &[GenerationRequest],
+    on_text: &mut dyn FnMut(usize, &str),
 ) -> Vec<Result<Generation>> {
     let mut results: Vec<Option<Result<Generation>>> = requests.iter().map(|_| None).collect();
     let n_ctx = engine.n_ctx as usize;
@@ -97,6 +125,7 @@ pub fn generate(
                     last: None,
                     output: Vec::new(),
                     bytes: Vec::new(),
+                    emitted: 0,
                     timing: RequestTiming {
                         start_ns: now_ns(),
                         ..RequestTiming::default()
@@ -164,6 +193,12 @@ pub fn generate(
                 a.last = Some(tok);
                 if let Some(f) = finish {
                     finished.push((slot, f));
+                } else {
+                    let ready = streamable(&a.bytes, &req.stop);
+                    if ready.len() > a.emitted {
+                        on_text(a.request, &ready[a.emitted..]);
+                        a.emitted = ready.len();
+                    }
                 }
             }
             for (slot, finish) in finished.into_iter().rev() {
@@ -171,6 +206,9 @@ pub fn generate(
                 a.timing.end_ns = now;
                 let text = String::from_utf8_lossy(&a.bytes).into_owned();
                 let text = cut_at_stop(&text, &requests[a.request].stop).0.to_string();
+                if text.len() > a.emitted {
+                    on_text(a.request, text.get(a.emitted..).unwrap_or_default());
+                }
                 // Freeing a whole sequence cannot fail for a transformer cache.
                 let _ = ctx.clear_kv_cache_seq(Some(a.seq as u32), None, None);
                 free_seqs.push(a.seq);
@@ -189,4 +227,24 @@ pub fn generate(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(Error::Inference("request was not run".into()))))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::streamable;
+
+    #[test]
+    fn streaming_holds_back_what_may_start_a_stop_sequence() {
+        let stop = vec!["\n\n".to_string(), "Question:".to_string()];
+        // "Questi" could begin "Question:": held back (8 bytes: the longest stop - 1).
+        assert_eq!(
+            streamable(b"The answer is 4. Questi", &stop),
+            "The answer is 4"
+        );
+        assert_eq!(streamable(b"42\n\nQuestion", &stop), "42");
+        assert_eq!(streamable(b"abc", &[]), "abc");
+        // A cut UTF-8 character waits for its last byte.
+        assert_eq!(streamable("caf\u{e9}".as_bytes(), &[]), "caf\u{e9}");
+        assert_eq!(streamable(&"caf\u{e9}".as_bytes()[..4], &[]), "caf");
+    }
 }

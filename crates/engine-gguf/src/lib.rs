@@ -312,7 +312,7 @@ impl Engine for GgufEngine {
     }
 
     fn generate(&mut self, requests: &[GenerationRequest]) -> Vec<Result<Generation>> {
-        generate::generate(self, requests)
+        generate::generate(self, requests, &mut |_, _| {})
     }
 
     fn loglikelihood(&mut self, requests: &[LoglikelihoodRequest]) -> Vec<Result<Loglikelihood>> {
@@ -321,6 +321,14 @@ impl Engine for GgufEngine {
 
     fn loglikelihood_rolling(&mut self, texts: &[String]) -> Vec<Result<RollingLoglikelihood>> {
         loglik::rolling(self, texts)
+    }
+
+    fn generate_streaming(
+        &mut self,
+        requests: &[GenerationRequest],
+        on_text: &mut dyn FnMut(usize, &str),
+    ) -> Vec<Result<Generation>> {
+        generate::generate(self, requests, on_text)
     }
 
     fn prompt_logprobs(&mut self, text: &str) -> Result<trilemma_engine::PromptLogprobs> {

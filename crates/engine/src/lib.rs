@@ -145,6 +145,25 @@ pub trait Engine: Send {
     /// Greedy generation for each request.
     fn generate(&mut self, requests: &[GenerationRequest]) -> Vec<Result<Generation>>;
 
+    /// [`Engine::generate`], calling `on_text(request, piece)` as each request's text
+    /// grows. The pieces of a request concatenate to its final text (stop sequences
+    /// never appear in them). Engines that cannot stream send each text whole at the end.
+    fn generate_streaming(
+        &mut self,
+        requests: &[GenerationRequest],
+        on_text: &mut dyn FnMut(usize, &str),
+    ) -> Vec<Result<Generation>> {
+        let out = self.generate(requests);
+        for (i, g) in out.iter().enumerate() {
+            if let Ok(g) = g {
+                if !g.text.is_empty() {
+                    on_text(i, &g.text);
+                }
+            }
+        }
+        out
+    }
+
     /// Log-likelihood of each continuation given its context. Requests that share a
     /// context (the choices of one multiple-choice item) may share its evaluation.
     fn loglikelihood(&mut self, requests: &[LoglikelihoodRequest]) -> Vec<Result<Loglikelihood>>;

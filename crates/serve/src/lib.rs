@@ -24,7 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use tokio::sync::mpsc as mpsc_async;
 use tokio::sync::oneshot;
+use tokio_stream::StreamExt;
 use trilemma_core::now_ns;
 use trilemma_engine::{ChatMessage, Engine, FinishReason, Generation, GenerationRequest};
 
@@ -61,7 +63,9 @@ enum Job {
     Generate {
         req: GenerationRequest,
         chat: Option<Vec<ChatMessage>>,
-        reply: oneshot::Sender<Result<(Generation, Vec<String>), String>>,
+        /// Where text pieces go as they are generated (streamed requests).
+        stream: Option<mpsc_async::UnboundedSender<String>>,
+        reply: oneshot::Sender<Result<Generation, String>>,
     },
     Echo {
         prompt: String,
@@ -88,6 +92,13 @@ struct Metrics {
 }
 
 impl Metrics {
+    fn count(&self, g: &Generation) {
+        self.prompt_tokens
+            .fetch_add(g.prompt_tokens as u64, Ordering::Relaxed);
+        self.output_tokens
+            .fetch_add(g.output_tokens as u64, Ordering::Relaxed);
+    }
+
     fn observe(&self, seconds: f64) {
         for (b, c) in BUCKETS.iter().zip(&self.latency_buckets) {
             if seconds <= *b {
@@ -197,14 +208,20 @@ fn schedule(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Job>, max_batch: usi
         let mut echoes = Vec::new();
         for j in batch {
             match j {
-                Job::Generate { req, chat, reply } => gens.push((req, chat, reply)),
+                Job::Generate {
+                    req,
+                    chat,
+                    stream,
+                    reply,
+                } => gens.push((req, chat, stream, reply)),
                 Job::Echo { prompt, reply } => echoes.push((prompt, reply)),
             }
         }
         if !gens.is_empty() {
             let mut reqs = Vec::new();
             let mut ok_replies = Vec::new();
-            for (mut req, chat, reply) in gens {
+            let mut streams = Vec::new();
+            for (mut req, chat, stream, reply) in gens {
                 if let Some(msgs) = chat {
                     match engine.apply_chat_template(&msgs) {
                         Ok(p) => req.prompt = p,
@@ -216,43 +233,24 @@ fn schedule(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Job>, max_batch: usi
                 }
                 reqs.push(req);
                 ok_replies.push(reply);
+                streams.push(stream);
             }
-            let out = engine.generate(&reqs);
+            let out = engine.generate_streaming(&reqs, &mut |i, piece| {
+                if let Some(Some(tx)) = streams.get(i) {
+                    // A client that went away is not an error of the others.
+                    let _ = tx.send(piece.to_string());
+                }
+            });
+            // Closing the streams tells each streamed response its text is complete.
+            drop(streams);
             for (r, reply) in out.into_iter().zip(ok_replies) {
-                let r = r.map_err(|e| e.to_string()).map(|g| {
-                    let pieces = pieces(engine.as_ref(), &g.text);
-                    (g, pieces)
-                });
-                let _ = reply.send(r);
+                let _ = reply.send(r.map_err(|e| e.to_string()));
             }
         }
         for (prompt, reply) in echoes {
             let _ = reply.send(echo(engine.as_mut(), &prompt));
         }
     }
-}
-
-/// Splits generated text into per-token pieces (for streaming), falling back to one piece.
-fn pieces(engine: &dyn Engine, text: &str) -> Vec<String> {
-    let Ok(toks) = engine.tokenize(text, false) else {
-        return vec![text.to_string()];
-    };
-    let mut out = Vec::with_capacity(toks.len());
-    let mut prev = String::new();
-    for i in 1..=toks.len() {
-        let Ok(s) = engine.detokenize(&toks[..i]) else {
-            return vec![text.to_string()];
-        };
-        if !s.starts_with(&prev) {
-            return vec![text.to_string()];
-        }
-        out.push(s[prev.len()..].to_string());
-        prev = s;
-    }
-    if prev != text {
-        return vec![text.to_string()];
-    }
-    out
 }
 
 /// Per-token logprobs of a prompt (OpenAI's `echo`): the engine scores every token given
@@ -515,61 +513,98 @@ async fn generate_reply(
     id: String,
     is_chat: bool,
 ) -> Response {
-    let (g, pieces) = match submit(st, |reply| Job::Generate { req, chat, reply }).await {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    st.metrics
-        .prompt_tokens
-        .fetch_add(g.prompt_tokens as u64, Ordering::Relaxed);
-    st.metrics
-        .output_tokens
-        .fetch_add(g.output_tokens as u64, Ordering::Relaxed);
-    let finish = finish_str(g.finish);
     let model = st.cfg.model_name.clone();
-    let usage = json!({"prompt_tokens": g.prompt_tokens, "completion_tokens": g.output_tokens,
-                       "total_tokens": g.prompt_tokens + g.output_tokens});
+    let object = match (is_chat, stream) {
+        (true, false) => "chat.completion",
+        (true, true) => "chat.completion.chunk",
+        (false, _) => "text_completion",
+    };
     if !stream {
+        let g = match submit(st, |reply| Job::Generate {
+            req,
+            chat,
+            stream: None,
+            reply,
+        })
+        .await
+        {
+            Ok(g) => g,
+            Err(r) => return r.into_response(),
+        };
+        st.metrics.count(&g);
+        let finish = finish_str(g.finish);
         let choice = if is_chat {
             json!({"index": 0, "message": {"role": "assistant", "content": g.text}, "finish_reason": finish})
         } else {
             json!({"index": 0, "text": g.text, "finish_reason": finish})
         };
-        let object = if is_chat {
-            "chat.completion"
-        } else {
-            "text_completion"
-        };
-        return Json(json!({"id": id, "object": object, "model": model, "choices": [choice], "usage": usage}))
+        return Json(json!({"id": id, "object": object, "model": model, "choices": [choice], "usage": usage(&g)}))
             .into_response();
     }
-    let object = if is_chat {
-        "chat.completion.chunk"
-    } else {
-        "text_completion"
+
+    // Streamed: each piece is sent as the engine produces it.
+    let (piece_tx, mut piece_rx) = mpsc_async::unbounded_channel::<String>();
+    let (reply_tx, reply_rx) = oneshot::channel();
+    st.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
+    let job = Job::Generate {
+        req,
+        chat,
+        stream: Some(piece_tx),
+        reply: reply_tx,
     };
-    let mut events: Vec<String> = Vec::new();
-    let chunk = |text: Option<&str>, finish: Option<&str>| {
+    if st.jobs.send(job).is_err() {
+        st.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+        return bad(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped");
+    }
+    let chunk = move |text: Option<&str>, finish: Option<&str>| {
         let choice = if is_chat {
             json!({"index": 0, "delta": text.map(|t| json!({"content": t})).unwrap_or(json!({})), "finish_reason": finish})
         } else {
             json!({"index": 0, "text": text.unwrap_or(""), "finish_reason": finish})
         };
-        json!({"id": id, "object": object, "model": model, "choices": [choice]}).to_string()
+        json!({"id": id, "object": object, "model": model, "choices": [choice]})
     };
-    for p in pieces.iter().filter(|p| !p.is_empty()) {
-        events.push(chunk(Some(p), None));
-    }
-    events.push(chunk(None, Some(finish)));
-    events.push(
-        json!({"id": id, "object": object, "model": model, "choices": [], "usage": usage})
-            .to_string(),
-    );
-    events.push("[DONE]".into());
-    let s = tokio_stream::iter(
-        events
-            .into_iter()
-            .map(|e| Ok::<_, std::convert::Infallible>(Event::default().data(e))),
-    );
-    Sse::new(s).into_response()
+    let (event_tx, event_rx) = mpsc_async::unbounded_channel::<String>();
+    let metrics = st.metrics.clone();
+    tokio::spawn(async move {
+        while let Some(piece) = piece_rx.recv().await {
+            if event_tx
+                .send(chunk(Some(&piece), None).to_string())
+                .is_err()
+            {
+                break;
+            }
+        }
+        match reply_rx.await {
+            Ok(Ok(g)) => {
+                metrics.count(&g);
+                let finish = finish_str(g.finish);
+                let mut last = chunk(None, Some(finish));
+                let _ = event_tx.send(last.to_string());
+                last["choices"] = json!([]);
+                last["usage"] = usage(&g);
+                let _ = event_tx.send(last.to_string());
+            }
+            Ok(Err(e)) => {
+                metrics.errors.fetch_add(1, Ordering::Relaxed);
+                let _ = event_tx
+                    .send(json!({"error": {"message": e, "type": "engine_error"}}).to_string());
+            }
+            Err(_) => {
+                let _ = event_tx.send(
+                    json!({"error": {"message": "the engine dropped the request", "type": "engine_error"}})
+                        .to_string(),
+                );
+            }
+        }
+        let _ = event_tx.send("[DONE]".into());
+    });
+    let events = tokio_stream::wrappers::UnboundedReceiverStream::new(event_rx)
+        .map(|e| Ok::<_, std::convert::Infallible>(Event::default().data(e)));
+    Sse::new(events).into_response()
+}
+
+fn usage(g: &Generation) -> Value {
+    json!({"prompt_tokens": g.prompt_tokens, "completion_tokens": g.output_tokens,
+           "total_tokens": g.prompt_tokens + g.output_tokens})
 }

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use trilemma_core::{Outcome, RequestTiming, SampleRecord, TokenCounts};
 use trilemma_engine::{Engine, GenerationRequest, LoglikelihoodRequest};
 use trilemma_tasks::{
-    apply_filters, score_generation, score_generation_with, score_multiple_choice, Item, ItemScore,
-    Task,
+    apply_filters, norm_lengths, score_generation, score_generation_with,
+    score_multiple_choice_with, Item, ItemScore, Task,
 };
 
 pub use store::RunStore;
@@ -154,7 +154,11 @@ pub fn evaluate_batch(
         let mut results = engine.loglikelihood(&requests).into_iter();
         for (i, item) in mc {
             let Item::MultipleChoice {
-                id, choices, gold, ..
+                id,
+                choices,
+                gold,
+                choice_contexts,
+                ..
             } = item
             else {
                 unreachable!()
@@ -185,7 +189,13 @@ pub fn evaluate_batch(
             }
             let record = match error {
                 None => {
-                    let mut s = score_multiple_choice(choices, *gold, &logprobs, &greedy);
+                    let lengths = if choice_contexts.is_empty() {
+                        norm_lengths(choices)
+                    } else {
+                        choice_contexts.iter().map(|c| c.chars().count()).collect()
+                    };
+                    let mut s =
+                        score_multiple_choice_with(choices, &lengths, *gold, &logprobs, &greedy);
                     if let Some(g) = item.group() {
                         s.detail["group"] = g.into();
                     }

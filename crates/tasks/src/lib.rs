@@ -393,10 +393,33 @@ pub struct ItemScore {
     pub detail: serde_json::Value,
 }
 
+/// The lengths lm-evaluation-harness divides by for `acc_norm`: characters of each
+/// answer as its task lists it, i.e. without the space that joins it to the context
+/// (lm-eval's `target_delimiter`).
+pub fn norm_lengths(choices: &[String]) -> Vec<usize> {
+    choices
+        .iter()
+        .map(|c| c.strip_prefix(' ').unwrap_or(c).chars().count())
+        .collect()
+}
+
 /// Scores a multiple-choice item from its choices' log-likelihoods, as lm-evaluation-harness:
-/// `acc` takes the most likely choice, `acc_norm` the most likely per byte of the choice.
+/// `acc` takes the most likely choice, `acc_norm` the most likely per character of the
+/// answer ([`norm_lengths`]).
 pub fn score_multiple_choice(
     choices: &[String],
+    gold: usize,
+    logprobs: &[f64],
+    greedy: &[bool],
+) -> ItemScore {
+    score_multiple_choice_with(choices, &norm_lengths(choices), gold, logprobs, greedy)
+}
+
+/// [`score_multiple_choice`] with the `acc_norm` lengths given (WinoGrande's partial
+/// scoring normalises by its per-choice contexts, as lm-eval's `doc_to_choice` lists them).
+pub fn score_multiple_choice_with(
+    choices: &[String],
+    lengths: &[usize],
     gold: usize,
     logprobs: &[f64],
     greedy: &[bool],
@@ -407,7 +430,7 @@ pub fn score_multiple_choice(
             .unwrap_or(0)
     };
     let pick = argmax(&|i| logprobs[i]);
-    let pick_norm = argmax(&|i| logprobs[i] / choices[i].len().max(1) as f64);
+    let pick_norm = argmax(&|i| logprobs[i] / lengths.get(i).copied().unwrap_or(1).max(1) as f64);
     let scores = BTreeMap::from([
         ("acc".to_string(), f64::from(u8::from(pick == gold))),
         (
@@ -632,6 +655,12 @@ mod tests {
         // Ties go to the first choice, as numpy.argmax does.
         let t = score_multiple_choice(&choices, 0, &[-1.0, -1.0], &[false, false]);
         assert_eq!(t.scores["acc"], 1.0);
+        // lm-eval divides by the answer's characters without the joining space: per
+        // character " é" (1) beats " ab" (2) at -1.5 vs -2.5, though per byte it would not.
+        let accents = vec![" é".to_string(), " ab".to_string()];
+        assert_eq!(norm_lengths(&accents), vec![1, 2]);
+        let u = score_multiple_choice(&accents, 0, &[-1.5, -2.5], &[false, false]);
+        assert_eq!(u.scores["acc_norm"], 1.0);
     }
 
     #[test]

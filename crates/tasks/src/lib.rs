@@ -656,10 +656,10 @@ mod tests {
         let t = score_multiple_choice(&choices, 0, &[-1.0, -1.0], &[false, false]);
         assert_eq!(t.scores["acc"], 1.0);
         // lm-eval divides by the answer's characters without the joining space: per
-        // character " é" (1) beats " ab" (2) at -1.5 vs -2.5, though per byte it would not.
-        let accents = vec![" é".to_string(), " ab".to_string()];
-        assert_eq!(norm_lengths(&accents), vec![1, 2]);
-        let u = score_multiple_choice(&accents, 0, &[-1.5, -2.5], &[false, false]);
+        // character " abc" (-1.0) beats " éé" (-1.1); per byte " éé" would win (-0.55).
+        let accents = vec![" éé".to_string(), " abc".to_string()];
+        assert_eq!(norm_lengths(&accents), vec![2, 3]);
+        let u = score_multiple_choice(&accents, 1, &[-2.2, -3.0], &[false, false]);
         assert_eq!(u.scores["acc_norm"], 1.0);
     }
 

@@ -21,7 +21,8 @@ pub struct JudgeArgs {
     /// Judge model: a catalog name or a path to a GGUF file.
     #[arg(long)]
     pub judge_model: String,
-    /// Rubric file (TOML); default: the shipped seed-004 3-level rubric
+    /// Rubric file (TOML), or a custom task file whose `[judge]` table holds the rubric;
+    /// default: the shipped seed-004 3-level rubric
     /// (crates/judge/rubrics/seed-004.toml).
     #[arg(long)]
     pub rubric: Option<PathBuf>,

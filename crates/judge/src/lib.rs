@@ -88,7 +88,20 @@ impl Rubric {
             path: path.to_string(),
             message,
         };
-        let mut r: Rubric = toml::from_str(text).map_err(|e| {
+        // A task file carries its rubric in a `[judge]` table (same fields as a rubric file).
+        let parsed: Result<Rubric, toml::de::Error> = match toml::from_str::<toml::Table>(text) {
+            Ok(t) if t.contains_key("task") && t.contains_key("judge") => {
+                let mut judge = t["judge"].clone();
+                if let (Some(table), Some(task)) = (judge.as_table_mut(), t["task"].as_str()) {
+                    table
+                        .entry("name")
+                        .or_insert_with(|| toml::Value::String(format!("{task} (task file)")));
+                }
+                judge.try_into()
+            }
+            _ => toml::from_str(text),
+        };
+        let mut r: Rubric = parsed.map_err(|e| {
             let line = e
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
@@ -359,6 +372,17 @@ pub fn summarize(judgements: &[Judgement]) -> JudgeSummary {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_task_file_carries_its_rubric_in_a_judge_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/tasks/arithmetic.toml");
+        let r = super::Rubric::load(&path).unwrap();
+        assert_eq!(r.name, "arithmetic (task file)");
+        assert_eq!(r.levels.len(), 3);
+        assert!(r.template.contains("{response}"));
+    }
+
     use super::*;
 
     #[test]

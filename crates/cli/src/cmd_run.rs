@@ -100,7 +100,7 @@ pub struct RunArgs {
     pub powercap_root: PathBuf,
 }
 
-fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig> {
+pub(crate) fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig> {
     let grid_g_per_kwh = match trilemma_telemetry::grid_intensity(&args.grid) {
         Some(g) => g,
         None => args.grid.parse::<f64>().map_err(|_| {
@@ -123,10 +123,13 @@ fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig> {
     })
 }
 
-pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::builtin();
-    let cache = Cache::from_env();
-    let meters = telemetry_config(args)?;
+/// Loads the tasks `--task`/`--task-file` name (arc-easy when neither is given); bad names
+/// fail before anything is fetched.
+pub(crate) fn load_tasks(
+    args: &RunArgs,
+    cache: &Cache,
+    catalog: &Catalog,
+) -> anyhow::Result<Vec<trilemma_tasks::Task>> {
     let task_names: Vec<String> = if args.tasks.is_empty() && args.task_files.is_empty() {
         vec!["arc-easy".to_string()]
     } else {
@@ -136,6 +139,55 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     for t in &task_names {
         trilemma_tasks::data_set_for(t)?;
     }
+    let mut tasks = Vec::new();
+    for f in &args.task_files {
+        if args.num_fewshot.is_some_and(|k| k > 0) {
+            anyhow::bail!(
+                "--num-fewshot is not supported for task files yet ({})",
+                f.display()
+            );
+        }
+        let task = trilemma_tasks::load_task_file(f)?;
+        if task.skipped_rows > 0 {
+            eprintln!(
+                "warning: {}: skipped {} rows that could not be parsed (see the log for their lines)",
+                task.info.name, task.skipped_rows
+            );
+        }
+        tasks.push(task);
+    }
+    for t in &task_names {
+        let data_set = trilemma_tasks::data_set_for(t)?;
+        let package = if args.offline {
+            cache.dataset(catalog, data_set)?
+        } else {
+            cache.fetch_dataset(catalog.dataset(data_set)?)?
+        };
+        let task = trilemma_tasks::load_with(
+            t,
+            &package,
+            &trilemma_tasks::LoadOptions {
+                num_fewshot: args.num_fewshot,
+                seed: args.seed,
+            },
+        )?;
+        if task.skipped_rows > 0 {
+            eprintln!(
+                "warning: {t}: skipped {} rows that could not be parsed",
+                task.skipped_rows
+            );
+        }
+        tasks.push(task);
+    }
+
+    Ok(tasks)
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let catalog = Catalog::builtin();
+    let cache = Cache::from_env();
+    let meters = telemetry_config(args)?;
+    let tasks = load_tasks(args, &cache, &catalog)?;
     let models: Vec<ResolvedModel> = match &args.engine {
         // Over HTTP the server holds the model: it is named, not resolved or hashed.
         Some(url) => {
@@ -157,46 +209,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             .map(|m| cache.resolve_model(&catalog, m, !args.offline))
             .collect::<Result<_, _>>()?,
     };
-    let mut tasks = Vec::new();
-    for f in &args.task_files {
-        if args.num_fewshot.is_some_and(|k| k > 0) {
-            anyhow::bail!(
-                "--num-fewshot is not supported for task files yet ({})",
-                f.display()
-            );
-        }
-        let task = trilemma_tasks::load_task_file(f)?;
-        if task.skipped_rows > 0 {
-            eprintln!(
-                "warning: {}: skipped {} rows that could not be parsed (see the log for their lines)",
-                task.info.name, task.skipped_rows
-            );
-        }
-        tasks.push(task);
-    }
-    for t in &task_names {
-        let data_set = trilemma_tasks::data_set_for(t)?;
-        let package = if args.offline {
-            cache.dataset(&catalog, data_set)?
-        } else {
-            cache.fetch_dataset(catalog.dataset(data_set)?)?
-        };
-        let task = trilemma_tasks::load_with(
-            t,
-            &package,
-            &trilemma_tasks::LoadOptions {
-                num_fewshot: args.num_fewshot,
-                seed: args.seed,
-            },
-        )?;
-        if task.skipped_rows > 0 {
-            eprintln!(
-                "warning: {t}: skipped {} rows that could not be parsed",
-                task.skipped_rows
-            );
-        }
-        tasks.push(task);
-    }
 
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
@@ -263,7 +275,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         };
         for task in &tasks {
             let dir = out.join(format!("{}__{}", model.name, task.info.name));
-            let (summary, stopped) = run_one(engine.as_mut(), model, task, &dir, &ctx)?;
+            let (summary, stopped) = run_one(engine.as_mut(), model, task, &dir, &ctx, None)?;
             summaries.push((summary, dir));
             if stopped {
                 interrupted = true;
@@ -292,23 +304,25 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// What every (model, task) run of one invocation shares.
-struct RunContext<'a> {
-    settings: &'a RunSettings,
-    meters: &'a TelemetryConfig,
-    idle: Option<&'a IdleBaseline>,
-    host: &'a HostInfo,
-    stop: &'a AtomicBool,
+pub(crate) struct RunContext<'a> {
+    pub(crate) settings: &'a RunSettings,
+    pub(crate) meters: &'a TelemetryConfig,
+    pub(crate) idle: Option<&'a IdleBaseline>,
+    pub(crate) host: &'a HostInfo,
+    pub(crate) stop: &'a AtomicBool,
     /// The engine is a server reached over HTTP: this process's meters see the client.
-    remote: bool,
+    pub(crate) remote: bool,
 }
 
 /// Runs one (model, task) into its directory and returns its summary and whether it was stopped.
-fn run_one(
+/// `derived` (a quantization variant's record, from `trilemma sweep`) goes into the manifest.
+pub(crate) fn run_one(
     engine: &mut dyn Engine,
     model: &ResolvedModel,
     task: &trilemma_tasks::Task,
     dir: &std::path::Path,
     ctx: &RunContext<'_>,
+    derived: Option<&serde_json::Value>,
 ) -> anyhow::Result<(RunSummary, bool)> {
     let settings = ctx.settings;
     let started_at = chrono::Utc::now().to_rfc3339();
@@ -324,6 +338,7 @@ fn run_one(
             "path": model.path,
             "sha256": model.sha256,
             "origin": model.origin,
+            "derived": derived,
             "info": engine.model_info(),
         },
         "task": task.info,

@@ -49,8 +49,9 @@ fn skip_value(r: &mut impl Read, t: u32) -> Option<()> {
     }
 }
 
-/// `general.architecture` of a GGUF file (versions 2 and 3), if the header holds it.
-pub fn architecture(path: &Path) -> Option<String> {
+/// Positions a reader just after the type tag of key `wanted` (of GGUF type `want_type`)
+/// in a GGUF file (versions 2 and 3).
+fn seek_key(path: &Path, wanted: &str, want_type: u32) -> Option<BufReader<std::fs::File>> {
     let mut r = BufReader::new(std::fs::File::open(path).ok()?);
     let mut magic = [0u8; 4];
     r.read_exact(&mut magic).ok()?;
@@ -62,12 +63,22 @@ pub fn architecture(path: &Path) -> Option<String> {
     for _ in 0..kvs.min(10_000) {
         let key = read_string(&mut r)?;
         let t = read_u32(&mut r)?;
-        if key == "general.architecture" && t == 8 {
-            return read_string(&mut r);
+        if key == wanted && t == want_type {
+            return Some(r);
         }
         skip_value(&mut r, t)?;
     }
     None
+}
+
+/// `general.architecture` of a GGUF file (versions 2 and 3), if the header holds it.
+pub fn architecture(path: &Path) -> Option<String> {
+    read_string(&mut seek_key(path, "general.architecture", 8)?)
+}
+
+/// `general.file_type` (llama.cpp's `llama_ftype`) of a GGUF file, if the header holds it.
+pub fn file_type(path: &Path) -> Option<u32> {
+    read_u32(&mut seek_key(path, "general.file_type", 4)?)
 }
 
 #[cfg(test)]

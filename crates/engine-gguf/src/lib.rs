@@ -12,6 +12,7 @@ mod ftype;
 mod generate;
 mod header;
 mod loglik;
+pub mod quantize;
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
+pub use quantize::{derive as derive_variant, DerivedInfo, DerivedModel, QuantType, QuantizeError};
 use trilemma_engine::{
     ChatMessage, Engine, EngineInfo, Error, Generation, GenerationRequest, Loglikelihood,
     LoglikelihoodRequest, ModelInfo, Result, RollingLoglikelihood,

@@ -16,8 +16,12 @@ pub struct LoadArgs {
     #[arg(long)]
     pub served_model: String,
     /// Prompts file: one prompt per line, or JSON lines with a "prompt" field.
+    #[arg(long, required_unless_present = "task", conflicts_with = "task")]
+    pub prompts: Option<PathBuf>,
+    /// Take the prompts from a built-in task instead (the items' prompts, in order;
+    /// multiple-choice items give their question context).
     #[arg(long)]
-    pub prompts: PathBuf,
+    pub task: Option<String>,
     /// Closed-loop concurrencies to sweep (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub concurrency: Vec<usize>,
@@ -49,6 +53,24 @@ pub struct LoadArgs {
     /// Write raw per-request records and summaries as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// The prompts of a built-in task's items, in the data set's order.
+fn task_prompts(name: &str) -> anyhow::Result<Vec<String>> {
+    let catalog = trilemma_assets::Catalog::builtin();
+    let cache = trilemma_assets::Cache::from_env();
+    let data_set = trilemma_tasks::data_set_for(name)?;
+    let package = cache.fetch_dataset(catalog.dataset(data_set)?)?;
+    let task = trilemma_tasks::load(name, &package)?;
+    Ok(task
+        .items
+        .iter()
+        .map(|item| match item {
+            trilemma_tasks::Item::MultipleChoice { context, .. } => context.clone(),
+            trilemma_tasks::Item::Generate { prompt, .. } => prompt.clone(),
+            trilemma_tasks::Item::Rolling { text, .. } => text.clone(),
+        })
+        .collect())
 }
 
 fn read_prompts(path: &PathBuf) -> anyhow::Result<Vec<String>> {
@@ -100,7 +122,11 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
     let cfg = LoadConfig {
         base_url: args.engine.clone(),
         model: args.served_model.clone(),
-        prompts: read_prompts(&args.prompts)?,
+        prompts: match (&args.prompts, &args.task) {
+            (Some(p), _) => read_prompts(p)?,
+            (None, Some(t)) => task_prompts(t)?,
+            (None, None) => bail!("give --prompts FILE or --task NAME"),
+        },
         max_tokens: args.max_tokens,
         requests: args.requests,
         profile: profiles[0],

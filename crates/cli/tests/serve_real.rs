@@ -267,3 +267,40 @@ fn echo_logprobs_line_up_with_the_tokens_they_score() {
         .unwrap();
     assert!((again - paris).abs() < 0.02, "{again} vs {paris}");
 }
+
+#[test]
+fn load_mode_drives_serve_with_a_built_in_tasks_prompts() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("load.json");
+    let status = trilemma()
+        .args([
+            "load",
+            "--engine",
+            &server.url,
+            "--served-model",
+            "smollm2-135m",
+            "--task",
+            "arc-easy",
+            "--concurrency",
+            "2",
+            "--requests",
+            "4",
+            "--max-tokens",
+            "4",
+            "--out",
+        ])
+        .arg(&report)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let s = &report[0]["summary"];
+    assert_eq!(s["failed"], 0, "{s}");
+    assert!(s["output_tokens_per_s"].as_f64().unwrap() > 0.0);
+    // The raw per-request records are kept beside the summary.
+    let requests = report[0]["run"]["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 4);
+}

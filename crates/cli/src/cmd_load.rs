@@ -50,6 +50,10 @@ pub struct LoadArgs {
     /// Batch size that opens the steady-state window (default: the concurrency).
     #[arg(long)]
     pub steady_batch: Option<usize>,
+    /// Meter the machine during each profile (the server runs on this machine) and
+    /// report J/token over the steady-state window.
+    #[arg(long)]
+    pub energy: bool,
     /// Write raw per-request records and summaries as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -138,7 +142,14 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
     for p in profiles {
         let mut c = cfg.clone();
         c.profile = p;
+        let meters = args.energy.then(|| {
+            trilemma_telemetry::Telemetry::start(&trilemma_telemetry::TelemetryConfig {
+                estimate_machine_wide: true,
+                ..Default::default()
+            })
+        });
         let run = run_load(&c)?;
+        let readings = meters.map(trilemma_telemetry::Telemetry::finish);
         let batch = args.steady_batch.unwrap_or(match p {
             Profile::Concurrency { n } => n,
             _ => 1,
@@ -160,7 +171,13 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
                     ms(s.e2e_s),
                     s.failed
                 );
-                report.push(serde_json::json!({"summary": s, "run": run}));
+                let energy = readings
+                    .as_ref()
+                    .map(|r| steady_energy(r, &run, s.steady_window_ns));
+                if let Some(e) = &energy {
+                    println!("  energy: {}", e["text"].as_str().unwrap_or_default());
+                }
+                report.push(serde_json::json!({"summary": s, "energy": energy, "run": run}));
             }
             Err(e) => {
                 eprintln!("{p:?}: {e} ({failed} failed)");
@@ -173,4 +190,62 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     Ok(())
+}
+
+/// J/token over the steady-state window from each energy source the meters had (never
+/// summed across sources), J/request = J/token x the mean output tokens of a request.
+fn steady_energy(
+    readings: &trilemma_telemetry::Readings,
+    run: &trilemma_load::LoadRun,
+    window: Option<(u64, u64)>,
+) -> serde_json::Value {
+    let Some((t0, t1)) = window else {
+        return serde_json::json!({
+            "text": "no steady-state window (the batch never filled, or never drained): J/token not attributed",
+            "window_ns": null,
+        });
+    };
+    let ok: Vec<_> = run.requests.iter().filter(|r| r.error.is_none()).collect();
+    let spans: Vec<_> = ok
+        .iter()
+        .map(|r| (r.start_ns, r.end_ns, u64::from(r.output_tokens)))
+        .collect();
+    let tokens = trilemma_telemetry::tokens_in_window(&spans, (t0, t1));
+    let mean_out =
+        ok.iter().map(|r| f64::from(r.output_tokens)).sum::<f64>() / ok.len().max(1) as f64;
+    let mut per_source = Vec::new();
+    let mut text = format!(
+        "steady-state window {:.2} s, {:.0} output tokens in it",
+        (t1 - t0) as f64 / 1e9,
+        tokens
+    );
+    for source in readings.sources() {
+        let Some(j) = readings.energy_between(source, t0, t1) else {
+            continue;
+        };
+        let per_token = j / tokens.max(1.0);
+        text.push_str(&format!(
+            "; {}: {:.3} J/token, {:.2} J/request{}",
+            source.label(),
+            per_token,
+            per_token * mean_out,
+            if source.is_measurement() {
+                ""
+            } else {
+                " (ESTIMATE from the whole machine's CPU use, client included)"
+            }
+        ));
+        per_source.push(serde_json::json!({
+            "source": source,
+            "joules": j,
+            "j_per_token": per_token,
+            "j_per_request": per_token * mean_out,
+        }));
+    }
+    serde_json::json!({
+        "text": text,
+        "window_ns": [t0, t1],
+        "tokens_in_window": tokens,
+        "sources": per_source,
+    })
 }

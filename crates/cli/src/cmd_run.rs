@@ -120,6 +120,7 @@ pub(crate) fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig
         powercap_root: args.powercap_root.clone(),
         grid_g_per_kwh,
         price_usd_per_kwh: args.price,
+        estimate_machine_wide: false,
     })
 }
 

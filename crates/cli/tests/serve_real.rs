@@ -288,6 +288,7 @@ fn load_mode_drives_serve_with_a_built_in_tasks_prompts() {
             "4",
             "--max-tokens",
             "4",
+            "--energy",
             "--out",
         ])
         .arg(&report)
@@ -303,4 +304,16 @@ fn load_mode_drives_serve_with_a_built_in_tasks_prompts() {
     // The raw per-request records are kept beside the summary.
     let requests = report[0]["run"]["requests"].as_array().unwrap();
     assert_eq!(requests.len(), 4);
+    // Energy over the steady-state window, or a plain statement that there was none;
+    // without RAPL it is the machine-wide estimate, labelled as such.
+    let energy = &report[0]["energy"];
+    assert!(energy["text"]
+        .as_str()
+        .unwrap()
+        .contains("steady-state window"));
+    if !energy["window_ns"].is_null() {
+        let first = &energy["sources"][0];
+        assert_eq!(first["source"], "estimate");
+        assert!(first["j_per_token"].as_f64().unwrap() > 0.0);
+    }
 }

@@ -59,6 +59,11 @@ impl PowerModel {
         }
     }
 
+    /// Logical CPUs the TDP is spread over.
+    pub fn cores(&self) -> f64 {
+        self.cores
+    }
+
     /// Watts drawn for `busy_cores` of CPU and `rss_bytes` of resident memory.
     pub fn watts(&self, busy_cores: f64, rss_bytes: u64) -> f64 {
         let cpu = self.tdp_w / self.cores * busy_cores.max(0.0);

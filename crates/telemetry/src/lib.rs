@@ -102,6 +102,9 @@ pub struct TelemetryConfig {
     pub powercap_root: PathBuf,
     pub grid_g_per_kwh: f64,
     pub price_usd_per_kwh: f64,
+    /// Drive the `estimate` source from the whole machine's CPU use and memory instead
+    /// of this process's (load mode: the engine is another process on this machine).
+    pub estimate_machine_wide: bool,
 }
 
 impl Default for TelemetryConfig {
@@ -111,6 +114,7 @@ impl Default for TelemetryConfig {
             powercap_root: PathBuf::from("/sys/class/powercap"),
             grid_g_per_kwh: GRID_INTENSITY[0].1,
             price_usd_per_kwh: DEFAULT_PRICE_USD_PER_KWH,
+            estimate_machine_wide: false,
         }
     }
 }
@@ -495,6 +499,20 @@ impl Readings {
                             Some(rapl::delta_uj(x, y, d.max_uj) as f64 / 1e6)
                         })
                         .sum::<Option<f64>>(),
+                    EnergySource::Estimate if self.cfg.estimate_machine_wide => {
+                        match (a.machine_cpu, b.machine_cpu) {
+                            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 && dt > 0.0 => {
+                                let share = b1.saturating_sub(b0) as f64 / (t1 - t0) as f64;
+                                let busy_cores = share * self.model.cores();
+                                Some(
+                                    self.model.watts(busy_cores, b.host_used_bytes.unwrap_or(0))
+                                        * dt,
+                                )
+                            }
+                            (Some(_), Some(_)) => Some(0.0),
+                            _ => None,
+                        }
+                    }
                     EnergySource::Estimate => match (a.cpu_s, b.cpu_s) {
                         (Some(x), Some(y)) if dt > 0.0 => {
                             Some(self.model.watts((y - x) / dt, b.rss_bytes.unwrap_or(0)) * dt)
@@ -731,11 +749,19 @@ impl Readings {
                 ),
                 EnergySource::Estimate => (
                     vec!["cpu-model".to_string(), "memory-model".to_string()],
-                    format!(
-                        "{}; process CPU time from /proc/self/stat every {} ms",
-                        self.model.describe(),
-                        self.cfg.period.as_millis()
-                    ),
+                    if self.cfg.estimate_machine_wide {
+                        format!(
+                            "{} (memory: the machine's in use); the whole machine's CPU use from /proc/stat every {} ms, so it covers every process on it, the client included",
+                            self.model.describe(),
+                            self.cfg.period.as_millis()
+                        )
+                    } else {
+                        format!(
+                            "{}; process CPU time from /proc/self/stat every {} ms",
+                            self.model.describe(),
+                            self.cfg.period.as_millis()
+                        )
+                    },
                 ),
             };
             if let Some(w) = &steady {

@@ -275,7 +275,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             }
         };
         for task in &tasks {
-            let dir = out.join(format!("{}__{}", model.name, task.info.name));
+            let dir = out.join(run_dir_name(&model.name, &task.info.name));
             let (summary, stopped) = run_one(engine.as_mut(), model, task, &dir, &ctx, None)?;
             summaries.push((summary, dir));
             if stopped {
@@ -494,5 +494,46 @@ fn remote_meters(
             "machine-wide only (the process is the HTTP client, not the engine); {}",
             c.method
         );
+    }
+}
+
+/// The run directory's name for a (model, task): names a server gives its models may hold
+/// slashes or start with a dot, so anything but `[A-Za-z0-9._-]` becomes `_`, and a
+/// leading dot too (the directory always stays inside `--out`).
+pub(crate) fn run_dir_name(model: &str, task: &str) -> String {
+    let clean = |s: &str| -> String {
+        let mut out: String = s
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if out.starts_with('.') {
+            out.replace_range(..1, "_");
+        }
+        out
+    };
+    format!("{}__{}", clean(model), clean(task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_dir_name;
+
+    #[test]
+    fn run_directories_stay_inside_out() {
+        assert_eq!(
+            run_dir_name("smollm2-135m", "arc-easy"),
+            "smollm2-135m__arc-easy"
+        );
+        assert_eq!(
+            run_dir_name("/models/smollm2.gguf", "squad"),
+            "_models_smollm2.gguf__squad"
+        );
+        assert_eq!(run_dir_name("../x", "t"), "_._x__t");
     }
 }

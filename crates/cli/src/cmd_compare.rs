@@ -143,7 +143,10 @@ pub fn read_run_records(dir: &Path) -> anyhow::Result<Vec<SampleRecord>> {
             })
             .unwrap_or_default();
         if inner.is_empty() {
-            bail!("{} is not a run directory (no samples.jsonl)", dir.display());
+            bail!(
+                "{} is not a run directory (no samples.jsonl)",
+                dir.display()
+            );
         }
         bail!(
             "{} is not a run directory (no samples.jsonl); run directories inside it: {}",
@@ -313,8 +316,7 @@ pub fn load_lm_eval_samples(path: &Path, task: &str, id_field: &str) -> anyhow::
             continue;
         }
         let at = || format!("{}:{}", path.display(), i + 1);
-        let v: Value =
-            serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
+        let v: Value = serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
         let id = match v.get("doc").and_then(|d| d.get(id_field)) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),

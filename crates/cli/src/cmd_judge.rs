@@ -7,8 +7,8 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use trilemma_engine::Engine;
-use trilemma_runner::Progress;
 use trilemma_judge::{judge_items, summarize, JudgeItem, JudgementStore, Rubric, JUDGEMENTS};
+use trilemma_runner::Progress;
 
 use crate::cmd_compare::read_run_records;
 use crate::output;
@@ -151,7 +151,11 @@ pub fn run(
     let total = items.len();
     let already = items
         .iter()
-        .filter(|i| store.done().contains(&(i.task.clone(), i.sample_id.clone())))
+        .filter(|i| {
+            store
+                .done()
+                .contains(&(i.task.clone(), i.sample_id.clone()))
+        })
         .count();
     progress.start(total, already);
     judge_items(

@@ -63,10 +63,22 @@ fn compare_on_synthetic_runs() {
     // A is right on 180 of 200 items, B on 100 of them; B also has 10 items A lacks.
     let ids: Vec<String> = (0..210).map(|i| format!("q{i}")).collect();
     let a_items: Vec<(&str, f64, u64)> = (0..200)
-        .map(|i| (ids[i].as_str(), f64::from(i % 10 != 0), u64::from(i % 10 == 0)))
+        .map(|i| {
+            (
+                ids[i].as_str(),
+                f64::from(i % 10 != 0),
+                u64::from(i % 10 == 0),
+            )
+        })
         .collect();
     let b_items: Vec<(&str, f64, u64)> = (0..210)
-        .map(|i| (ids[i].as_str(), f64::from(i % 2 == 0), u64::from(i % 2 != 0)))
+        .map(|i| {
+            (
+                ids[i].as_str(),
+                f64::from(i % 2 == 0),
+                u64::from(i % 2 != 0),
+            )
+        })
         .collect();
     synthetic_run(&a, "arc-easy", &a_items);
     synthetic_run(&b, "arc-easy", &b_items);
@@ -161,7 +173,15 @@ fn real_runs_compare_and_judge() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["first", "second"] {
         let out = trilemma()
-            .args(["run", "-m", "smollm2-135m", "-t", "arc-easy", "--limit", "6"])
+            .args([
+                "run",
+                "-m",
+                "smollm2-135m",
+                "-t",
+                "arc-easy",
+                "--limit",
+                "6",
+            ])
             .args(["--idle-baseline", "0", "--json", "--batch-size", "6"])
             .arg("--out")
             .arg(dir.path().join(name))
@@ -181,7 +201,14 @@ fn real_runs_compare_and_judge() {
 
     let judge = || {
         trilemma()
-            .args(["judge", "--judge-model", "smollm2-135m", "--limit", "3", "--json"])
+            .args([
+                "judge",
+                "--judge-model",
+                "smollm2-135m",
+                "--limit",
+                "3",
+                "--json",
+            ])
             .arg("--run")
             .arg(&a)
             .output()

@@ -231,7 +231,8 @@ pub fn derive(
     crate::backend().map_err(|e| QuantizeError::Backend(e.to_string()))?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        path.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         std::process::id()
     ));
     if tmp.as_os_str().as_encoded_bytes().contains(&0)
@@ -298,7 +299,10 @@ mod tests {
     #[test]
     fn names_map_to_llama_ftypes() {
         let q = QuantType::parse("Q4_K_M").unwrap();
-        assert_eq!((q.name, q.ftype, q.label().as_str()), ("q4_k_m", 15, "Q4_K_M"));
+        assert_eq!(
+            (q.name, q.ftype, q.label().as_str()),
+            ("q4_k_m", 15, "Q4_K_M")
+        );
         assert_eq!(QuantType::parse("f16").unwrap().label(), "F16");
         assert_eq!(QuantType::parse("q8_0").unwrap().ftype, 7);
         let e = QuantType::parse("q9_9").unwrap_err().to_string();
@@ -311,7 +315,11 @@ mod tests {
 
     #[test]
     fn cache_path_uses_the_source_hash_and_type() {
-        let p = derived_path(Path::new("/c"), "abcdef0123456789ff", QuantType::parse("q4_0").unwrap());
+        let p = derived_path(
+            Path::new("/c"),
+            "abcdef0123456789ff",
+            QuantType::parse("q4_0").unwrap(),
+        );
         assert_eq!(p, Path::new("/c/abcdef012345-q4_0.gguf"));
     }
 
@@ -320,9 +328,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("x.gguf");
         std::fs::write(&src, b"not gguf").unwrap();
-        let e = derive(&src, "00", QuantType::parse("q4_0").unwrap(), dir.path(), Some(1))
-            .unwrap_err()
-            .to_string();
+        let e = derive(
+            &src,
+            "00",
+            QuantType::parse("q4_0").unwrap(),
+            dir.path(),
+            Some(1),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("x.gguf") && e.contains("not a GGUF"), "{e}");
     }
 }

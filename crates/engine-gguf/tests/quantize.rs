@@ -36,16 +36,25 @@ fn smollm2_q4_1_requantized_to_q4_0_loads_and_reads_back_q4_0() {
     let engine = GgufEngine::open(&cfg).expect("derived model loads");
     assert_eq!(engine.model_info().quantization.as_deref(), Some("Q4_0"));
     assert_eq!(engine.model_info().architecture.as_deref(), Some("llama"));
-    assert!(!engine.tokenize("The sky is blue.", true).unwrap().is_empty());
+    assert!(!engine
+        .tokenize("The sky is blue.", true)
+        .unwrap()
+        .is_empty());
 
     // Second call: the cached file is reused, not derived again.
     let again = derive(&model.path, &model.sha256, q4_0, dir.path(), Some(2)).unwrap();
     assert!(again.reused);
     assert_eq!(again.info, d.info);
     // A truncated cached file is not trusted: it is derived anew.
-    let f = std::fs::OpenOptions::new().write(true).open(&d.path).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&d.path)
+        .unwrap();
     f.set_len(d.info.bytes / 2).unwrap();
     let fresh = derive(&model.path, &model.sha256, q4_0, dir.path(), Some(2)).unwrap();
     assert!(!fresh.reused);
-    assert_eq!(fresh.info.sha256, d.info.sha256, "llama.cpp's quantizer is deterministic");
+    assert_eq!(
+        fresh.info.sha256, d.info.sha256,
+        "llama.cpp's quantizer is deterministic"
+    );
 }

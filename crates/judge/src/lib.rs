@@ -98,7 +98,9 @@ impl Rubric {
             })
         })?;
         if r.levels.len() < 2 {
-            return Err(err("field levels: a rubric needs at least two levels".into()));
+            return Err(err(
+                "field levels: a rubric needs at least two levels".into()
+            ));
         }
         for (i, l) in r.levels.iter().enumerate() {
             if !(0.0..=1.0).contains(&l.score) {
@@ -406,9 +408,12 @@ description = ""
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("bad.toml: line 2"), "{e}");
-        let e = Rubric::parse("name = \"x\"\ntemplate = \"{response}\"\nlevels = []\nwho = 1\n", "u.toml")
-            .unwrap_err()
-            .to_string();
+        let e = Rubric::parse(
+            "name = \"x\"\ntemplate = \"{response}\"\nlevels = []\nwho = 1\n",
+            "u.toml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("u.toml: line 4") && e.contains("who"), "{e}");
         let e = Rubric::parse(
             "name = \"x\"\ntemplate = \"{input}\"\n[[levels]]\nlabel = \"a\"\nscore = 0.0\ndescription = \"\"\n[[levels]]\nlabel = \"b\"\nscore = 2.0\ndescription = \"\"\n",

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::cmd_sweep;
 use crate::{
     cmd_analyze, cmd_assets, cmd_bench, cmd_compare, cmd_judge, cmd_load, cmd_report, cmd_run,
     cmd_score, cmd_serve,
@@ -24,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Evaluate models on tasks: accuracy, latency, throughput, memory and energy in one run.
     Run(cmd_run::RunArgs),
+    /// Sweep models x quantizations x tasks x batch sizes x threads into named, resumable runs.
+    Sweep(cmd_sweep::SweepArgs),
     /// Fetch, verify and list pinned models and data sets.
     #[command(subcommand)]
     Assets(cmd_assets::AssetsCommand),
@@ -65,6 +68,7 @@ pub fn init_tracing(verbose: u8) {
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => cmd_run::run(&args),
+        Command::Sweep(args) => cmd_sweep::run(&args),
         Command::Assets(cmd) => cmd_assets::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Bench(cmd) => cmd_bench::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => cmd_serve::run(&args, open_engine).map(|()| ExitCode::SUCCESS),

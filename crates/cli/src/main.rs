@@ -11,6 +11,7 @@ mod cmd_report;
 mod cmd_run;
 mod cmd_score;
 mod cmd_serve;
+mod cmd_sweep;
 mod output;
 
 use std::process::ExitCode;

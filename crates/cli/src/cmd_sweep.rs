@@ -326,6 +326,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
                     idle: idle.as_ref(),
                     host: &host,
                     stop: &stop,
+                    remote: false,
                 };
                 let mut cfg = GgufConfig::new(&v.model.path);
                 cfg.name = v.model.name.clone();

@@ -147,6 +147,11 @@ pub struct Row {
     pub run_id: String,
     pub model: String,
     pub quantization: Option<String>,
+    /// The precision a derived variant was quantized from (`trilemma sweep --quant`),
+    /// when its manifest says so: a variant derived from a 4-bit file holds no more
+    /// information than that file, whatever its own type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_from: Option<String>,
     pub batch_size: u32,
     pub threads: Option<u32>,
     pub accuracy: f64,
@@ -276,6 +281,9 @@ fn row_of(run: &RunEntry) -> Result<Row> {
         run_id: s.run_id.clone(),
         model: s.model.name.clone(),
         quantization: s.model.quantization.clone(),
+        derived_from: run.manifest["model"]["derived"]["source_precision"]
+            .as_str()
+            .map(String::from),
         batch_size: s.batch_size,
         threads: s.threads,
         accuracy: est.value,
@@ -431,6 +439,10 @@ fn build_group(runs: &[&RunEntry]) -> Result<Group> {
         .filter_map(|r| {
             let q = r.quantization.clone()?;
             precision_bits(&q)?;
+            let q = match &r.derived_from {
+                Some(src) => format!("{q} (derived from {src})"),
+                None => q,
+            };
             Some(Variant {
                 model: format!("{} b{}", r.model, r.batch_size),
                 precision: q,

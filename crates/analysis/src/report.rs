@@ -188,6 +188,10 @@ pub struct Ranking {
 pub struct Group {
     pub task: String,
     pub hardware: String,
+    /// The evaluation setting (items evaluated, few-shot) when runs of this task and
+    /// hardware differ in it: such runs are separate groups, never normalised together.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub setting: String,
     pub level: String,
     pub primary_metric: String,
     pub rows: Vec<Row>,
@@ -484,6 +488,7 @@ fn build_group(runs: &[&RunEntry]) -> Result<Group> {
     Ok(Group {
         task: first.task.clone(),
         hardware: first.hardware.clone(),
+        setting: String::new(),
         level: first.level.clone(),
         primary_metric: first.primary_metric.clone(),
         rows,
@@ -533,7 +538,19 @@ fn provenance(run: &RunEntry) -> Provenance {
     }
 }
 
-/// Builds the report: one group per (task, hardware), in first-seen order.
+/// What was evaluated, from a run's manifest: the item limit and the few-shot count.
+fn setting_of(r: &RunEntry) -> String {
+    let settings = &r.manifest["settings"];
+    let limit = settings["limit"]
+        .as_u64()
+        .map_or("all items".to_string(), |n| format!("first {n} items"));
+    let shots = r.manifest["task"]["num_fewshot"]
+        .as_u64()
+        .map_or(String::new(), |k| format!(", {k}-shot"));
+    format!("{limit}{shots}")
+}
+
+/// Builds the report: one group per (task, hardware, setting), in first-seen order.
 pub fn build(runs: &[RunEntry]) -> Result<Report> {
     if runs.is_empty() {
         return Err(Error::Invalid {
@@ -541,26 +558,35 @@ pub fn build(runs: &[RunEntry]) -> Result<Report> {
             reason: "no runs".into(),
         });
     }
-    let mut keys: Vec<(String, String)> = Vec::new();
+    let key = |r: &RunEntry| {
+        (
+            r.summary.task.clone(),
+            r.summary.hardware.clone(),
+            setting_of(r),
+        )
+    };
+    let mut keys: Vec<(String, String, String)> = Vec::new();
     for r in runs {
-        let k = (r.summary.task.clone(), r.summary.hardware.clone());
+        let k = key(r);
         if !keys.contains(&k) {
             keys.push(k);
         }
     }
     let groups = keys
         .iter()
-        .map(|(t, h)| {
-            let members: Vec<&RunEntry> = runs
-                .iter()
-                .filter(|r| &r.summary.task == t && &r.summary.hardware == h)
-                .collect();
-            build_group(&members)
+        .map(|k| {
+            let members: Vec<&RunEntry> = runs.iter().filter(|r| &key(r) == k).collect();
+            let mut g = build_group(&members)?;
+            // Name the setting only where it tells groups of one task and hardware apart.
+            if keys.iter().any(|o| o.0 == k.0 && o.1 == k.1 && o.2 != k.2) {
+                g.setting = k.2.clone();
+            }
+            Ok(g)
         })
         .collect::<Result<Vec<_>>>()?;
     let note = if groups.len() > 1 {
         format!(
-            "{} groups: runs are compared (and min-max normalised) only within one task on one hardware label.",
+            "{} groups: runs are compared (and min-max normalised) only within one task, one hardware label and one evaluation setting (items, few-shot).",
             groups.len()
         )
     } else {
@@ -653,7 +679,17 @@ pub fn to_markdown(r: &Report) -> String {
     let mut s = String::from("# Trilemma report\n\n");
     let _ = writeln!(s, "{}\n", r.note);
     for g in &r.groups {
-        let _ = writeln!(s, "## {} on {}\n", g.task, g.hardware);
+        let _ = writeln!(
+            s,
+            "## {} on {}{}\n",
+            g.task,
+            g.hardware,
+            if g.setting.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", g.setting)
+            }
+        );
         let _ = writeln!(s, "{}\n", g.per_note);
         let _ = writeln!(
             s,

@@ -409,9 +409,14 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
     for g in &r.groups {
         let _ = writeln!(
             s,
-            "<section class=\"group\"><h2>{} on {}</h2><p class=\"note\">{}</p>",
+            "<section class=\"group\"><h2>{} on {}{}</h2><p class=\"note\">{}</p>",
             esc(&g.task),
             esc(&g.hardware),
+            if g.setting.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", esc(&g.setting))
+            },
             esc(&g.per_note)
         );
         let _ = writeln!(

@@ -438,6 +438,9 @@ fn build_group(runs: &[&RunEntry]) -> Result<Group> {
         .collect();
     let recommendations = recommend(&cands)?;
 
+    // Variants are compared at one batch size and, when the runs differ in it, one
+    // thread count: a delta never mixes them.
+    let mixed_threads = rows.iter().any(|r| r.threads != rows[0].threads);
     let variants: Vec<Variant> = rows
         .iter()
         .filter_map(|r| {
@@ -448,7 +451,10 @@ fn build_group(runs: &[&RunEntry]) -> Result<Group> {
                 None => q,
             };
             Some(Variant {
-                model: format!("{} b{}", r.model, r.batch_size),
+                model: match (mixed_threads, r.threads) {
+                    (true, Some(t)) => format!("{} b{} t{t}", r.model, r.batch_size),
+                    _ => format!("{} b{}", r.model, r.batch_size),
+                },
                 precision: q,
                 latency: r.latency_s,
                 memory: r.memory_mb.or(r.size_mb)?,

@@ -129,7 +129,7 @@ impl OpenAiEngine {
         };
         if !(cfg.base_url.starts_with("http://") || cfg.base_url.starts_with("https://")) {
             return Err(Error::Transport(format!(
-                "engine URL {:?} must start with http:// (e.g. http://127.0.0.1:8080/v1)",
+                "engine URL {:?} must start with http:// or https:// (e.g. http://127.0.0.1:8080/v1)",
                 cfg.base_url
             )));
         }
@@ -227,6 +227,16 @@ fn snippet(body: &[u8]) -> String {
     cut
 }
 
+/// The innermost error in a source chain: says why a connection failed (refused, TLS
+/// handshake, DNS) where reqwest's own message only says "error sending request".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
 async fn preflight(shared: &Shared) -> Result<ModelInfo> {
     let u = url(shared, "models");
     let mut rb = shared.client.get(&u);
@@ -237,7 +247,7 @@ async fn preflight(shared: &Shared) -> Result<ModelInfo> {
         Error::Transport(format!(
             "cannot reach {u}: {}",
             if e.is_connect() {
-                "connection refused or host unreachable".to_string()
+                format!("connection failed ({})", root_cause(&e))
             } else {
                 e.to_string()
             }

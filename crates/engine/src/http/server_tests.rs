@@ -344,6 +344,24 @@ fn preflight_names_the_problem() {
 }
 
 #[test]
+fn https_urls_speak_tls() {
+    // The client is built with rustls: an https:// URL pointed at a plain-HTTP server
+    // fails in the TLS handshake, not with "scheme is not http" (what a build without a
+    // TLS backend says).
+    let (url, _) = start(Arc::new(normal));
+    let tls_url = url.replacen("http://", "https://", 1);
+    let err = OpenAiEngine::connect(cfg(&tls_url))
+        .unwrap_err()
+        .to_string();
+    assert!(!err.to_lowercase().contains("scheme"), "{err}");
+    assert!(
+        err.contains("connection failed") && !err.contains("refused"),
+        "{err}"
+    );
+    assert!(err.contains(&tls_url), "{err}");
+}
+
+#[test]
 fn api_key_is_never_printed_and_a_missing_one_is_named() {
     std::env::set_var("TRILEMMA_TEST_KEY_7f3", "sk-secret-value");
     let (url, _) = start(Arc::new(normal));

@@ -214,36 +214,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
     });
-    let settings = RunSettings {
-        limit: args.limit,
-        batch_size: args.batch_size.max(1),
-        repeats: args.repeats.max(1),
-        warmup: args.warmup,
-        cooldown_s: args.cooldown,
-        seed: args.seed,
-    };
-
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // First Ctrl-C: finish the batch in flight, write the summary, exit 130.
-        // Second: exit at once (finished batches are already on disk).
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\nstopping after the batch in flight (Ctrl-C again to quit now)");
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
-
-    let idle = (args.idle_baseline > 0.0).then(|| {
-        eprintln!("measuring idle power for {:.0} s", args.idle_baseline);
-        trilemma_telemetry::measure_idle(
-            &meters,
-            std::time::Duration::from_secs_f64(args.idle_baseline),
-        )
-    });
+    let settings = run_settings(args, args.batch_size);
+    let stop = stop_on_ctrl_c()?;
+    let idle = idle_baseline(args, &meters);
     let host = HostInfo::detect();
     let ctx = RunContext {
         settings: &settings,
@@ -264,15 +237,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 cfg.context_length = args.n_ctx;
                 Box::new(OpenAiEngine::connect(cfg)?)
             }
-            None => {
-                let mut cfg = GgufConfig::new(&model.path);
-                cfg.name = model.name.clone();
-                cfg.sha256 = Some(model.sha256.clone());
-                cfg.threads = args.threads;
-                cfg.n_ctx = args.n_ctx;
-                cfg.max_sequences = (settings.batch_size * 5).clamp(1, 64) as u32;
-                Box::new(GgufEngine::open(&cfg)?)
-            }
+            None => Box::new(open_embedded(
+                model,
+                args.threads,
+                args.n_ctx,
+                settings.batch_size,
+            )?),
         };
         for task in &tasks {
             let dir = out.join(run_dir_name(&model.name, &task.info.name));
@@ -302,6 +272,60 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The run settings of `args` at one batch size (a sweep varies it).
+pub(crate) fn run_settings(args: &RunArgs, batch_size: usize) -> RunSettings {
+    RunSettings {
+        limit: args.limit,
+        batch_size: batch_size.max(1),
+        repeats: args.repeats.max(1),
+        warmup: args.warmup,
+        cooldown_s: args.cooldown,
+        seed: args.seed,
+    }
+}
+
+/// First Ctrl-C: finish the batch in flight, write the summary, exit 130. Second: exit
+/// at once (finished batches are already on disk). Returns the flag the runner polls.
+pub(crate) fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the batch in flight (Ctrl-C again to quit now)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// Idle power measured for `--idle-baseline` seconds before anything runs (none at 0).
+pub(crate) fn idle_baseline(args: &RunArgs, meters: &TelemetryConfig) -> Option<IdleBaseline> {
+    (args.idle_baseline > 0.0).then(|| {
+        eprintln!("measuring idle power for {:.0} s", args.idle_baseline);
+        trilemma_telemetry::measure_idle(
+            meters,
+            std::time::Duration::from_secs_f64(args.idle_baseline),
+        )
+    })
+}
+
+/// Opens a resolved model with the embedded engine, with sequence slots for `batch_size`.
+pub(crate) fn open_embedded(
+    model: &ResolvedModel,
+    threads: Option<u32>,
+    n_ctx: u32,
+    batch_size: usize,
+) -> anyhow::Result<GgufEngine> {
+    let mut cfg = GgufConfig::new(&model.path);
+    cfg.name = model.name.clone();
+    cfg.sha256 = Some(model.sha256.clone());
+    cfg.threads = threads;
+    cfg.n_ctx = n_ctx;
+    cfg.max_sequences = (batch_size * 5).clamp(1, 64) as u32;
+    Ok(GgufEngine::open(&cfg)?)
 }
 
 /// What every (model, task) run of one invocation shares.

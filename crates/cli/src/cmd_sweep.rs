@@ -7,8 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
@@ -16,8 +14,6 @@ use serde_json::json;
 use trilemma_assets::{Cache, Catalog, ResolvedModel};
 use trilemma_core::RunSummary;
 use trilemma_engine_gguf::quantize::{self, QuantType};
-use trilemma_engine_gguf::{GgufConfig, GgufEngine};
-use trilemma_runner::RunSettings;
 use trilemma_telemetry::HostInfo;
 
 use crate::cmd_run::{self, RunArgs, RunContext};
@@ -274,24 +270,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     write_manifest(&out, &manifest)?;
     let vars = variants(&models, &quant, &cache, args.threads.first().copied())?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\nstopping after the batch in flight (Ctrl-C again to quit now)");
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
-    let idle = (r.idle_baseline > 0.0).then(|| {
-        eprintln!("measuring idle power for {:.0} s", r.idle_baseline);
-        trilemma_telemetry::measure_idle(
-            &meters,
-            std::time::Duration::from_secs_f64(r.idle_baseline),
-        )
-    });
+    let stop = cmd_run::stop_on_ctrl_c()?;
+    let idle = cmd_run::idle_baseline(r, &meters);
     let host = HostInfo::detect();
     let total = vars.len() * tasks.len() * args.batch_sizes.len() * threads.len();
     let mut done = 0usize;
@@ -312,14 +292,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
                     );
                     continue;
                 }
-                let settings = RunSettings {
-                    limit: r.limit,
-                    batch_size: b,
-                    repeats: r.repeats.max(1),
-                    warmup: r.warmup,
-                    cooldown_s: r.cooldown,
-                    seed: r.seed,
-                };
+                let settings = cmd_run::run_settings(r, b);
                 let ctx = RunContext {
                     settings: &settings,
                     meters: &meters,
@@ -328,13 +301,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
                     stop: &stop,
                     remote: false,
                 };
-                let mut cfg = GgufConfig::new(&v.model.path);
-                cfg.name = v.model.name.clone();
-                cfg.sha256 = Some(v.model.sha256.clone());
-                cfg.threads = t;
-                cfg.n_ctx = r.n_ctx;
-                cfg.max_sequences = (b * 5).clamp(1, 64) as u32;
-                let mut engine = GgufEngine::open(&cfg)?;
+                let mut engine = cmd_run::open_embedded(&v.model, t, r.n_ctx, b)?;
                 for (task, dir) in tasks.iter().zip(&dirs) {
                     done += 1;
                     if finished(dir) {

@@ -123,6 +123,18 @@ def complete(body):
 
 
 class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        # The model list OpenAI clients (and Trilemma's preflight) ask for first.
+        if self.path.rstrip("/") != "/v1/models":
+            self.send_error(404)
+            return
+        data = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self):
         if self.path.rstrip("/") != "/v1/completions":
             self.send_error(404)

@@ -8,6 +8,7 @@ pub mod quant;
 pub mod recommend;
 pub mod report;
 pub mod score;
+pub mod serving;
 pub mod table;
 
 pub use error::{Error, Result};

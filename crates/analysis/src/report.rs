@@ -14,6 +14,7 @@ use crate::pareto::{non_dominated, pareto_2d};
 use crate::quant::{self, precision_bits, Variant};
 use crate::recommend::{recommend, Candidate, Recommendation};
 use crate::score::{self, medals, ranks, weight_grid, Direction};
+use crate::serving::ServingPoint;
 use crate::{Error, Result};
 
 mod html;
@@ -241,6 +242,9 @@ pub struct Report {
     pub note: String,
     pub groups: Vec<Group>,
     pub provenance: Vec<Provenance>,
+    /// Serving under load (`trilemma load --out` files), with the energy-latency front.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub serving: Vec<ServingPoint>,
 }
 
 fn preferred_energy(s: &RunSummary) -> Option<&EnergySummary> {
@@ -602,7 +606,43 @@ pub fn build(runs: &[RunEntry]) -> Result<Report> {
         note,
         groups,
         provenance: runs.iter().map(provenance).collect(),
+        serving: Vec::new(),
     })
+}
+
+/// How the serving section's figures were obtained.
+pub(crate) const SERVING_NOTE: &str = "Each row is one load profile against one server (`trilemma load`); latencies are client-side percentiles over the profile's requests. J/token is the energy over the steady-state window (the batch full until the tail starts draining, as ML.ENERGY defines it) divided by the output tokens inside it; the Pareto front is over median end-to-end latency and J/token, both lower is better.";
+
+/// J/token of a serving point with its source, an estimate named as one.
+pub(crate) fn serving_energy(p: &ServingPoint) -> String {
+    let window = p
+        .window_s
+        .map_or(String::new(), |w| format!(", window {w:.1} s"));
+    match (p.j_per_token, &p.energy_source) {
+        (Some(j), _) if p.energy_is_estimate => {
+            format!("{j:.3} (ESTIMATE from CPU use, not a measurement{window})")
+        }
+        (Some(j), Some(src)) => format!("{j:.3} ({src}{window})"),
+        _ => "-".into(),
+    }
+}
+
+/// [`build`] over run directories (there may be none) and the points of load files,
+/// whose energy-latency front is marked.
+pub fn build_with_serving(runs: &[RunEntry], mut serving: Vec<ServingPoint>) -> Result<Report> {
+    crate::serving::mark_frontier(&mut serving)?;
+    let mut r = if runs.is_empty() && !serving.is_empty() {
+        Report {
+            note: "Serving under load only: no evaluation runs were given.".into(),
+            groups: Vec::new(),
+            provenance: Vec::new(),
+            serving: Vec::new(),
+        }
+    } else {
+        build(runs)?
+    };
+    r.serving = serving;
+    Ok(r)
 }
 
 pub fn to_json(r: &Report) -> Result<String> {
@@ -747,6 +787,29 @@ pub fn to_markdown(r: &Report) -> String {
                     opt(d.accuracy_drop_pct.values().next().copied(), 2)
                 );
             }
+        }
+        s.push('\n');
+    }
+    if !r.serving.is_empty() {
+        s.push_str("## Serving under load (energy-latency, seed 004)\n\n");
+        s.push_str(SERVING_NOTE);
+        s.push_str("\n\n| load file | max batch | profile | req/s | out tok/s | TTFT p50 ms | TPOT p50 ms | e2e p50 ms | e2e p90 ms | J/token | Pareto |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for p in &r.serving {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.2} | {:.1} | {} | {} | {:.1} | {} | {} | {} |",
+                p.source.display(),
+                p.max_batch.map_or("-".into(), |b| b.to_string()),
+                p.profile,
+                p.requests_per_s,
+                p.output_tokens_per_s,
+                opt(p.ttft_p50_s.map(|v| v * 1e3), 1),
+                opt(p.tpot_p50_s.map(|v| v * 1e3), 1),
+                p.e2e_p50_s * 1e3,
+                opt(p.e2e_p90_s.map(|v| v * 1e3), 1),
+                serving_energy(p),
+                if p.frontier { "yes" } else { "" }
+            );
         }
         s.push('\n');
     }

@@ -365,3 +365,37 @@ fn html_renders_in_headless_chromium() {
         "a real screenshot"
     );
 }
+
+#[test]
+fn load_files_make_a_serving_section_with_the_energy_latency_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let load = tmp.path().join("load.json");
+    let entry = |b: u32, e2e: f64, j: f64| {
+        serde_json::json!({
+            "max_batch": b,
+            "summary": {"profile": {"kind": "concurrency", "n": b}, "completed": 8, "failed": 0,
+                "requests_per_s": b as f64, "output_tokens_per_s": 30.0 * b as f64,
+                "e2e_s": {"p50": e2e, "p90": e2e * 1.2}, "ttft_s": {"p50": 0.05}, "tpot_s": {"p50": 0.02}},
+            "energy": {"window_ns": [0, 3_000_000_000u64],
+                "sources": [{"source": "estimate", "j_per_token": j}]},
+        })
+    };
+    let doc = serde_json::json!([entry(1, 0.4, 2.0), entry(4, 0.5, 0.9), entry(8, 0.9, 1.1)]);
+    std::fs::write(&load, doc.to_string()).unwrap();
+    let points = trilemma_analysis::serving::load_serving(&load).unwrap();
+    // Load files alone make a report.
+    let r = report::build_with_serving(&[], points.clone()).unwrap();
+    let front: Vec<bool> = r.serving.iter().map(|p| p.frontier).collect();
+    assert_eq!(front, vec![true, true, false]);
+    let md = report::to_markdown(&r);
+    assert!(md.contains("## Serving under load"), "{md}");
+    assert!(md.contains("| 4 | concurrency 4 | 4.00 | 120.0 | 50.0 | 20.0 | 500.0 | 600.0 | 0.900 (ESTIMATE from CPU use, not a measurement, window 3.0 s) | yes |"), "{md}");
+    let html = report::to_html(&r);
+    assert!(html.contains("Energy vs latency under load (seed 004)"));
+    assert!(html.contains("b4 ★") && !html.contains("b8 ★"));
+    // Beside evaluation runs, the serving section comes after the groups.
+    let runs = load_runs(&[sweep(tmp.path())]).unwrap();
+    let r = report::build_with_serving(&runs, points).unwrap();
+    let md = report::to_markdown(&r);
+    assert!(md.find("## Serving under load").unwrap() > md.find("## arc_easy").unwrap_or(0));
+}

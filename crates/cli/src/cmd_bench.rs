@@ -20,6 +20,12 @@ pub enum BenchCommand {
     /// Trilemma's own cost: the meter thread's CPU, and the whole harness (scheduling,
     /// scoring, recording, meters) against calling the engine directly on the same items.
     Overhead(OverheadArgs),
+    /// The load generator's own cost against a static SSE target: requests/s and
+    /// requests per client CPU-second, ours against GuideLLM's at the same concurrency.
+    Load(crate::cmd_bench_load::LoadBenchArgs),
+    /// The static SSE target `bench load` drives (started by it as its own process).
+    #[command(hide = true)]
+    SseTarget(crate::cmd_bench_load::SseTargetArgs),
 }
 
 /// The model and the ARC-Easy items a benchmark runs on.
@@ -71,6 +77,8 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Engine(a) => engine_bench(a),
         BenchCommand::Overhead(a) => overhead_bench(a),
+        BenchCommand::Load(a) => crate::cmd_bench_load::load_bench(a),
+        BenchCommand::SseTarget(a) => crate::cmd_bench_load::sse_target(a),
     }
 }
 

@@ -10,11 +10,22 @@ use trilemma_load::{run as run_load, summarize, LoadConfig, Profile, Slo};
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Server base URL with the API prefix, e.g. http://127.0.0.1:8080/v1.
-    #[arg(long)]
-    pub engine: String,
-    /// Model name the server serves.
-    #[arg(long)]
-    pub served_model: String,
+    #[arg(long, required_unless_present = "serve", conflicts_with = "serve")]
+    pub engine: Option<String>,
+    /// Model name the server serves (with --serve: the name to serve it under).
+    #[arg(long, required_unless_present = "serve")]
+    pub served_model: Option<String>,
+    /// Start `trilemma serve MODEL` on 127.0.0.1 for each --max-batch in turn, load it,
+    /// and stop it: a batch-size sweep whose energy-latency curve ends the report.
+    #[arg(long, value_name = "MODEL")]
+    pub serve: Option<String>,
+    /// The servers' max batch sizes (vLLM's max_num_seqs), comma-separated; with no
+    /// --concurrency/--rate/--sweep, each is loaded at a concurrency equal to its batch.
+    #[arg(long, value_delimiter = ',', requires = "serve", default_value = "8")]
+    pub max_batch: Vec<usize>,
+    /// CPU threads of the spawned servers (default: every core).
+    #[arg(long, requires = "serve")]
+    pub serve_threads: Option<u32>,
     /// Prompts file: one prompt per line, or JSON lines with a "prompt" field.
     #[arg(long, required_unless_present = "task", conflicts_with = "task")]
     pub prompts: Option<PathBuf>,
@@ -28,7 +39,15 @@ pub struct LoadArgs {
     /// Open-loop rates in requests/s to sweep (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub rate: Vec<f64>,
-    /// Poisson arrivals for --rate (default: constant rate).
+    /// GuideLLM-style sweep: synchronous (one request at a time), then throughput
+    /// (--max-concurrency in flight), then this many constant rates evenly spaced
+    /// between the two measured request rates.
+    #[arg(long, value_name = "N")]
+    pub sweep: Option<usize>,
+    /// Requests in flight for the sweep's throughput run.
+    #[arg(long, default_value_t = 32)]
+    pub max_concurrency: usize,
+    /// Poisson arrivals for --rate and the sweep's rates (default: constant rate).
     #[arg(long)]
     pub poisson: bool,
     #[arg(long, default_value_t = 0)]
@@ -47,14 +66,16 @@ pub struct LoadArgs {
     /// Client runtime threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Batch size that opens the steady-state window (default: the concurrency).
+    /// Batch size that opens the steady-state window (default: the concurrency, or
+    /// the spawned server's max batch when that is smaller).
     #[arg(long)]
     pub steady_batch: Option<usize>,
     /// Meter the machine during each profile (the server runs on this machine) and
     /// report J/token over the steady-state window.
     #[arg(long)]
     pub energy: bool,
-    /// Write raw per-request records and summaries as JSON here.
+    /// Write raw per-request records and summaries as JSON here (rewritten whole after
+    /// every profile, so an interrupted sweep keeps what it measured).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -103,93 +124,399 @@ fn read_prompts(path: &PathBuf) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
-    let slo: Slo = args.slo.parse()?;
+/// A server under load: given by URL, or started here for one max batch size.
+struct Target {
+    url: String,
+    model: String,
+    max_batch: Option<usize>,
+    /// Held so that the server stops when the target is dropped.
+    _server: Option<SpawnedServer>,
+}
+
+/// A child `trilemma` process serving HTTP; stopped (Ctrl-C, then kill) when dropped.
+pub(crate) struct SpawnedServer(std::process::Child);
+
+impl Drop for SpawnedServer {
+    fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status();
+        for _ in 0..100 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts this program with `args` (stderr to `log`) and waits until `GET /health` on
+/// `addr` answers 200.
+pub(crate) fn spawn_process(
+    args: &[&str],
+    addr: &str,
+    log: &std::path::Path,
+) -> anyhow::Result<SpawnedServer> {
+    let mut server = SpawnedServer(
+        std::process::Command::new(std::env::current_exe()?)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()
+            .context("starting a trilemma server process")?,
+    );
+    let what = format!("trilemma {}", args.join(" "));
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            let tail = std::fs::read_to_string(log).unwrap_or_default();
+            bail!(
+                "{what} exited ({status}) before it answered: {}",
+                tail.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+            );
+        }
+        if health_ok(addr) {
+            return Ok(server);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("{what} did not answer /health within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Starts `trilemma serve` on a free port and waits until it answers.
+fn spawn_server(
+    model: &str,
+    served: &str,
+    max_batch: usize,
+    threads: Option<u32>,
+    log: &std::path::Path,
+) -> anyhow::Result<Target> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let batch = max_batch.to_string();
+    let threads = threads.map(|t| t.to_string());
+    let mut args = vec![
+        "serve",
+        model,
+        "--listen",
+        &addr,
+        "--served-model",
+        served,
+        "--max-batch",
+        &batch,
+    ];
+    if let Some(t) = &threads {
+        args.extend(["--threads", t.as_str()]);
+    }
+    let server = spawn_process(&args, &addr, log)?;
+    Ok(Target {
+        url: format!("http://{addr}/v1"),
+        model: served.to_string(),
+        max_batch: Some(max_batch),
+        _server: Some(server),
+    })
+}
+
+fn health_ok(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.starts_with("HTTP/1.1 200")
+}
+
+fn ms(d: &Option<trilemma_core::stats::Distribution>) -> String {
+    d.as_ref()
+        .map(|d| format!("{:.1}/{:.1}", d.p50 * 1e3, d.p99 * 1e3))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Profiles given on the command line, in order (the sweep's come later, once its
+/// synchronous and throughput runs are measured).
+fn planned(args: &LoadArgs, max_batch: Option<usize>) -> Vec<Profile> {
     let mut profiles: Vec<Profile> = args
         .concurrency
         .iter()
         .map(|&n| Profile::Concurrency { n })
         .collect();
     for &rate in &args.rate {
-        profiles.push(if args.poisson {
-            Profile::Poisson {
-                rate,
-                seed: args.seed,
-            }
-        } else {
-            Profile::Constant { rate }
+        profiles.push(rate_profile(args, rate));
+    }
+    if args.sweep.is_some() {
+        profiles.push(Profile::Concurrency { n: 1 });
+        profiles.push(Profile::Concurrency {
+            n: args.max_concurrency,
         });
     }
     if profiles.is_empty() {
-        bail!("give --concurrency and/or --rate");
-    }
-    let cfg = LoadConfig {
-        base_url: args.engine.clone(),
-        model: args.served_model.clone(),
-        prompts: match (&args.prompts, &args.task) {
-            (Some(p), _) => read_prompts(p)?,
-            (None, Some(t)) => task_prompts(t)?,
-            (None, None) => bail!("give --prompts FILE or --task NAME"),
-        },
-        max_tokens: args.max_tokens,
-        requests: args.requests,
-        profile: profiles[0],
-        api_key_env: args.api_key_env.clone(),
-        timeout: Duration::from_secs(600),
-        threads: args.threads,
-    };
-    let mut report = Vec::new();
-    for p in profiles {
-        let mut c = cfg.clone();
-        c.profile = p;
-        let meters = args.energy.then(|| {
-            trilemma_telemetry::Telemetry::start(&trilemma_telemetry::TelemetryConfig {
-                estimate_machine_wide: true,
-                ..Default::default()
-            })
-        });
-        let run = run_load(&c)?;
-        let readings = meters.map(trilemma_telemetry::Telemetry::finish);
-        let batch = args.steady_batch.unwrap_or(match p {
-            Profile::Concurrency { n } => n,
-            _ => 1,
-        });
-        let failed = run.requests.iter().filter(|r| r.error.is_some()).count();
-        match summarize(&run, &slo, batch) {
-            Ok(s) => {
-                let ms = |d: Option<trilemma_core::stats::Distribution>| {
-                    d.map(|d| format!("{:.1}/{:.1}", d.p50 * 1e3, d.p99 * 1e3))
-                        .unwrap_or_else(|| "-".into())
-                };
-                println!(
-                    "{p:?}: {:.2} req/s, {:.1} tok/s, goodput {:.2}/s, TTFT p50/p99 {} ms, ITL p50/p99 {} ms, e2e p50/p99 {} ms, {} failed",
-                    s.requests_per_s,
-                    s.output_tokens_per_s,
-                    s.goodput_per_s,
-                    ms(s.ttft_s),
-                    ms(s.itl_s),
-                    ms(s.e2e_s),
-                    s.failed
-                );
-                let energy = readings
-                    .as_ref()
-                    .map(|r| steady_energy(r, &run, s.steady_window_ns));
-                if let Some(e) = &energy {
-                    println!("  energy: {}", e["text"].as_str().unwrap_or_default());
-                }
-                report.push(serde_json::json!({"summary": s, "energy": energy, "run": run}));
-            }
-            Err(e) => {
-                eprintln!("{p:?}: {e} ({failed} failed)");
-                report.push(serde_json::json!({"error": e.to_string(), "run": run}));
-            }
+        if let Some(b) = max_batch {
+            profiles.push(Profile::Concurrency { n: b });
         }
     }
-    if let Some(out) = &args.out {
-        std::fs::write(out, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("cannot write {}", out.display()))?;
+    profiles
+}
+
+fn rate_profile(args: &LoadArgs, rate: f64) -> Profile {
+    if args.poisson {
+        Profile::Poisson {
+            rate,
+            seed: args.seed,
+        }
+    } else {
+        Profile::Constant { rate }
+    }
+}
+
+pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
+    let slo: Slo = args.slo.parse()?;
+    if args.concurrency.is_empty()
+        && args.rate.is_empty()
+        && args.sweep.is_none()
+        && args.serve.is_none()
+    {
+        bail!("give --concurrency, --rate or --sweep N");
+    }
+    if args.max_batch.contains(&0) {
+        bail!("--max-batch sizes must be at least 1");
+    }
+    let prompts = match (&args.prompts, &args.task) {
+        (Some(p), _) => read_prompts(p)?,
+        (None, Some(t)) => task_prompts(t)?,
+        (None, None) => bail!("give --prompts FILE or --task NAME"),
+    };
+    let logs = tempfile::tempdir()?;
+    let mut report: Vec<serde_json::Value> = Vec::new();
+    let batches: Vec<Option<usize>> = match &args.serve {
+        Some(_) => args.max_batch.iter().map(|&b| Some(b)).collect(),
+        None => vec![None],
+    };
+    for max_batch in batches {
+        let target = match (&args.serve, max_batch) {
+            (Some(model), Some(b)) => {
+                let served = args.served_model.clone().unwrap_or_else(|| model.clone());
+                let log = logs.path().join(format!("serve-{b}.log"));
+                eprintln!("starting trilemma serve {model} --max-batch {b}");
+                spawn_server(model, &served, b, args.serve_threads, &log)?
+            }
+            _ => Target {
+                url: args
+                    .engine
+                    .clone()
+                    .context("give --engine URL or --serve MODEL")?,
+                model: args
+                    .served_model
+                    .clone()
+                    .context("give --served-model with --engine")?,
+                max_batch: None,
+                _server: None,
+            },
+        };
+        // Preflight: an unreachable server, a wrong model name or a server that is not
+        // OpenAI-compatible is a clear error before any load is sent.
+        let mut pre = trilemma_engine::http::OpenAiConfig::new(&target.url, &target.model);
+        pre.api_key_env = args.api_key_env.clone();
+        trilemma_engine::http::OpenAiEngine::connect(pre)
+            .with_context(|| format!("preflight of {}", target.url))?;
+        let cfg = LoadConfig {
+            base_url: target.url.clone(),
+            model: target.model.clone(),
+            prompts: prompts.clone(),
+            max_tokens: args.max_tokens,
+            requests: args.requests,
+            profile: Profile::Concurrency { n: 1 },
+            api_key_env: args.api_key_env.clone(),
+            timeout: Duration::from_secs(600),
+            threads: args.threads,
+        };
+        let mut queue: std::collections::VecDeque<Profile> = planned(args, max_batch).into();
+        let (mut sync_rps, mut max_rps) = (None, None);
+        let sweep_ends = args.sweep.map(|_| {
+            (
+                Profile::Concurrency { n: 1 },
+                Profile::Concurrency {
+                    n: args.max_concurrency,
+                },
+            )
+        });
+        while let Some(p) = queue.pop_front() {
+            let entry = run_profile(args, &cfg, p, &slo, &target)?;
+            let rps = entry["summary"]["requests_per_s"].as_f64();
+            if let Some((first, last)) = sweep_ends {
+                if p == first && sync_rps.is_none() {
+                    sync_rps = rps;
+                } else if p == last && max_rps.is_none() {
+                    max_rps = rps;
+                    let rates = trilemma_load::sweep_rates(
+                        sync_rps.unwrap_or(f64::NAN),
+                        max_rps.unwrap_or(f64::NAN),
+                        args.sweep.unwrap_or(0),
+                    );
+                    if rates.is_empty() {
+                        eprintln!("sweep: the throughput run was not faster than the synchronous one; no rates between them");
+                    }
+                    queue.extend(rates.into_iter().map(|r| rate_profile(args, r)));
+                }
+            }
+            report.push(entry);
+            if let Some(out) = &args.out {
+                trilemma_runner::store::write_json_atomic(out, &report)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+            }
+        }
+        drop(target);
+    }
+    if args.serve.is_some() && args.max_batch.len() > 1 {
+        print_batch_curve(&report);
     }
     Ok(())
+}
+
+/// Runs one profile against `target`, prints its line, and returns its JSON entry.
+fn run_profile(
+    args: &LoadArgs,
+    cfg: &LoadConfig,
+    p: Profile,
+    slo: &Slo,
+    target: &Target,
+) -> anyhow::Result<serde_json::Value> {
+    let mut c = cfg.clone();
+    c.profile = p;
+    let meters = args.energy.then(|| {
+        trilemma_telemetry::Telemetry::start(&trilemma_telemetry::TelemetryConfig {
+            estimate_machine_wide: true,
+            ..Default::default()
+        })
+    });
+    let run = run_load(&c)?;
+    let readings = meters.map(trilemma_telemetry::Telemetry::finish);
+    let concurrency = match p {
+        Profile::Concurrency { n } => n,
+        _ => 1,
+    };
+    let batch = args.steady_batch.unwrap_or(match target.max_batch {
+        Some(b) => concurrency.min(b),
+        None => concurrency,
+    });
+    let failed = run.requests.iter().filter(|r| r.error.is_some()).count();
+    let label = match target.max_batch {
+        Some(b) => format!("max batch {b}, {p:?}"),
+        None => format!("{p:?}"),
+    };
+    Ok(match summarize(&run, slo, batch) {
+        Ok(s) => {
+            println!(
+                "{label}: {:.2} req/s, {:.1} tok/s, goodput {:.2}/s, TTFT p50/p99 {} ms, ITL p50/p99 {} ms, e2e p50/p99 {} ms, {} failed",
+                s.requests_per_s,
+                s.output_tokens_per_s,
+                s.goodput_per_s,
+                ms(&s.ttft_s),
+                ms(&s.itl_s),
+                ms(&s.e2e_s),
+                s.failed
+            );
+            if let Some(g) = &s.ttft_gap_s {
+                println!(
+                    "  client TTFT - server's own TTFT (server_timing), {} requests: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                    g.n,
+                    g.p50 * 1e3,
+                    g.p99 * 1e3,
+                    g.max * 1e3
+                );
+            }
+            let energy = readings
+                .as_ref()
+                .map(|r| steady_energy(r, &run, s.steady_window_ns));
+            if let Some(e) = &energy {
+                println!("  energy: {}", e["text"].as_str().unwrap_or_default());
+            }
+            serde_json::json!({"max_batch": target.max_batch, "steady_batch": batch,
+                "summary": s, "energy": energy, "run": run})
+        }
+        Err(e) => {
+            eprintln!("{label}: {e} ({failed} failed)");
+            serde_json::json!({"max_batch": target.max_batch, "error": e.to_string(), "run": run})
+        }
+    })
+}
+
+/// Seed 004's energy-latency curve over the servers' batch sizes: one line per
+/// (batch, profile), with the Pareto front over median latency and J/token marked.
+fn print_batch_curve(report: &[serde_json::Value]) {
+    let rows: Vec<(&serde_json::Value, f64, Option<f64>)> = report
+        .iter()
+        .filter_map(|e| {
+            let lat = e.pointer("/summary/e2e_s/p50")?.as_f64()?;
+            let j = e
+                .pointer("/energy/sources/0/j_per_token")
+                .and_then(serde_json::Value::as_f64);
+            Some((e, lat, j))
+        })
+        .collect();
+    let with_energy: Vec<(f64, f64)> = rows.iter().filter_map(|r| Some((r.1, r.2?))).collect();
+    let front = trilemma_analysis::pareto_2d(
+        &with_energy,
+        trilemma_analysis::Direction::LowerIsBetter,
+        trilemma_analysis::Direction::LowerIsBetter,
+    )
+    .unwrap_or_default();
+    let mut on_front = front.into_iter();
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header([
+        "max batch",
+        "profile",
+        "req/s",
+        "out tok/s",
+        "TTFT p50 ms",
+        "TPOT p50 ms",
+        "e2e p50 ms",
+        "J/token (steady state)",
+        "Pareto",
+    ]);
+    for (e, lat, j) in &rows {
+        let s = &e["summary"];
+        let f = |ptr: &str, scale: f64| {
+            s.pointer(ptr)
+                .and_then(serde_json::Value::as_f64)
+                .map(|v| format!("{:.1}", v * scale))
+                .unwrap_or_else(|| "-".into())
+        };
+        let pareto = if j.is_some() && on_front.next() == Some(true) {
+            "yes"
+        } else {
+            ""
+        };
+        t.add_row([
+            e["max_batch"].to_string(),
+            s["profile"].to_string(),
+            f("/requests_per_s", 1.0),
+            f("/output_tokens_per_s", 1.0),
+            f("/ttft_s/p50", 1e3),
+            f("/tpot_s/p50", 1e3),
+            format!("{:.1}", lat * 1e3),
+            j.map(|j| format!("{j:.3}"))
+                .unwrap_or_else(|| "- (no --energy)".into()),
+            pareto.into(),
+        ]);
+    }
+    println!("\nEnergy-latency over batch sizes (seed 004): J/token from the first energy source above, over each run's steady-state window");
+    println!("{t}");
 }
 
 /// J/token over the steady-state window from each energy source the meters had (never

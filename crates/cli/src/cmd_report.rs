@@ -17,8 +17,9 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Run directories (holding summary.json) or sweep directories whose subdirectories are
-    /// run directories.
+    /// Run directories (holding summary.json), sweep directories whose subdirectories are
+    /// run directories, and load files (`trilemma load --out FILE`), whose points make
+    /// the serving section and its energy-latency curve.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
     /// Write the report here (default: standard output).
@@ -30,8 +31,18 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
-    let runs = report::load_runs(&args.runs)?;
-    let r = report::build(&runs)?;
+    let (files, dirs): (Vec<PathBuf>, Vec<PathBuf>) =
+        args.runs.iter().cloned().partition(|p| p.is_file());
+    let runs = if dirs.is_empty() {
+        Vec::new()
+    } else {
+        report::load_runs(&dirs)?
+    };
+    let mut serving = Vec::new();
+    for f in &files {
+        serving.extend(trilemma_analysis::serving::load_serving(f)?);
+    }
+    let r = report::build_with_serving(&runs, serving)?;
     let text = match args.format {
         Format::Html => report::to_html(&r),
         Format::Json => report::to_json(&r)?,

@@ -20,15 +20,28 @@ pub struct ServeArgs {
     /// Model name served at /v1/models (default: the model argument).
     #[arg(long)]
     pub served_model: Option<String>,
+    /// CPU threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// KV cells shared by the sequences in flight (prompt + output tokens of each).
+    #[arg(long, default_value_t = 4096)]
+    pub n_ctx: u32,
 }
 
-/// Opens the model with `open` (catalog name or path to engine), serves until Ctrl-C,
+/// Opens the model with `open` (catalog name or path, and the engine's settings), serves until Ctrl-C,
 /// then finishes the requests in flight.
 pub fn run(
     args: &ServeArgs,
-    open: impl FnOnce(&str) -> anyhow::Result<Box<dyn Engine>>,
+    open: impl FnOnce(&str, &crate::cli::EngineOpts) -> anyhow::Result<Box<dyn Engine>>,
 ) -> anyhow::Result<()> {
-    let engine = open(&args.model)?;
+    let engine = open(
+        &args.model,
+        &crate::cli::EngineOpts {
+            threads: args.threads,
+            n_ctx: args.n_ctx,
+            max_sequences: args.max_batch.max(1) as u32,
+        },
+    )?;
     let cfg = ServeConfig {
         model_name: args
             .served_model

@@ -272,6 +272,26 @@ fn echo_logprobs_line_up_with_the_tokens_they_score() {
 fn load_mode_drives_serve_with_a_built_in_tasks_prompts() {
     let server = serve();
     let tmp = tempfile::tempdir().unwrap();
+    // A wrong model name is refused by the preflight, before any load is sent.
+    let wrong = trilemma()
+        .args([
+            "load",
+            "--engine",
+            &server.url,
+            "--served-model",
+            "gpt-9",
+            "--task",
+            "arc-easy",
+        ])
+        .args(["--concurrency", "1", "--requests", "1"])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        err.contains("does not serve a model named \"gpt-9\""),
+        "{err}"
+    );
     let report = tmp.path().join("load.json");
     let status = trilemma()
         .args([
@@ -315,5 +335,93 @@ fn load_mode_drives_serve_with_a_built_in_tasks_prompts() {
         let first = &energy["sources"][0];
         assert_eq!(first["source"], "estimate");
         assert!(first["j_per_token"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn a_request_joins_the_batch_in_flight_and_ends_first() {
+    // Continuous batching: a short request sent while a long one is generating starts at
+    // the next decode step and is answered long before the long one ends. A server that
+    // batched whole engine calls would answer it only after the long request.
+    let server = serve();
+    let url = server.url.clone();
+    let long = std::thread::spawn(move || {
+        let sse = post_raw(
+            &url,
+            &serde_json::json!({"model": "smollm2-135m", "prompt": "Once upon a time",
+                "max_tokens": 160, "stream": true}),
+        );
+        (std::time::Instant::now(), sse)
+    });
+    // Let the long request reach the engine.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let short: serde_json::Value = serde_json::from_str(&post_raw(
+        &server.url,
+        &serde_json::json!({"model": "smollm2-135m", "prompt": "The capital of France is", "max_tokens": 2}),
+    ))
+    .unwrap();
+    let short_done = std::time::Instant::now();
+    assert_eq!(short["usage"]["completion_tokens"], 2, "{short}");
+    let (long_done, sse) = long.join().unwrap();
+    assert!(
+        short_done < long_done,
+        "the short request waited for the long one"
+    );
+    // Every text piece carries the server's own time since the request arrived, growing.
+    let stamps: Vec<u64> = sse
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| v.pointer("/server_timing/since_request_ns")?.as_u64())
+        .collect();
+    assert!(stamps.len() > 100, "{}", stamps.len());
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn load_sweeps_the_servers_batch_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("load.json");
+    let out = trilemma()
+        .args([
+            "load",
+            "--serve",
+            "smollm2-135m",
+            "--max-batch",
+            "1,2",
+            "--task",
+            "arc-easy",
+            "--requests",
+            "4",
+            "--max-tokens",
+            "4",
+            "--energy",
+            "--out",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Energy-latency over batch sizes"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let entries = report.as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for (e, b) in entries.iter().zip([1, 2]) {
+        // Each server's batch is loaded at its own size, and every request succeeded.
+        assert_eq!(e["max_batch"], b);
+        assert_eq!(e["summary"]["profile"]["n"], b);
+        assert_eq!(e["summary"]["failed"], 0);
+        // The client's TTFT is checked against the server's own.
+        assert_eq!(e["summary"]["ttft_gap_s"]["n"], 4);
+        assert!(e["summary"]["ttft_gap_s"]["min"].as_f64().unwrap() > 0.0);
     }
 }

@@ -1,19 +1,26 @@
 //! Greedy generation over many sequences at once, admitting waiting requests as
-//! soon as a sequence finishes (continuous batching within one call).
+//! soon as a sequence finishes (continuous batching): within one call of
+//! `Engine::generate`, and across requests arriving while `trilemma serve` runs.
 
 use std::collections::VecDeque;
 
 use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use trilemma_core::{now_ns, RequestTiming};
-use trilemma_engine::{cut_at_stop, Error, FinishReason, Generation, GenerationRequest, Result};
+use trilemma_engine::{
+    cut_at_stop, Admit, Error, FinishReason, Generation, GenerationRequest, GenerationSource,
+    Incoming, Result,
+};
 
 use crate::{argmax, decode_err, GgufEngine};
 
 /// One sequence being generated.
 struct Active {
-    request: usize,
+    id: u64,
     seq: i32,
+    max_tokens: usize,
+    stop: Vec<String>,
     /// Prompt tokens not yet decoded (emptied after the first step).
     pending_prompt: Vec<LlamaToken>,
     prompt_len: usize,
@@ -56,20 +63,85 @@ fn streamable<'a>(bytes: &'a [u8], stop: &[String]) -> &'a str {
     &cut[..end]
 }
 
+/// Greedy generation of a fixed set of requests (one call of [`Engine::generate`]).
+///
+/// [`Engine::generate`]: trilemma_engine::Engine::generate
 pub fn generate(
     engine: &mut GgufEngine,
     requests: &[GenerationRequest],
     on_text: &mut dyn FnMut(usize, &str),
 ) -> Vec<Result<Generation>> {
-    let mut results: Vec<Option<Result<Generation>>> = requests.iter().map(|_| None).collect();
-    let n_ctx = engine.n_ctx as usize;
-    let mut queue: VecDeque<(usize, Vec<LlamaToken>)> = VecDeque::new();
-    for (i, r) in requests.iter().enumerate() {
-        let mut prompt = engine.tokens(&r.prompt, true);
-        let max_new = r.max_tokens as usize;
-        if max_new == 0 {
-            let now = now_ns();
-            results[i] = Some(Ok(Generation {
+    /// Hands every request over at once, then closes.
+    struct Fixed<'a> {
+        pending: Vec<Incoming>,
+        results: Vec<Option<Result<Generation>>>,
+        on_text: &'a mut dyn FnMut(usize, &str),
+    }
+    impl GenerationSource for Fixed<'_> {
+        fn admit(&mut self, _free: usize, _idle: bool) -> Admit {
+            if self.pending.is_empty() {
+                Admit::Close
+            } else {
+                Admit::Requests(std::mem::take(&mut self.pending))
+            }
+        }
+        fn on_text(&mut self, id: u64, piece: &str) {
+            (self.on_text)(id as usize, piece);
+        }
+        fn on_done(&mut self, id: u64, result: Result<Generation>) {
+            self.results[id as usize] = Some(result);
+        }
+    }
+    let mut fixed = Fixed {
+        pending: requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Incoming {
+                id: i as u64,
+                request: r.clone(),
+                chat: None,
+            })
+            .collect(),
+        results: requests.iter().map(|_| None).collect(),
+        on_text,
+    };
+    run(engine, &mut fixed, usize::MAX);
+    fixed
+        .results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Inference("request was not run".into()))))
+        .collect()
+}
+
+/// A request tokenized and waiting for a sequence.
+struct Waiting {
+    id: u64,
+    prompt: Vec<LlamaToken>,
+    max_tokens: usize,
+    stop: Vec<String>,
+}
+
+/// Tokenizes an incoming request (rendering its chat messages first), or answers it at
+/// once when there is nothing to generate or it cannot fit.
+fn prepare(
+    model: &LlamaModel,
+    add_bos: bool,
+    prefix: LlamaToken,
+    n_ctx: usize,
+    incoming: Incoming,
+) -> std::result::Result<Waiting, (u64, Result<Generation>)> {
+    let Incoming { id, request, chat } = incoming;
+    let prompt_text = match chat {
+        Some(messages) => crate::render_chat(model, &messages).map_err(|e| (id, Err(e)))?,
+        None => request.prompt,
+    };
+    let mut prompt = crate::tokenize_with(model, &prompt_text, add_bos);
+    let max_new = request.max_tokens as usize;
+    if max_new == 0 {
+        let now = now_ns();
+        return Err((
+            id,
+            Ok(Generation {
                 text: String::new(),
                 prompt_tokens: prompt.len() as u32,
                 output_tokens: 0,
@@ -79,48 +151,91 @@ pub fn generate(
                     end_ns: now,
                     ..RequestTiming::default()
                 },
-            }));
-            continue;
-        }
-        if prompt.is_empty() {
-            prompt.push(engine.prefix_token());
-        }
-        if max_new >= n_ctx {
-            results[i] = Some(Err(Error::ContextOverflow {
+            }),
+        ));
+    }
+    if prompt.is_empty() {
+        prompt.push(prefix);
+    }
+    if max_new >= n_ctx {
+        return Err((
+            id,
+            Err(Error::ContextOverflow {
                 needed: max_new + 1,
                 limit: n_ctx,
-            }));
-            continue;
-        }
-        // Keep the newest prompt tokens so that the generation fits (as lm-eval does).
-        if prompt.len() + max_new > n_ctx {
-            prompt.drain(..prompt.len() + max_new - n_ctx);
-        }
-        queue.push_back((i, prompt));
+            }),
+        ));
     }
+    // Keep the newest prompt tokens so that the generation fits (as lm-eval does).
+    if prompt.len() + max_new > n_ctx {
+        prompt.drain(..prompt.len() + max_new - n_ctx);
+    }
+    Ok(Waiting {
+        id,
+        prompt,
+        max_tokens: max_new,
+        stop: request.stop,
+    })
+}
 
+/// Continuous batching: asks `source` for requests before every decode step, keeps up
+/// to `max_batch` sequences (and the context's sequence slots) busy, and answers each
+/// request as soon as it ends.
+pub fn run(engine: &mut GgufEngine, source: &mut dyn GenerationSource, max_batch: usize) {
+    let n_ctx = engine.n_ctx as usize;
     let max_seq = engine.max_sequences as usize;
+    let max_batch = max_batch.clamp(1, max_seq);
+    let (add_bos, prefix, n_vocab) = (engine.add_bos, engine.prefix_token(), engine.n_vocab);
+    let mut queue: VecDeque<Waiting> = VecDeque::new();
     let mut free_seqs: Vec<i32> = (0..max_seq as i32).rev().collect();
     let mut active: Vec<Active> = Vec::new();
     let mut reserved = 0usize;
-    let n_vocab = engine.n_vocab;
+    let mut closed = false;
     engine.inner.with_dependent_mut(|model, ctx| {
         let vocab = model.vocab();
-        while !queue.is_empty() || !active.is_empty() {
-            // Admit waiting requests while a sequence and enough KV cells are free.
-            while let Some((i, prompt)) = queue.front() {
-                let need = prompt.len() + requests[*i].max_tokens as usize;
-                if free_seqs.is_empty() || (reserved + need > n_ctx && !active.is_empty()) {
+        loop {
+            if !closed {
+                let idle = active.is_empty() && queue.is_empty();
+                let room = max_batch.saturating_sub(active.len() + queue.len());
+                if room > 0 || idle {
+                    match source.admit(room, idle) {
+                        Admit::Close => closed = true,
+                        Admit::Requests(incoming) => {
+                            for inc in incoming {
+                                match prepare(model, add_bos, prefix, n_ctx, inc) {
+                                    Ok(w) => queue.push_back(w),
+                                    Err((id, r)) => source.on_done(id, r),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if active.is_empty() && queue.is_empty() {
+                if closed {
                     break;
                 }
-                let (i, prompt) = queue.pop_front().expect("front exists");
+                continue;
+            }
+            // Start waiting requests while a sequence and enough KV cells are free.
+            while let Some(w) = queue.front() {
+                let need = w.prompt.len() + w.max_tokens;
+                if active.len() >= max_batch
+                    || free_seqs.is_empty()
+                    || (reserved + need > n_ctx && !active.is_empty())
+                {
+                    break;
+                }
+                let w = queue.pop_front().expect("front exists");
                 let seq = free_seqs.pop().expect("a free sequence");
                 reserved += need;
                 active.push(Active {
-                    request: i,
+                    id: w.id,
                     seq,
-                    prompt_len: prompt.len(),
-                    pending_prompt: prompt,
+                    prompt_len: w.prompt.len(),
+                    pending_prompt: w.prompt,
+                    max_tokens: w.max_tokens,
+                    stop: w.stop,
                     pos: 0,
                     last: None,
                     output: Vec::new(),
@@ -161,7 +276,7 @@ pub fn generate(
                 // The whole step failed: every sequence in it fails, the cache is reset.
                 ctx.clear_kv_cache();
                 for a in active.drain(..) {
-                    results[a.request] = Some(Err(Error::Inference(e.to_string())));
+                    source.on_done(a.id, Err(Error::Inference(e.to_string())));
                     free_seqs.push(a.seq);
                 }
                 reserved = 0;
@@ -176,15 +291,14 @@ pub fn generate(
                 a.timing.first_token_ns.get_or_insert(now);
                 a.timing.token_ns.push(now);
                 a.output.push(tok);
-                let req = &requests[a.request];
                 let finish = if vocab.is_eog(tok) {
                     Some(FinishReason::EndOfSequence)
                 } else {
                     vocab.token_to_piece_into(tok, &mut a.bytes, false, None);
                     let text = String::from_utf8_lossy(&a.bytes);
-                    if cut_at_stop(&text, &req.stop).1 {
+                    if cut_at_stop(&text, &a.stop).1 {
                         Some(FinishReason::Stop)
-                    } else if a.output.len() >= req.max_tokens as usize || a.pos + 1 >= n_ctx {
+                    } else if a.output.len() >= a.max_tokens || a.pos + 1 >= n_ctx {
                         Some(FinishReason::Length)
                     } else {
                         None
@@ -194,9 +308,9 @@ pub fn generate(
                 if let Some(f) = finish {
                     finished.push((slot, f));
                 } else {
-                    let ready = streamable(&a.bytes, &req.stop);
+                    let ready = streamable(&a.bytes, &a.stop);
                     if ready.len() > a.emitted {
-                        on_text(a.request, &ready[a.emitted..]);
+                        source.on_text(a.id, &ready[a.emitted..]);
                         a.emitted = ready.len();
                     }
                 }
@@ -205,28 +319,27 @@ pub fn generate(
                 let mut a = active.swap_remove(slot);
                 a.timing.end_ns = now;
                 let text = String::from_utf8_lossy(&a.bytes).into_owned();
-                let text = cut_at_stop(&text, &requests[a.request].stop).0.to_string();
+                let text = cut_at_stop(&text, &a.stop).0.to_string();
                 if text.len() > a.emitted {
-                    on_text(a.request, text.get(a.emitted..).unwrap_or_default());
+                    source.on_text(a.id, text.get(a.emitted..).unwrap_or_default());
                 }
                 // Freeing a whole sequence cannot fail for a transformer cache.
                 let _ = ctx.clear_kv_cache_seq(Some(a.seq as u32), None, None);
                 free_seqs.push(a.seq);
                 reserved -= a.reserved;
-                results[a.request] = Some(Ok(Generation {
-                    text,
-                    prompt_tokens: a.prompt_len as u32,
-                    output_tokens: a.output.len() as u32,
-                    finish,
-                    timing: a.timing,
-                }));
+                source.on_done(
+                    a.id,
+                    Ok(Generation {
+                        text,
+                        prompt_tokens: a.prompt_len as u32,
+                        output_tokens: a.output.len() as u32,
+                        finish,
+                        timing: a.timing,
+                    }),
+                );
             }
         }
     });
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Error::Inference("request was not run".into()))))
-        .collect()
 }
 
 #[cfg(test)]

@@ -249,9 +249,7 @@ impl GgufEngine {
     }
 
     fn tokens(&self, text: &str, add_special: bool) -> Vec<LlamaToken> {
-        self.model()
-            .vocab()
-            .tokenize(text.as_bytes(), add_special && self.add_bos, true)
+        tokenize_with(self.model(), text, add_special && self.add_bos)
     }
 
     /// The token that conditions the first token of a text with no context.
@@ -262,6 +260,26 @@ impl GgufEngine {
             self.model().vocab().eos()
         }
     }
+}
+
+/// Tokens of `text`, with the model's BOS in front when `add_bos`.
+fn tokenize_with(model: &LlamaModel, text: &str, add_bos: bool) -> Vec<LlamaToken> {
+    model.vocab().tokenize(text.as_bytes(), add_bos, true)
+}
+
+/// Messages rendered with the model's own chat template, ending with the assistant's turn.
+fn render_chat(model: &LlamaModel, messages: &[ChatMessage]) -> Result<String> {
+    let tmpl = model
+        .chat_template(None)
+        .map_err(|e| Error::Unsupported(format!("chat template ({e})")))?;
+    let msgs = messages
+        .iter()
+        .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Inference(format!("chat message: {e}")))?;
+    model
+        .apply_chat_template(&tmpl, &msgs, true)
+        .map_err(|e| Error::Inference(format!("applying the chat template: {e}")))
 }
 
 impl Engine for GgufEngine {
@@ -299,18 +317,15 @@ impl Engine for GgufEngine {
     }
 
     fn apply_chat_template(&self, messages: &[ChatMessage]) -> Result<String> {
-        let model = self.model();
-        let tmpl = model
-            .chat_template(None)
-            .map_err(|e| Error::Unsupported(format!("chat template ({e})")))?;
-        let msgs = messages
-            .iter()
-            .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Inference(format!("chat message: {e}")))?;
-        model
-            .apply_chat_template(&tmpl, &msgs, true)
-            .map_err(|e| Error::Inference(format!("applying the chat template: {e}")))
+        render_chat(self.model(), messages)
+    }
+
+    fn generate_continuous(
+        &mut self,
+        source: &mut dyn trilemma_engine::GenerationSource,
+        max_batch: usize,
+    ) {
+        generate::run(self, source, max_batch);
     }
 
     fn generate(&mut self, requests: &[GenerationRequest]) -> Vec<Result<Generation>> {

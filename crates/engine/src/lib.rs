@@ -128,6 +128,37 @@ pub struct PromptLogprobs {
     pub greedy: Vec<bool>,
 }
 
+/// A generation request that arrives while [`Engine::generate_continuous`] runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    /// The caller's handle for the request; the engine passes it back with each piece.
+    pub id: u64,
+    pub request: GenerationRequest,
+    /// When set, the prompt is these messages rendered with the model's chat template
+    /// (and `request.prompt` is ignored).
+    pub chat: Option<Vec<ChatMessage>>,
+}
+
+/// What a [`GenerationSource`] answers when the engine asks for work.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admit {
+    /// These requests (possibly none) join the batch now.
+    Requests(Vec<Incoming>),
+    /// Admit nothing more: finish the sequences in flight and return.
+    Close,
+}
+
+/// Feeds [`Engine::generate_continuous`] and takes its output.
+pub trait GenerationSource {
+    /// Asked before every decode step. `free`: how many more sequences would start
+    /// now; `idle`: nothing is in flight, so the source may block until work arrives.
+    fn admit(&mut self, free: usize, idle: bool) -> Admit;
+    /// More text of request `id` (pieces concatenate to the final text).
+    fn on_text(&mut self, id: u64, piece: &str);
+    /// Request `id` ended; its sequence is free for the next request.
+    fn on_done(&mut self, id: u64, result: Result<Generation>);
+}
+
 /// An inference backend.
 ///
 /// Methods take `&mut self`: an engine owns its inference state (KV cache,
@@ -162,6 +193,49 @@ pub trait Engine: Send {
             }
         }
         out
+    }
+
+    /// Serves requests as they arrive: up to `max_batch` sequences are in flight, a
+    /// request joins at the next decode step after a sequence frees, and each one is
+    /// answered as soon as it ends (continuous batching, vLLM's `max_num_seqs`).
+    /// Engines without step-level scheduling run one [`Engine::generate_streaming`]
+    /// call per batch of waiting requests.
+    fn generate_continuous(&mut self, source: &mut dyn GenerationSource, max_batch: usize) {
+        loop {
+            let incoming = match source.admit(max_batch.max(1), true) {
+                Admit::Close => return,
+                Admit::Requests(r) => r,
+            };
+            let mut ids = Vec::with_capacity(incoming.len());
+            let mut requests = Vec::with_capacity(incoming.len());
+            for Incoming {
+                id,
+                mut request,
+                chat,
+            } in incoming
+            {
+                if let Some(messages) = chat {
+                    match self.apply_chat_template(&messages) {
+                        Ok(p) => request.prompt = p,
+                        Err(e) => {
+                            source.on_done(id, Err(e));
+                            continue;
+                        }
+                    }
+                }
+                ids.push(id);
+                requests.push(request);
+            }
+            if requests.is_empty() {
+                continue;
+            }
+            let out = self.generate_streaming(&requests, &mut |i, piece| {
+                source.on_text(ids[i], piece);
+            });
+            for (id, r) in ids.iter().zip(out) {
+                source.on_done(*id, r);
+            }
+        }
     }
 
     /// Log-likelihood of each continuation given its context. Requests that share a

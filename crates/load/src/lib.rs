@@ -3,9 +3,12 @@
 //!
 //! Profiles: closed-loop concurrency N (N workers, each sends its next request when
 //! the last one ends), open-loop constant rate, and open-loop Poisson rate (seeded
-//! exponential gaps). [`sweep`] runs a list of profiles in order.
+//! exponential gaps). [`sweep`] runs a list of profiles in order; [`sweep_rates`]
+//! places GuideLLM-style sweep rates between a synchronous and a saturated run.
 //! The steady-state window is `trilemma_telemetry::steady_state_window` over the
 //! in-flight counts of the requests.
+
+pub mod target;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +72,10 @@ pub struct RequestRecord {
     /// From the server's usage when given, else the count of text events.
     pub output_tokens: u32,
     pub error: Option<String>,
+    /// The server's own time from the request's arrival to its first text piece, when
+    /// the server reports it (`server_timing.since_request_ns`, as `trilemma serve` does).
+    #[serde(default)]
+    pub server_ttft_ns: Option<u64>,
 }
 
 impl RequestRecord {
@@ -78,6 +85,12 @@ impl RequestRecord {
             .map(|t| t.saturating_sub(self.start_ns) as f64 / 1e9)
     }
     /// Time per output token after the first (TPOT), seconds.
+    /// Client TTFT minus the server's own TTFT, seconds: what the network, the HTTP
+    /// stacks and the client add to the server's figure.
+    pub fn ttft_gap_s(&self) -> Option<f64> {
+        let client = self.token_ns.first()?.checked_sub(self.start_ns)?;
+        Some((client as f64 - self.server_ttft_ns? as f64) / 1e9)
+    }
     pub fn tpot_s(&self) -> Option<f64> {
         let (first, last) = (self.token_ns.first()?, self.token_ns.last()?);
         (self.token_ns.len() > 1)
@@ -165,6 +178,9 @@ pub struct LoadSummary {
     pub goodput_per_s: f64,
     /// Steady-state window (batch full until the tail starts draining), when there is one.
     pub steady_window_ns: Option<(MonoNs, MonoNs)>,
+    /// Client TTFT minus the server's own TTFT, over the requests whose server reported it.
+    #[serde(default)]
+    pub ttft_gap_s: Option<Distribution>,
 }
 
 /// Summarizes a run against SLOs; `batch` is the in-flight count that opens the
@@ -220,6 +236,7 @@ pub fn summarize(run: &LoadRun, slo: &Slo, batch: usize) -> Result<LoadSummary> 
         output_tokens: dist(ok.iter().map(|r| r.output_tokens as f64).collect()),
         goodput_per_s: good as f64 / duration_s.max(1e-9),
         steady_window_ns: trilemma_telemetry::steady_state_window(&events, batch),
+        ttft_gap_s: dist(ok.iter().filter_map(|r| r.ttft_gap_s()).collect()),
     })
 }
 
@@ -349,17 +366,38 @@ pub fn sweep(cfg: &LoadConfig, profiles: &[Profile]) -> Result<Vec<LoadRun>> {
         .collect()
 }
 
+/// GuideLLM's sweep: after a synchronous run (one request at a time, `sync_rps`) and a
+/// throughput run (the server saturated, `max_rps`), `n` constant rates evenly spaced
+/// strictly between the two. Empty when the saturated run was not faster.
+pub fn sweep_rates(sync_rps: f64, max_rps: f64, n: usize) -> Vec<f64> {
+    if !(sync_rps.is_finite() && max_rps.is_finite()) || max_rps <= sync_rps || sync_rps <= 0.0 {
+        return Vec::new();
+    }
+    (1..=n)
+        .map(|i| sync_rps + (max_rps - sync_rps) * i as f64 / (n + 1) as f64)
+        .collect()
+}
+
 async fn one(client: &Client, prompt: &str) -> RequestRecord {
     let start_ns = now_ns();
     let mut token_ns = Vec::new();
     let mut usage = None;
-    let r = stream(client, prompt, &mut token_ns, &mut usage).await;
+    let mut server_ttft_ns = None;
+    let r = stream(
+        client,
+        prompt,
+        &mut token_ns,
+        &mut usage,
+        &mut server_ttft_ns,
+    )
+    .await;
     RequestRecord {
         start_ns,
         end_ns: now_ns(),
         output_tokens: usage.unwrap_or(token_ns.len() as u32),
         token_ns,
         error: r.err(),
+        server_ttft_ns,
     }
 }
 
@@ -368,6 +406,7 @@ async fn stream(
     prompt: &str,
     token_ns: &mut Vec<MonoNs>,
     usage: &mut Option<u32>,
+    server_ttft_ns: &mut Option<u64>,
 ) -> Result<(), String> {
     let body = json!({"model": client.model, "prompt": prompt, "max_tokens": client.max_tokens,
         "temperature": 0.0, "stream": true, "stream_options": {"include_usage": true}});
@@ -409,6 +448,11 @@ async fn stream(
                     .and_then(Value::as_str)
                     .is_some_and(|t| !t.is_empty())
                 {
+                    if token_ns.is_empty() {
+                        *server_ttft_ns = v
+                            .pointer("/server_timing/since_request_ns")
+                            .and_then(Value::as_u64);
+                    }
                     token_ns.push(at);
                 }
             }
@@ -423,6 +467,14 @@ async fn stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweep_rates_lie_strictly_between() {
+        assert_eq!(sweep_rates(1.0, 5.0, 3), vec![2.0, 3.0, 4.0]);
+        assert!(sweep_rates(4.0, 4.0, 3).is_empty());
+        assert!(sweep_rates(0.0, 4.0, 3).is_empty());
+        assert!(sweep_rates(1.0, 2.0, 0).is_empty());
+    }
 
     #[test]
     fn slo_parses_and_rejects() {
@@ -440,6 +492,7 @@ mod tests {
             end_ns: end,
             output_tokens: tokens.len() as u32,
             error: None,
+            server_ttft_ns: None,
         }
     }
 

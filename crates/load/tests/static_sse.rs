@@ -1,77 +1,13 @@
-//! The load generator against a minimal static SSE server written here: every
-//! request gets the same 4-token stream, so counts and profiles can be checked exactly.
+//! The load generator against the static SSE target: every request gets the same
+//! 4-token stream, so counts and profiles can be checked exactly.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use trilemma_load::target::spawn_static;
 use trilemma_load::{run, summarize, LoadConfig, Profile, Slo};
 
-const STREAM: &str =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
-
-fn chunk(s: &str) -> String {
-    format!("{:x}\r\n{s}\r\n", s.len())
-}
-
-/// Serves keep-alive HTTP/1.1: each POST gets 4 text events, a usage event and [DONE].
 fn start_static() -> String {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = std_listener.local_addr().unwrap().port();
-    std_listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            loop {
-                let (mut s, _) = l.accept().await.unwrap();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut tmp = [0u8; 8192];
-                    loop {
-                        // One request: headers, then Content-Length bytes.
-                        let (head_end, len) = loop {
-                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
-                                let len = head
-                                    .lines()
-                                    .find_map(|l| l.strip_prefix("content-length:"))
-                                    .and_then(|v| v.trim().parse::<usize>().ok())
-                                    .unwrap_or(0);
-                                break (i + 4, len);
-                            }
-                            match s.read(&mut tmp).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(k) => buf.extend_from_slice(&tmp[..k]),
-                            }
-                        };
-                        while buf.len() < head_end + len {
-                            match s.read(&mut tmp).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(k) => buf.extend_from_slice(&tmp[..k]),
-                            }
-                        }
-                        buf.drain(..head_end + len);
-                        let mut out = String::from(STREAM);
-                        for w in ["a", " b", " c", " d"] {
-                            out.push_str(&chunk(&format!(
-                                "data: {{\"choices\":[{{\"index\":0,\"text\":\"{w}\",\"finish_reason\":null}}]}}\n\n"
-                            )));
-                        }
-                        out.push_str(&chunk("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n"));
-                        out.push_str(&chunk("data: [DONE]\n\n"));
-                        out.push_str("0\r\n\r\n");
-                        if s.write_all(out.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-    });
-    format!("http://127.0.0.1:{port}/v1")
+    spawn_static(4).unwrap()
 }
 
 fn cfg(url: &str, profile: Profile, requests: usize) -> LoadConfig {
@@ -101,6 +37,14 @@ fn closed_loop_and_poisson_profiles_measure_every_request() {
     assert_eq!(s.completed, 400);
     assert!((s.goodput_per_s - s.requests_per_s).abs() < 1e-9);
     assert!((s.output_tokens_per_s - 4.0 * s.requests_per_s).abs() < 1e-6);
+    // The target reports its own TTFT; the client's is later by what HTTP adds.
+    assert!(r.requests.iter().all(|q| q.server_ttft_ns.is_some()));
+    let gap = s.ttft_gap_s.expect("a TTFT gap per request");
+    assert_eq!(gap.n, 400);
+    assert!(
+        gap.min > 0.0,
+        "the client cannot see the piece before the server sent it"
+    );
 
     // Seeded Poisson arrivals.
     let a = run(&cfg(

@@ -1,18 +1,18 @@
 //! `trilemma serve`: an OpenAI-compatible HTTP server over any [`Engine`].
 //!
-//! A scheduler thread owns the engine. Handlers queue jobs; the scheduler takes the
-//! first waiting job, then every job already queued up to `max_batch`, and calls the
-//! engine once with the batch (`max_batch` plays vLLM's `max_num_seqs`).
+//! A scheduler thread owns the engine and feeds it through
+//! [`Engine::generate_continuous`]: up to `max_batch` sequences generate together
+//! (vLLM's `max_num_seqs`), a request that arrives joins at the next decode step once
+//! a sequence is free, and each answer goes out as soon as its sequence ends. Streamed
+//! answers are sent piece by piece as the engine produces them; every piece carries
+//! `server_timing.since_request_ns`, the server's own time since the request arrived,
+//! so that a load generator can check its client-side TTFT against it.
 //!
-//! Limits of this first version, stated plainly:
-//! - The [`Engine`] trait returns whole generations, so a streamed answer is sent
-//!   token by token only after the engine finished the sequence: a client's TTFT
-//!   through `serve` is close to its end-to-end latency.
-//! - `echo` + `logprobs` scores each prompt token as a separate log-likelihood
-//!   request on the prompt's prefix (quadratic in the prompt length). A token's
-//!   `top_logprobs` entry is `{token: logprob}` when the token was the argmax, and
-//!   `null` when it was not (the engine does not say which token was).
+//! `echo` + `logprobs` scores the whole prompt in one pass. An echo needs the engine to
+//! itself: it waits for the sequences in flight to end. A token's `top_logprobs` entry
+//! is `{token: logprob}` when the token was the argmax, and `null` when it was not.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -28,7 +28,10 @@ use tokio::sync::mpsc as mpsc_async;
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
 use trilemma_core::now_ns;
-use trilemma_engine::{ChatMessage, Engine, FinishReason, Generation, GenerationRequest};
+use trilemma_engine::{
+    Admit, ChatMessage, Engine, FinishReason, Generation, GenerationRequest, GenerationSource,
+    Incoming,
+};
 
 /// Errors of the server.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +88,8 @@ struct Metrics {
     prompt_tokens: AtomicU64,
     output_tokens: AtomicU64,
     queue_depth: AtomicU64,
-    batches: AtomicU64,
+    /// Sequences the engine is generating now.
+    running: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -128,7 +132,7 @@ impl Metrics {
             "counter",
             g(&self.output_tokens),
         );
-        line("trilemma_engine_batches_total", "counter", g(&self.batches));
+        line("trilemma_running_sequences", "gauge", g(&self.running));
         line("trilemma_queue_depth", "gauge", g(&self.queue_depth));
         s.push_str("# TYPE trilemma_request_latency_seconds histogram\n");
         for (b, c) in BUCKETS.iter().zip(&self.latency_buckets) {
@@ -192,63 +196,119 @@ pub async fn serve(
         .map_err(|e| Error::Serve(e.to_string()))
 }
 
-fn schedule(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Job>, max_batch: usize, m: &Metrics) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
+/// Jobs waiting in the channel, handed to the engine's continuous batching.
+struct Feed<'a> {
+    rx: &'a mpsc::Receiver<Job>,
+    /// Received but not yet admitted, in arrival order.
+    backlog: VecDeque<Job>,
+    /// Admitted generations: where their pieces and their answer go.
+    inflight: HashMap<u64, Reply>,
+    next_id: u64,
+    disconnected: bool,
+    metrics: &'a Metrics,
+}
+
+struct Reply {
+    stream: Option<mpsc_async::UnboundedSender<String>>,
+    reply: oneshot::Sender<Result<Generation, String>>,
+}
+
+impl GenerationSource for Feed<'_> {
+    fn admit(&mut self, free: usize, idle: bool) -> Admit {
+        if idle && self.backlog.is_empty() && !self.disconnected {
+            match self.rx.recv() {
+                Ok(j) => self.backlog.push_back(j),
+                Err(_) => self.disconnected = true,
             }
         }
-        m.queue_depth
-            .fetch_sub(batch.len() as u64, Ordering::Relaxed);
-        m.batches.fetch_add(1, Ordering::Relaxed);
-        let mut gens = Vec::new();
-        let mut echoes = Vec::new();
-        for j in batch {
-            match j {
-                Job::Generate {
-                    req,
-                    chat,
-                    stream,
-                    reply,
-                } => gens.push((req, chat, stream, reply)),
-                Job::Echo { prompt, reply } => echoes.push((prompt, reply)),
-            }
+        while let Ok(j) = self.rx.try_recv() {
+            self.backlog.push_back(j);
         }
-        if !gens.is_empty() {
-            let mut reqs = Vec::new();
-            let mut ok_replies = Vec::new();
-            let mut streams = Vec::new();
-            for (mut req, chat, stream, reply) in gens {
-                if let Some(msgs) = chat {
-                    match engine.apply_chat_template(&msgs) {
-                        Ok(p) => req.prompt = p,
-                        Err(e) => {
-                            let _ = reply.send(Err(e.to_string()));
-                            continue;
-                        }
-                    }
-                }
-                reqs.push(req);
-                ok_replies.push(reply);
-                streams.push(stream);
+        let mut admitted = Vec::new();
+        while admitted.len() < free {
+            match self.backlog.front() {
+                Some(Job::Generate { .. }) => {}
+                // An echo needs the engine to itself: let the sequences in flight end.
+                Some(Job::Echo { .. }) => break,
+                None => break,
             }
-            let out = engine.generate_streaming(&reqs, &mut |i, piece| {
-                if let Some(Some(tx)) = streams.get(i) {
-                    // A client that went away is not an error of the others.
-                    let _ = tx.send(piece.to_string());
-                }
+            let Some(Job::Generate {
+                req,
+                chat,
+                stream,
+                reply,
+            }) = self.backlog.pop_front()
+            else {
+                unreachable!("the front was a generation");
+            };
+            let id = self.next_id;
+            self.next_id += 1;
+            self.inflight.insert(id, Reply { stream, reply });
+            admitted.push(Incoming {
+                id,
+                request: req,
+                chat,
             });
-            // Closing the streams tells each streamed response its text is complete.
-            drop(streams);
-            for (r, reply) in out.into_iter().zip(ok_replies) {
-                let _ = reply.send(r.map_err(|e| e.to_string()));
-            }
         }
-        for (prompt, reply) in echoes {
+        self.metrics
+            .queue_depth
+            .fetch_sub(admitted.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .running
+            .store(self.inflight.len() as u64, Ordering::Relaxed);
+        let echo_waits = matches!(self.backlog.front(), Some(Job::Echo { .. }));
+        if admitted.is_empty() && (echo_waits || (self.disconnected && self.backlog.is_empty())) {
+            Admit::Close
+        } else {
+            Admit::Requests(admitted)
+        }
+    }
+
+    fn on_text(&mut self, id: u64, piece: &str) {
+        if let Some(Reply {
+            stream: Some(tx), ..
+        }) = self.inflight.get(&id)
+        {
+            // A client that went away is not an error of the others.
+            let _ = tx.send(piece.to_string());
+        }
+    }
+
+    fn on_done(&mut self, id: u64, result: trilemma_engine::Result<Generation>) {
+        if let Some(r) = self.inflight.remove(&id) {
+            // Dropping the stream first tells a streamed response its text is complete.
+            drop(r.stream);
+            let _ = r.reply.send(result.map_err(|e| e.to_string()));
+        }
+        self.metrics
+            .running
+            .store(self.inflight.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Owns the engine: generations run continuously batched (a request joins at the next
+/// decode step once a sequence is free); an echo waits for the sequences in flight to
+/// end, then runs alone.
+fn schedule(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Job>, max_batch: usize, m: &Metrics) {
+    let mut feed = Feed {
+        rx: &rx,
+        backlog: VecDeque::new(),
+        inflight: HashMap::new(),
+        next_id: 0,
+        disconnected: false,
+        metrics: m,
+    };
+    loop {
+        engine.generate_continuous(&mut feed, max_batch);
+        while let Some(Job::Echo { .. }) = feed.backlog.front() {
+            let Some(Job::Echo { prompt, reply }) = feed.backlog.pop_front() else {
+                unreachable!("the front was an echo");
+            };
+            m.queue_depth.fetch_sub(1, Ordering::Relaxed);
             let _ = reply.send(echo(engine.as_mut(), &prompt));
+        }
+        if feed.disconnected && feed.backlog.is_empty() {
+            break;
         }
     }
 }
@@ -397,7 +457,7 @@ async fn submit<T>(
 async fn completions(State(st): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
     let start = now_ns();
     st.metrics.requests.fetch_add(1, Ordering::Relaxed);
-    let r = completions_inner(&st, &body).await;
+    let r = completions_inner(&st, &body, start).await;
     if r.status().is_success() {
         st.metrics.observe((now_ns() - start) as f64 / 1e9);
     } else {
@@ -406,7 +466,7 @@ async fn completions(State(st): State<Arc<AppState>>, Json(body): Json<Value>) -
     r
 }
 
-async fn completions_inner(st: &AppState, body: &Value) -> Response {
+async fn completions_inner(st: &AppState, body: &Value, received_ns: u64) -> Response {
     let (max_tokens, stop, stream) = match common(st, body) {
         Ok(c) => c,
         Err(r) => return r.into_response(),
@@ -457,13 +517,13 @@ async fn completions_inner(st: &AppState, body: &Value) -> Response {
         max_tokens,
         stop,
     };
-    generate_reply(st, req, None, stream, id, false).await
+    generate_reply(st, req, None, stream, id, false, received_ns).await
 }
 
 async fn chat_completions(State(st): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
     let start = now_ns();
     st.metrics.requests.fetch_add(1, Ordering::Relaxed);
-    let r = chat_inner(&st, &body).await;
+    let r = chat_inner(&st, &body, start).await;
     if r.status().is_success() {
         st.metrics.observe((now_ns() - start) as f64 / 1e9);
     } else {
@@ -472,7 +532,7 @@ async fn chat_completions(State(st): State<Arc<AppState>>, Json(body): Json<Valu
     r
 }
 
-async fn chat_inner(st: &AppState, body: &Value) -> Response {
+async fn chat_inner(st: &AppState, body: &Value, received_ns: u64) -> Response {
     let (max_tokens, stop, stream) = match common(st, body) {
         Ok(c) => c,
         Err(r) => return r.into_response(),
@@ -502,7 +562,7 @@ async fn chat_inner(st: &AppState, body: &Value) -> Response {
         stop,
     };
     let id = format!("chatcmpl-{}", now_ns());
-    generate_reply(st, req, Some(messages), stream, id, true).await
+    generate_reply(st, req, Some(messages), stream, id, true, received_ns).await
 }
 
 async fn generate_reply(
@@ -512,6 +572,7 @@ async fn generate_reply(
     stream: bool,
     id: String,
     is_chat: bool,
+    received_ns: u64,
 ) -> Response {
     let model = st.cfg.model_name.clone();
     let object = match (is_chat, stream) {
@@ -562,7 +623,13 @@ async fn generate_reply(
         } else {
             json!({"index": 0, "text": text.unwrap_or(""), "finish_reason": finish})
         };
-        json!({"id": id, "object": object, "model": model, "choices": [choice]})
+        let mut c = json!({"id": id, "object": object, "model": model, "choices": [choice]});
+        if text.is_some() {
+            // The server's own clock: how long after the request arrived this piece left,
+            // so that a client can check its TTFT against the server's.
+            c["server_timing"] = json!({"since_request_ns": now_ns().saturating_sub(received_ns)});
+        }
+        c
     };
     let (event_tx, event_rx) = mpsc_async::unbounded_channel::<String>();
     let metrics = st.metrics.clone();

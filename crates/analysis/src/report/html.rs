@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Group, Report, Row};
+use crate::serving::ServingPoint;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -222,32 +223,87 @@ fn charts(g: &Group) -> String {
     s
 }
 
+/// One line of a [`curve`]: its name and its (label, x, y) points in order.
+type Series = (String, Vec<(String, f64, f64)>);
+
 /// Energy (y) against latency (x), one line per model variant through its batch sizes.
 fn batch_curve(g: &Group) -> String {
     let rows: Vec<&Row> = g.rows.iter().filter(|r| r.energy_j.is_some()).collect();
-    if rows.is_empty() {
-        return String::new();
-    }
-    let (x0, x1) = range(rows.iter().map(|r| r.latency_s * 1000.0));
-    let (y0, y1) = range(rows.iter().filter_map(|r| r.energy_j));
-    let px = |x: f64| L + (x - x0) / (x1 - x0) * (W - L - R);
-    let py = |y: f64| H - B - (y - y0) / (y1 - y0) * (H - T - B);
-    let mut keys: Vec<String> = Vec::new();
+    let mut series: Vec<Series> = Vec::new();
     for r in &rows {
         let k = format!("{} {}", r.model, r.quantization.as_deref().unwrap_or(""));
-        if !keys.contains(&k) {
-            keys.push(k);
+        if !series.iter().any(|(name, _)| name == &k) {
+            let mut line: Vec<&&Row> = rows
+                .iter()
+                .filter(|o| format!("{} {}", o.model, o.quantization.as_deref().unwrap_or("")) == k)
+                .collect();
+            line.sort_by_key(|o| o.batch_size);
+            let pts = line
+                .iter()
+                .map(|o| {
+                    (
+                        format!("b{}", o.batch_size),
+                        o.latency_s * 1000.0,
+                        o.energy_j.unwrap_or(0.0),
+                    )
+                })
+                .collect();
+            series.push((k, pts));
         }
     }
+    curve(
+        "Energy vs latency over batch sizes",
+        "mean latency, ms/sample",
+        "energy, J/sample",
+        &series,
+    )
+}
+
+/// Serving points, one line per load file through its server batch sizes.
+fn serving_curve(points: &[ServingPoint]) -> String {
+    let mut series: Vec<Series> = Vec::new();
+    for p in points.iter().filter(|p| p.j_per_token.is_some()) {
+        let name = p.source.display().to_string();
+        let label = match p.max_batch {
+            Some(b) => format!("b{b}{}", if p.frontier { " ★" } else { "" }),
+            None => p.profile.clone(),
+        };
+        let pt = (label, p.e2e_p50_s * 1000.0, p.j_per_token.unwrap_or(0.0));
+        match series.iter_mut().find(|(n, _)| n == &name) {
+            Some((_, pts)) => pts.push(pt),
+            None => series.push((name, vec![pt])),
+        }
+    }
+    curve(
+        "Energy vs latency under load (seed 004)",
+        "median end-to-end latency, ms",
+        "energy, J/token (steady state)",
+        &series,
+    )
+}
+
+/// Lines of labelled points, lower is better on both axes; empty without points.
+fn curve(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    let all = || series.iter().flat_map(|(_, pts)| pts.iter());
+    if all().next().is_none() {
+        return String::new();
+    }
+    let (x0, x1) = range(all().map(|p| p.1));
+    let (y0, y1) = range(all().map(|p| p.2));
+    let px = |x: f64| L + (x - x0) / (x1 - x0) * (W - L - R);
+    let py = |y: f64| H - B - (y - y0) / (y1 - y0) * (H - T - B);
     let mut s = format!(
-        r##"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="Energy vs latency over batch sizes">
-<text x="{cx}" y="22" text-anchor="middle" class="title">Energy vs latency over batch sizes</text>
+        r##"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{t}">
+<text x="{cx}" y="22" text-anchor="middle" class="title">{t}</text>
 <rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#999"/>
-<text x="{cx2}" y="{xy}" text-anchor="middle" class="axis">mean latency, ms/sample (← better)</text>
-<text transform="translate(18,{cy}) rotate(-90)" text-anchor="middle" class="axis">energy, J/sample (↓ better)</text>
+<text x="{cx2}" y="{xy}" text-anchor="middle" class="axis">{xl} (← better)</text>
+<text transform="translate(18,{cy}) rotate(-90)" text-anchor="middle" class="axis">{yl} (↓ better)</text>
 <text x="{L}" y="{t1}" class="tick">{y1l}</text><text x="{L}" y="{t2}" class="tick">{y0l}</text>
 <text x="{L}" y="{t3}" class="tick">{x0l}</text><text x="{xr}" y="{t3}" text-anchor="end" class="tick">{x1l}</text>
 "##,
+        t = esc(title),
+        xl = esc(x_label),
+        yl = esc(y_label),
         cx = W / 2.0,
         pw = W - L - R,
         ph = H - T - B,
@@ -263,36 +319,25 @@ fn batch_curve(g: &Group) -> String {
         x0l = fmt_tick(x0),
         x1l = fmt_tick(x1),
     );
-    for (i, k) in keys.iter().enumerate() {
+    for (i, (name, pts)) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
-        let mut line: Vec<&&Row> = rows
+        let line: Vec<String> = pts
             .iter()
-            .filter(|r| &format!("{} {}", r.model, r.quantization.as_deref().unwrap_or("")) == k)
-            .collect();
-        line.sort_by_key(|r| r.batch_size);
-        let pts: Vec<String> = line
-            .iter()
-            .map(|r| {
-                format!(
-                    "{:.1},{:.1}",
-                    px(r.latency_s * 1000.0),
-                    py(r.energy_j.unwrap_or(0.0))
-                )
-            })
+            .map(|p| format!("{:.1},{:.1}", px(p.1), py(p.2)))
             .collect();
         let _ = writeln!(
             s,
             r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#,
-            pts.join(" ")
+            line.join(" ")
         );
-        for r in &line {
-            let (x, y) = (px(r.latency_s * 1000.0), py(r.energy_j.unwrap_or(0.0)));
+        for (label, x, y) in pts {
+            let (x, y) = (px(*x), py(*y));
             let _ = writeln!(
                 s,
-                r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" class="pt" fill="{color}">b{}</text>"#,
+                r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" class="pt" fill="{color}">{}</text>"#,
                 x + 6.0,
                 y - 6.0,
-                r.batch_size
+                esc(label)
             );
         }
         let _ = writeln!(
@@ -300,7 +345,7 @@ fn batch_curve(g: &Group) -> String {
             r#"<text x="{}" y="{}" class="pt" fill="{color}">{}</text>"#,
             W - R + 12.0,
             T + 14.0 + i as f64 * 16.0,
-            esc(k.trim())
+            esc(name.trim())
         );
     }
     s.push_str("</svg>");
@@ -487,6 +532,38 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
             s.push_str("</table>\n");
         }
         s.push_str("</section>\n");
+    }
+    if !r.serving.is_empty() {
+        let _ = writeln!(
+            s,
+            "<section><h2>Serving under load (energy-latency, seed 004)</h2><p class=\"note\">{}</p><div class=\"charts\">{}</div>",
+            esc(super::SERVING_NOTE),
+            serving_curve(&r.serving)
+        );
+        s.push_str("<table><tr><th>load file</th><th>max batch</th><th>profile</th><th>req/s ↑</th><th>out tok/s ↑</th><th>TTFT p50 ms ↓</th><th>TPOT p50 ms ↓</th><th>e2e p50 ms ↓</th><th>e2e p90 ms ↓</th><th>J/token ↓</th><th>Pareto</th></tr>");
+        for p in &r.serving {
+            let _ = writeln!(
+                s,
+                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if p.frontier { " class=\"front\"" } else { "" },
+                esc(&p.source.display().to_string()),
+                p.max_batch.map_or("-".into(), |b| b.to_string()),
+                esc(&p.profile),
+                p.requests_per_s,
+                p.output_tokens_per_s,
+                opt(p.ttft_p50_s.map(|v| v * 1e3), 1),
+                opt(p.tpot_p50_s.map(|v| v * 1e3), 1),
+                p.e2e_p50_s * 1e3,
+                opt(p.e2e_p90_s.map(|v| v * 1e3), 1),
+                if p.energy_is_estimate {
+                    format!("<span class=\"est\">{}</span>", esc(&super::serving_energy(p)))
+                } else {
+                    esc(&super::serving_energy(p))
+                },
+                if p.frontier { "★" } else { "" }
+            );
+        }
+        s.push_str("</table></section>\n");
     }
     s.push_str("<section><h2>Provenance</h2>\n");
     for p in &r.provenance {

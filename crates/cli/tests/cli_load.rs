@@ -1,0 +1,178 @@
+//! `trilemma load` and `trilemma bench load` against the static SSE target (no model):
+//! the preflight, the GuideLLM-style sweep, bad prompt files, and the overhead benchmark.
+
+use std::process::{Child, Command, Stdio};
+
+fn trilemma() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trilemma"))
+}
+
+/// `trilemma bench sse-target` on a free port, killed when dropped.
+struct Target(Child, String);
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn target() -> Target {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = trilemma()
+        .args(["bench", "sse-target", "--listen", &addr])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return Target(child, format!("http://{addr}/v1"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the static target did not start");
+}
+
+fn prompts(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("prompts.jsonl");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn an_unreachable_server_fails_the_preflight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = trilemma()
+        .args(["load", "--engine"])
+        .arg(format!("http://127.0.0.1:{}/v1", free_port()))
+        .args(["--served-model", "m", "--concurrency", "1", "--prompts"])
+        .arg(prompts(tmp.path(), "hello\n"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("preflight") && err.contains("cannot reach") && err.contains("refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_prompts_line_without_a_prompt_is_named() {
+    let server = target();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = trilemma()
+        .args(["load", "--engine", &server.1, "--served-model", "static"])
+        .args(["--concurrency", "1", "--prompts"])
+        .arg(prompts(
+            tmp.path(),
+            "{\"prompt\": \"a\"}\n{\"text\": \"b\"}\n",
+        ))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("prompts.jsonl:2: no string field \"prompt\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_sweep_runs_synchronous_then_throughput_then_rates_between() {
+    let server = target();
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("load.json");
+    let out = trilemma()
+        .args(["load", "--engine", &server.1, "--served-model", "static"])
+        .args([
+            "--sweep",
+            "2",
+            "--max-concurrency",
+            "8",
+            "--requests",
+            "200",
+        ])
+        .arg("--prompts")
+        .arg(prompts(tmp.path(), "hello\nworld\n"))
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let entries = v.as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    let profile = |i: usize| &entries[i]["summary"]["profile"];
+    assert_eq!(profile(0)["kind"], "concurrency");
+    assert_eq!(profile(0)["n"], 1);
+    assert_eq!(profile(1)["n"], 8);
+    let rps = |i: usize| entries[i]["summary"]["requests_per_s"].as_f64().unwrap();
+    let (sync, max) = (rps(0), rps(1));
+    // The two rates split [synchronous, throughput] in thirds.
+    for (i, k) in [(2, 1.0), (3, 2.0)] {
+        assert_eq!(profile(i)["kind"], "constant");
+        let want = sync + (max - sync) * k / 3.0;
+        let got = profile(i)["rate"].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-6 * want, "{got} vs {want}");
+    }
+    for e in entries {
+        assert_eq!(e["summary"]["failed"], 0);
+        assert_eq!(e["summary"]["completed"], 200);
+        // The target reports its own TTFT; the client's gap to it is positive.
+        assert!(e["summary"]["ttft_gap_s"]["min"].as_f64().unwrap() > 0.0);
+    }
+    // The file is a load file `trilemma report` reads.
+    let md = trilemma()
+        .args(["report", "--format", "md"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        md.status.success(),
+        "{}",
+        String::from_utf8_lossy(&md.stderr)
+    );
+    assert!(String::from_utf8_lossy(&md.stdout).contains("| concurrency 8 |"));
+}
+
+#[test]
+fn bench_load_reports_the_generators_own_cost() {
+    let out = trilemma()
+        .args([
+            "bench",
+            "load",
+            "--requests",
+            "2000",
+            "--concurrency",
+            "8",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = &v["ours"];
+    assert_eq!(ours["completed"], 2000);
+    assert_eq!(ours["failed"], 0);
+    assert!(ours["client_cpu_s"].as_f64().unwrap() > 0.0);
+    assert!(ours["requests_per_cpu_s"].as_f64().unwrap() > 0.0);
+    assert!(ours["ttft_gap_p99_ms"].as_f64().unwrap() > 0.0);
+    assert!(v["guidellm"].is_null());
+}

@@ -613,6 +613,39 @@ pub fn build(runs: &[RunEntry]) -> Result<Report> {
 /// How the serving section's figures were obtained.
 pub(crate) const SERVING_NOTE: &str = "Each row is one load profile against one server (`trilemma load`); latencies are client-side percentiles over the profile's requests. J/token is the energy over the steady-state window (the batch full until the tail starts draining, as ML.ENERGY defines it) divided by the output tokens inside it; the Pareto front is over median end-to-end latency and J/token, both lower is better.";
 
+/// The serving table's columns (lower is better for latencies and J/token).
+pub(crate) const SERVING_COLUMNS: [&str; 11] = [
+    "load file",
+    "max batch",
+    "profile",
+    "req/s",
+    "out tok/s",
+    "TTFT p50 ms",
+    "TPOT p50 ms",
+    "e2e p50 ms",
+    "e2e p90 ms",
+    "J/token",
+    "Pareto",
+];
+
+/// One serving point's cells, in [`SERVING_COLUMNS`] order, as plain text.
+pub(crate) fn serving_cells(p: &ServingPoint) -> [String; 11] {
+    let ms = |v: Option<f64>| opt(v.map(|v| v * 1e3), 1);
+    [
+        p.source.display().to_string(),
+        p.max_batch.map_or("-".into(), |b| b.to_string()),
+        p.profile.clone(),
+        format!("{:.2}", p.requests_per_s),
+        format!("{:.1}", p.output_tokens_per_s),
+        ms(p.ttft_p50_s),
+        ms(p.tpot_p50_s),
+        ms(Some(p.e2e_p50_s)),
+        ms(p.e2e_p90_s),
+        serving_energy(p),
+        if p.frontier { "yes" } else { "" }.into(),
+    ]
+}
+
 /// J/token of a serving point with its source, an estimate named as one.
 pub(crate) fn serving_energy(p: &ServingPoint) -> String {
     let window = p
@@ -793,23 +826,14 @@ pub fn to_markdown(r: &Report) -> String {
     if !r.serving.is_empty() {
         s.push_str("## Serving under load (energy-latency, seed 004)\n\n");
         s.push_str(SERVING_NOTE);
-        s.push_str("\n\n| load file | max batch | profile | req/s | out tok/s | TTFT p50 ms | TPOT p50 ms | e2e p50 ms | e2e p90 ms | J/token | Pareto |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        let _ = writeln!(
+            s,
+            "\n\n| {} |\n|{}",
+            SERVING_COLUMNS.join(" | "),
+            "---|".repeat(SERVING_COLUMNS.len())
+        );
         for p in &r.serving {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {:.2} | {:.1} | {} | {} | {:.1} | {} | {} | {} |",
-                p.source.display(),
-                p.max_batch.map_or("-".into(), |b| b.to_string()),
-                p.profile,
-                p.requests_per_s,
-                p.output_tokens_per_s,
-                opt(p.ttft_p50_s.map(|v| v * 1e3), 1),
-                opt(p.tpot_p50_s.map(|v| v * 1e3), 1),
-                p.e2e_p50_s * 1e3,
-                opt(p.e2e_p90_s.map(|v| v * 1e3), 1),
-                serving_energy(p),
-                if p.frontier { "yes" } else { "" }
-            );
+            let _ = writeln!(s, "| {} |", serving_cells(p).join(" | "));
         }
         s.push('\n');
     }

@@ -118,7 +118,7 @@ pub fn load_bench(args: &LoadBenchArgs) -> anyhow::Result<()> {
     let (cpu1, _) = cpu_s();
     let s = summarize(&run, &Slo::default(), args.concurrency)?;
     let ours_cpu = cpu1 - cpu0;
-    let gap = s.ttft_gap_s.clone();
+    let gap = s.ttft_gap_s;
     let ours = json!({
         "client": "trilemma",
         "completed": s.completed,

@@ -27,14 +27,17 @@ fn free_port() -> u16 {
 
 fn target() -> Target {
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = trilemma()
-        .args(["bench", "sse-target", "--listen", &addr])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let t = Target(
+        trilemma()
+            .args(["bench", "sse-target", "--listen", &addr])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        format!("http://{addr}/v1"),
+    );
     for _ in 0..100 {
         if std::net::TcpStream::connect(&addr).is_ok() {
-            return Target(child, format!("http://{addr}/v1"));
+            return t;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

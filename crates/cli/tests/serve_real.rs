@@ -382,6 +382,10 @@ fn a_request_joins_the_batch_in_flight_and_ends_first() {
 fn load_sweeps_the_servers_batch_size() {
     let tmp = tempfile::tempdir().unwrap();
     let report = tmp.path().join("load.json");
+    // Story openings: every answer has text, so every request has a TTFT (an ARC-Easy
+    // question often gets an immediate end of sequence from this model).
+    let prompts = tmp.path().join("prompts.txt");
+    std::fs::write(&prompts, "Once upon a time\nThe little robot\n").unwrap();
     let out = trilemma()
         .args([
             "load",
@@ -389,8 +393,8 @@ fn load_sweeps_the_servers_batch_size() {
             "smollm2-135m",
             "--max-batch",
             "1,2",
-            "--task",
-            "arc-easy",
+            "--prompts",
+            prompts.to_str().unwrap(),
             "--requests",
             "4",
             "--max-tokens",

@@ -26,7 +26,9 @@ fn smollm2_passes_the_engine_conformance_suite() {
     let params = info.parameters.unwrap();
     assert!((100_000_000..200_000_000).contains(&params), "{params}");
     assert!(info.has_chat_template);
-    conformance::run_all(&mut e, conformance::Tolerance::default());
+    // llama.cpp's logits move with the batch composition by up to ~0.05 nats on some
+    // CPUs (see `Tolerance`); picks are checked separately against the peer.
+    conformance::run_all(&mut e, conformance::Tolerance(0.1));
 }
 
 #[test]

@@ -15,9 +15,11 @@ fn ll(context: &str, continuation: &str) -> LoglikelihoodRequest {
 
 /// How far two evaluations of the same continuation may differ, in nats.
 ///
-/// Exact engines agree to float noise (1e-3). llama.cpp's sliding-window (iSWA)
-/// models give slightly different logits when the batch composition changes
-/// (measured on gemma3-270m: up to ~0.05 nats over a 6-token continuation).
+/// Exact engines agree to float noise (1e-3). llama.cpp does not: its CPU kernels give
+/// slightly different logits when the batch composition changes. Measured: gemma3-270m
+/// (sliding-window attention) up to ~0.05 nats over a 6-token continuation on an
+/// AVX-512 Xeon; smollm2-135m Q4_1 agreed to 1e-3 there, but differed by 0.049 nats
+/// (" 42" after a shared context) on an AVX2-only AMD EPYC.
 #[derive(Debug, Clone, Copy)]
 pub struct Tolerance(pub f64);
 

@@ -540,28 +540,26 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
             esc(super::SERVING_NOTE),
             serving_curve(&r.serving)
         );
-        s.push_str("<table><tr><th>load file</th><th>max batch</th><th>profile</th><th>req/s ↑</th><th>out tok/s ↑</th><th>TTFT p50 ms ↓</th><th>TPOT p50 ms ↓</th><th>e2e p50 ms ↓</th><th>e2e p90 ms ↓</th><th>J/token ↓</th><th>Pareto</th></tr>");
+        s.push_str("<table><tr>");
+        for c in super::SERVING_COLUMNS {
+            let _ = write!(s, "<th>{}</th>", esc(c));
+        }
+        s.push_str("</tr>");
         for p in &r.serving {
-            let _ = writeln!(
-                s,
-                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                if p.frontier { " class=\"front\"" } else { "" },
-                esc(&p.source.display().to_string()),
-                p.max_batch.map_or("-".into(), |b| b.to_string()),
-                esc(&p.profile),
-                p.requests_per_s,
-                p.output_tokens_per_s,
-                opt(p.ttft_p50_s.map(|v| v * 1e3), 1),
-                opt(p.tpot_p50_s.map(|v| v * 1e3), 1),
-                p.e2e_p50_s * 1e3,
-                opt(p.e2e_p90_s.map(|v| v * 1e3), 1),
-                if p.energy_is_estimate {
-                    format!("<span class=\"est\">{}</span>", esc(&super::serving_energy(p)))
+            s.push_str(if p.frontier {
+                "<tr class=\"front\">"
+            } else {
+                "<tr>"
+            });
+            for (i, c) in super::serving_cells(p).iter().enumerate() {
+                // The J/token cell of an estimate stands out as one.
+                if i == 9 && p.energy_is_estimate {
+                    let _ = write!(s, "<td><span class=\"est\">{}</span></td>", esc(c));
                 } else {
-                    esc(&super::serving_energy(p))
-                },
-                if p.frontier { "★" } else { "" }
-            );
+                    let _ = write!(s, "<td>{}</td>", esc(c));
+                }
+            }
+            s.push_str("</tr>\n");
         }
         s.push_str("</table></section>\n");
     }

@@ -610,56 +610,6 @@ pub fn build(runs: &[RunEntry]) -> Result<Report> {
     })
 }
 
-/// How the serving section's figures were obtained.
-pub(crate) const SERVING_NOTE: &str = "Each row is one load profile against one server (`trilemma load`); latencies are client-side percentiles over the profile's requests. J/token is the energy over the steady-state window (the batch full until the tail starts draining, as ML.ENERGY defines it) divided by the output tokens inside it; the Pareto front is over median end-to-end latency and J/token, both lower is better.";
-
-/// The serving table's columns (lower is better for latencies and J/token).
-pub(crate) const SERVING_COLUMNS: [&str; 11] = [
-    "load file",
-    "max batch",
-    "profile",
-    "req/s",
-    "out tok/s",
-    "TTFT p50 ms",
-    "TPOT p50 ms",
-    "e2e p50 ms",
-    "e2e p90 ms",
-    "J/token",
-    "Pareto",
-];
-
-/// One serving point's cells, in [`SERVING_COLUMNS`] order, as plain text.
-pub(crate) fn serving_cells(p: &ServingPoint) -> [String; 11] {
-    let ms = |v: Option<f64>| opt(v.map(|v| v * 1e3), 1);
-    [
-        p.source.display().to_string(),
-        p.max_batch.map_or("-".into(), |b| b.to_string()),
-        p.profile.clone(),
-        format!("{:.2}", p.requests_per_s),
-        format!("{:.1}", p.output_tokens_per_s),
-        ms(p.ttft_p50_s),
-        ms(p.tpot_p50_s),
-        ms(Some(p.e2e_p50_s)),
-        ms(p.e2e_p90_s),
-        serving_energy(p),
-        if p.frontier { "yes" } else { "" }.into(),
-    ]
-}
-
-/// J/token of a serving point with its source, an estimate named as one.
-pub(crate) fn serving_energy(p: &ServingPoint) -> String {
-    let window = p
-        .window_s
-        .map_or(String::new(), |w| format!(", window {w:.1} s"));
-    match (p.j_per_token, &p.energy_source) {
-        (Some(j), _) if p.energy_is_estimate => {
-            format!("{j:.3} (ESTIMATE from CPU use, not a measurement{window})")
-        }
-        (Some(j), Some(src)) => format!("{j:.3} ({src}{window})"),
-        _ => "-".into(),
-    }
-}
-
 /// [`build`] over run directories (there may be none) and the points of load files,
 /// whose energy-latency front is marked.
 pub fn build_with_serving(runs: &[RunEntry], mut serving: Vec<ServingPoint>) -> Result<Report> {
@@ -825,19 +775,21 @@ pub fn to_markdown(r: &Report) -> String {
     }
     if !r.serving.is_empty() {
         s.push_str("## Serving under load (energy-latency, seed 004)\n\n");
-        s.push_str(SERVING_NOTE);
+        s.push_str(crate::serving::NOTE);
         let _ = writeln!(
             s,
             "\n\n| {} |\n|{}",
-            SERVING_COLUMNS.join(" | "),
-            "---|".repeat(SERVING_COLUMNS.len())
+            crate::serving::COLUMNS.join(" | "),
+            "---|".repeat(crate::serving::COLUMNS.len())
         );
         for p in &r.serving {
-            let _ = writeln!(s, "| {} |", serving_cells(p).join(" | "));
+            let _ = writeln!(s, "| {} |", crate::serving::cells(p).join(" | "));
         }
         s.push('\n');
     }
-    s.push_str("## Provenance\n\n");
+    if !r.provenance.is_empty() {
+        s.push_str("## Provenance\n\n");
+    }
     for p in &r.provenance {
         let _ = writeln!(
             s,

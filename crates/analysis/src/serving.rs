@@ -10,6 +10,9 @@ use crate::pareto::pareto_2d;
 use crate::score::Direction;
 use crate::{Error, Result};
 
+/// How the serving section's figures were obtained.
+pub const NOTE: &str = "Each row is one load profile against one server (`trilemma load`); latencies are client-side percentiles over the profile's requests. J/token is the energy over the steady-state window (the batch full until the tail starts draining, as ML.ENERGY defines it) divided by the output tokens inside it; the Pareto front is over median end-to-end latency and J/token, both lower is better.";
+
 /// One load profile run against one server.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServingPoint {
@@ -38,7 +41,8 @@ pub struct ServingPoint {
     pub frontier: bool,
 }
 
-fn profile_label(p: &Value) -> String {
+/// A load profile as people say it: "concurrency 4", "constant 2.500/s".
+pub fn profile_label(p: &Value) -> String {
     match p["kind"].as_str() {
         Some("concurrency") => format!("concurrency {}", p["n"]),
         Some("constant") => format!("constant {:.3}/s", p["rate"].as_f64().unwrap_or(f64::NAN)),
@@ -62,6 +66,12 @@ pub fn load_serving(path: &Path) -> Result<Vec<ServingPoint>> {
         reason: "not a load file of `trilemma load --out` (expected a list of profile entries)"
             .into(),
     })?;
+    points_of(entries, path)
+}
+
+/// The points of a load file's entries (as `trilemma load` holds them in memory);
+/// `path` names them.
+pub fn points_of(entries: &[Value], path: &Path) -> Result<Vec<ServingPoint>> {
     let mut out = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let s = &e["summary"];
@@ -98,6 +108,53 @@ pub fn load_serving(path: &Path) -> Result<Vec<ServingPoint>> {
         });
     }
     Ok(out)
+}
+
+/// The serving table's columns (lower is better for latencies and J/token).
+pub const COLUMNS: [&str; 11] = [
+    "load file",
+    "max batch",
+    "profile",
+    "req/s",
+    "out tok/s",
+    "TTFT p50 ms",
+    "TPOT p50 ms",
+    "e2e p50 ms",
+    "e2e p90 ms",
+    "J/token",
+    "Pareto",
+];
+
+/// One serving point's cells, in [`COLUMNS`] order, as plain text.
+pub fn cells(p: &ServingPoint) -> [String; 11] {
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{:.1}", v * 1e3));
+    [
+        p.source.display().to_string(),
+        p.max_batch.map_or("-".into(), |b| b.to_string()),
+        p.profile.clone(),
+        format!("{:.2}", p.requests_per_s),
+        format!("{:.1}", p.output_tokens_per_s),
+        ms(p.ttft_p50_s),
+        ms(p.tpot_p50_s),
+        ms(Some(p.e2e_p50_s)),
+        ms(p.e2e_p90_s),
+        energy_text(p),
+        if p.frontier { "yes" } else { "" }.into(),
+    ]
+}
+
+/// J/token of a serving point with its source, an estimate named as one.
+pub fn energy_text(p: &ServingPoint) -> String {
+    let window = p
+        .window_s
+        .map_or(String::new(), |w| format!(", window {w:.1} s"));
+    match (p.j_per_token, &p.energy_source) {
+        (Some(j), _) if p.energy_is_estimate => {
+            format!("{j:.3} (ESTIMATE from CPU use, not a measurement{window})")
+        }
+        (Some(j), Some(src)) => format!("{j:.3} ({src}{window})"),
+        _ => "-".into(),
+    }
 }
 
 /// Marks the points on the front of median latency and J/token (lower is better on both).

@@ -112,6 +112,7 @@ pub fn load_bench(args: &LoadBenchArgs) -> anyhow::Result<()> {
         api_key_env: None,
         timeout: Duration::from_secs(60),
         threads: args.client_threads,
+        chat: false,
     };
     let (cpu0, _) = cpu_s();
     let run = run_load(&cfg)?;

@@ -33,6 +33,10 @@ pub struct LoadArgs {
     /// multiple-choice items give their question context).
     #[arg(long)]
     pub task: Option<String>,
+    /// Send each prompt as the user message of /v1/chat/completions (the server applies
+    /// the model's chat template), as a chat client does; default: raw /v1/completions.
+    #[arg(long)]
+    pub chat: bool,
     /// Closed-loop concurrencies to sweep (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub concurrency: Vec<usize>,
@@ -343,6 +347,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
             api_key_env: args.api_key_env.clone(),
             timeout: Duration::from_secs(600),
             threads: args.threads,
+            chat: args.chat,
         };
         let mut queue: std::collections::VecDeque<Profile> = planned(args, max_batch).into();
         let (mut sync_rps, mut max_rps) = (None, None);
@@ -382,7 +387,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         drop(target);
     }
     if args.serve.is_some() && args.max_batch.len() > 1 {
-        print_batch_curve(&report);
+        print_batch_curve(&report, args.out.as_deref())?;
     }
     Ok(())
 }
@@ -456,67 +461,28 @@ fn run_profile(
 }
 
 /// Seed 004's energy-latency curve over the servers' batch sizes: one line per
-/// (batch, profile), with the Pareto front over median latency and J/token marked.
-fn print_batch_curve(report: &[serde_json::Value]) {
-    let rows: Vec<(&serde_json::Value, f64, Option<f64>)> = report
-        .iter()
-        .filter_map(|e| {
-            let lat = e.pointer("/summary/e2e_s/p50")?.as_f64()?;
-            let j = e
-                .pointer("/energy/sources/0/j_per_token")
-                .and_then(serde_json::Value::as_f64);
-            Some((e, lat, j))
-        })
-        .collect();
-    let with_energy: Vec<(f64, f64)> = rows.iter().filter_map(|r| Some((r.1, r.2?))).collect();
-    let front = trilemma_analysis::pareto_2d(
-        &with_energy,
-        trilemma_analysis::Direction::LowerIsBetter,
-        trilemma_analysis::Direction::LowerIsBetter,
-    )
-    .unwrap_or_default();
-    let mut on_front = front.into_iter();
+/// (batch, profile), with the Pareto front over median latency and J/token marked, as
+/// `trilemma report` shows a load file.
+fn print_batch_curve(
+    report: &[serde_json::Value],
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use trilemma_analysis::serving;
+    let mut points = serving::points_of(report, out.unwrap_or(std::path::Path::new("-")))?;
+    serving::mark_frontier(&mut points)?;
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    t.set_header([
-        "max batch",
-        "profile",
-        "req/s",
-        "out tok/s",
-        "TTFT p50 ms",
-        "TPOT p50 ms",
-        "e2e p50 ms",
-        "J/token (steady state)",
-        "Pareto",
-    ]);
-    for (e, lat, j) in &rows {
-        let s = &e["summary"];
-        let f = |ptr: &str, scale: f64| {
-            s.pointer(ptr)
-                .and_then(serde_json::Value::as_f64)
-                .map(|v| format!("{:.1}", v * scale))
-                .unwrap_or_else(|| "-".into())
-        };
-        let pareto = if j.is_some() && on_front.next() == Some(true) {
-            "yes"
-        } else {
-            ""
-        };
-        t.add_row([
-            e["max_batch"].to_string(),
-            s["profile"].to_string(),
-            f("/requests_per_s", 1.0),
-            f("/output_tokens_per_s", 1.0),
-            f("/ttft_s/p50", 1e3),
-            f("/tpot_s/p50", 1e3),
-            format!("{:.1}", lat * 1e3),
-            j.map(|j| format!("{j:.3}"))
-                .unwrap_or_else(|| "- (no --energy)".into()),
-            pareto.into(),
-        ]);
+    // The load file's name is the same on every row: leave it out.
+    t.set_header(&serving::COLUMNS[1..]);
+    for p in &points {
+        t.add_row(&serving::cells(p)[1..]);
     }
-    println!("\nEnergy-latency over batch sizes (seed 004): J/token from the first energy source above, over each run's steady-state window");
+    println!(
+        "\nEnergy-latency over batch sizes (seed 004). {}",
+        trilemma_analysis::serving::NOTE
+    );
     println!("{t}");
+    Ok(())
 }
 
 /// J/token over the steady-state window from each energy source the meters had (never

@@ -302,6 +302,7 @@ fn load_mode_drives_serve_with_a_built_in_tasks_prompts() {
             "smollm2-135m",
             "--task",
             "arc-easy",
+            "--chat",
             "--concurrency",
             "2",
             "--requests",
@@ -321,6 +322,8 @@ fn load_mode_drives_serve_with_a_built_in_tasks_prompts() {
     let s = &report[0]["summary"];
     assert_eq!(s["failed"], 0, "{s}");
     assert!(s["output_tokens_per_s"].as_f64().unwrap() > 0.0);
+    // As chat messages, the instruct model answers every question with text.
+    assert_eq!(s["ttft_s"]["n"], 4, "{s}");
     // The raw per-request records are kept beside the summary.
     let requests = report[0]["run"]["requests"].as_array().unwrap();
     assert_eq!(requests.len(), 4);

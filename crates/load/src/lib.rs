@@ -61,6 +61,9 @@ pub struct LoadConfig {
     pub timeout: Duration,
     /// Client runtime threads.
     pub threads: usize,
+    /// Send each prompt as the user message of `/chat/completions` (the server applies
+    /// the model's chat template) instead of a raw `/completions` prompt.
+    pub chat: bool,
 }
 
 /// Raw stamps of one request.
@@ -246,6 +249,7 @@ struct Client {
     key: Option<String>,
     model: String,
     max_tokens: u32,
+    chat: bool,
 }
 
 /// Runs one load profile to completion.
@@ -278,10 +282,19 @@ pub fn run(cfg: &LoadConfig) -> Result<LoadRun> {
         .map_err(|e| Error::Start(e.to_string()))?;
     let client = Arc::new(Client {
         http,
-        url: format!("{}/completions", cfg.base_url.trim_end_matches('/')),
+        url: format!(
+            "{}/{}",
+            cfg.base_url.trim_end_matches('/'),
+            if cfg.chat {
+                "chat/completions"
+            } else {
+                "completions"
+            }
+        ),
         key,
         model: cfg.model.clone(),
         max_tokens: cfg.max_tokens,
+        chat: cfg.chat,
     });
     let prompts = Arc::new(cfg.prompts.clone());
     let n = cfg.requests;
@@ -408,8 +421,13 @@ async fn stream(
     usage: &mut Option<u32>,
     server_ttft_ns: &mut Option<u64>,
 ) -> Result<(), String> {
-    let body = json!({"model": client.model, "prompt": prompt, "max_tokens": client.max_tokens,
+    let mut body = json!({"model": client.model, "max_tokens": client.max_tokens,
         "temperature": 0.0, "stream": true, "stream_options": {"include_usage": true}});
+    if client.chat {
+        body["messages"] = json!([{"role": "user", "content": prompt}]);
+    } else {
+        body["prompt"] = json!(prompt);
+    }
     let mut rb = client
         .http
         .post(&client.url)
@@ -445,6 +463,7 @@ async fn stream(
                     *usage = Some(u as u32);
                 }
                 if v.pointer("/choices/0/text")
+                    .or_else(|| v.pointer("/choices/0/delta/content"))
                     .and_then(Value::as_str)
                     .is_some_and(|t| !t.is_empty())
                 {

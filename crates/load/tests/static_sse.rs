@@ -21,6 +21,7 @@ fn cfg(url: &str, profile: Profile, requests: usize) -> LoadConfig {
         api_key_env: None,
         timeout: Duration::from_secs(10),
         threads: 2,
+        chat: false,
     }
 }
 

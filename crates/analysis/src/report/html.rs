@@ -537,11 +537,11 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
         let _ = writeln!(
             s,
             "<section><h2>Serving under load (energy-latency, seed 004)</h2><p class=\"note\">{}</p><div class=\"charts\">{}</div>",
-            esc(super::SERVING_NOTE),
+            esc(crate::serving::NOTE),
             serving_curve(&r.serving)
         );
         s.push_str("<table><tr>");
-        for c in super::SERVING_COLUMNS {
+        for c in crate::serving::COLUMNS {
             let _ = write!(s, "<th>{}</th>", esc(c));
         }
         s.push_str("</tr>");
@@ -551,7 +551,7 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
             } else {
                 "<tr>"
             });
-            for (i, c) in super::serving_cells(p).iter().enumerate() {
+            for (i, c) in crate::serving::cells(p).iter().enumerate() {
                 // The J/token cell of an estimate stands out as one.
                 if i == 9 && p.energy_is_estimate {
                     let _ = write!(s, "<td><span class=\"est\">{}</span></td>", esc(c));
@@ -563,7 +563,11 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
         }
         s.push_str("</table></section>\n");
     }
-    s.push_str("<section><h2>Provenance</h2>\n");
+    s.push_str(if r.provenance.is_empty() {
+        "<section>\n"
+    } else {
+        "<section><h2>Provenance</h2>\n"
+    });
     for p in &r.provenance {
         let _ = writeln!(
             s,

@@ -101,6 +101,12 @@ fn print_notes(runs: &[(RunSummary, PathBuf)]) {
         "- latency: end-to-end per sample on the monotonic clock; {} items share one engine call (batch size {}), so a sample's latency is its batch's.",
         first.batch_size, first.batch_size
     );
+    if first.batch_size > 1 && first.engine.contains("llama.cpp") {
+        println!(
+            "- scores with {} items per call: llama.cpp's CPU kernels give logits that depend slightly on the batch's composition, so a log-likelihood can differ from one-at-a-time scoring (up to ~1 nat) and a near-tie pick can flip (measured: 6 of 500 ARC-Easy picks, AVX2 CPU); --batch-size 1 scores as one-at-a-time servers do.",
+            first.batch_size
+        );
+    }
     println!(
         "- tokens/s, samples/s: over the time the engine was busy with measured samples (warm-up excluded); tokens = input + generated; {} thread(s), {}.",
         first.threads.map_or("?".into(), |t| t.to_string()),

@@ -1,12 +1,11 @@
 //! `trilemma compare` and `trilemma judge` end to end: synthetic run directories written
 //! here, and a real pair of small runs of SmolLM2-135M on ARC-Easy.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::trilemma;
 
-fn trilemma() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trilemma"))
-}
+use std::path::Path;
+use std::process::Output;
 
 fn ok(out: &Output) -> serde_json::Value {
     assert!(

@@ -1,11 +1,10 @@
 //! `trilemma load` and `trilemma bench load` against the static SSE target (no model):
 //! the preflight, the GuideLLM-style sweep, bad prompt files, and the overhead benchmark.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+use common::{run_ok, trilemma};
 
-fn trilemma() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trilemma"))
-}
+use std::process::{Child, Stdio};
 
 /// `trilemma bench sse-target` on a free port, killed when dropped.
 struct Target(Child, String);
@@ -94,26 +93,21 @@ fn the_sweep_runs_synchronous_then_throughput_then_rates_between() {
     let server = target();
     let tmp = tempfile::tempdir().unwrap();
     let report = tmp.path().join("load.json");
-    let out = trilemma()
-        .args(["load", "--engine", &server.1, "--served-model", "static"])
-        .args([
-            "--sweep",
-            "2",
-            "--max-concurrency",
-            "8",
-            "--requests",
-            "200",
-        ])
-        .arg("--prompts")
-        .arg(prompts(tmp.path(), "hello\nworld\n"))
-        .arg("--out")
-        .arg(&report)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        trilemma()
+            .args(["load", "--engine", &server.1, "--served-model", "static"])
+            .args([
+                "--sweep",
+                "2",
+                "--max-concurrency",
+                "8",
+                "--requests",
+                "200",
+            ])
+            .arg("--prompts")
+            .arg(prompts(tmp.path(), "hello\nworld\n"))
+            .arg("--out")
+            .arg(&report),
     );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let entries = v.as_array().unwrap();
@@ -138,38 +132,21 @@ fn the_sweep_runs_synchronous_then_throughput_then_rates_between() {
         assert!(e["summary"]["ttft_gap_s"]["min"].as_f64().unwrap() > 0.0);
     }
     // The file is a load file `trilemma report` reads.
-    let md = trilemma()
-        .args(["report", "--format", "md"])
-        .arg(&report)
-        .output()
-        .unwrap();
-    assert!(
-        md.status.success(),
-        "{}",
-        String::from_utf8_lossy(&md.stderr)
-    );
+    let md = run_ok(trilemma().args(["report", "--format", "md"]).arg(&report));
     assert!(String::from_utf8_lossy(&md.stdout).contains("| concurrency 8 |"));
 }
 
 #[test]
 fn bench_load_reports_the_generators_own_cost() {
-    let out = trilemma()
-        .args([
-            "bench",
-            "load",
-            "--requests",
-            "2000",
-            "--concurrency",
-            "8",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(trilemma().args([
+        "bench",
+        "load",
+        "--requests",
+        "2000",
+        "--concurrency",
+        "8",
+        "--json",
+    ]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ours = &v["ours"];
     assert_eq!(ours["completed"], 2000);

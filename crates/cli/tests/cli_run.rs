@@ -1,12 +1,11 @@
 //! The `trilemma` binary end to end on a real model and real data.
 
+mod common;
+use common::{run_ok, trilemma};
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn trilemma() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trilemma"))
-}
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -74,27 +73,22 @@ fn bad_input_gets_one_clear_line_and_a_failing_exit() {
 #[test]
 fn run_prints_the_table_and_writes_a_run_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let out = trilemma()
-        .args([
-            "run",
-            "-m",
-            "smollm2-135m",
-            "-t",
-            "arc-easy",
-            "--limit",
-            "16",
-            "--json",
-            "--idle-baseline",
-            "0.5",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        trilemma()
+            .args([
+                "run",
+                "-m",
+                "smollm2-135m",
+                "-t",
+                "arc-easy",
+                "--limit",
+                "16",
+                "--json",
+                "--idle-baseline",
+                "0.5",
+                "--out",
+            ])
+            .arg(dir.path()),
     );
     let summaries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = &summaries[0];

@@ -2,11 +2,10 @@
 //! run per combination, then a report that gathers the sweep and says what each variant
 //! was derived from.
 
-use std::process::{Command, Stdio};
+mod common;
+use common::trilemma;
 
-fn trilemma() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trilemma"))
-}
+use std::process::Stdio;
 
 #[test]
 fn a_sweep_runs_every_variant_and_its_report_names_their_source() {

@@ -1,10 +1,7 @@
 //! `trilemma run` with task flags: --task-file, --num-fewshot (real model, real data).
 
-use std::process::Command;
-
-fn trilemma() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trilemma"))
-}
+mod common;
+use common::{run_ok, trilemma};
 
 #[test]
 fn task_files_and_few_shot_runs_record_what_they_did() {
@@ -14,18 +11,13 @@ fn task_files_and_few_shot_runs_record_what_they_did() {
         "/../../examples/tasks/capitals.toml"
     );
     let run = |extra: &[&str]| {
-        let out = trilemma()
-            .args(["run", "-m", "smollm2-135m", "--threads", "2", "--json"])
-            .args(["--idle-baseline", "0", "--limit", "3"])
-            .args(extra)
-            .arg("--out")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_ok(
+            trilemma()
+                .args(["run", "-m", "smollm2-135m", "--threads", "2", "--json"])
+                .args(["--idle-baseline", "0", "--limit", "3"])
+                .args(extra)
+                .arg("--out")
+                .arg(dir.path()),
         );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };

@@ -2,14 +2,13 @@
 //! per-item choices as the embedded engine, and echo logprobs that line up with the
 //! tokens they score.
 
+mod common;
+use common::trilemma;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-fn trilemma() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trilemma"))
-}
+use std::process::{Child, Stdio};
 
 /// A `trilemma serve` process, killed when dropped.
 struct Server {

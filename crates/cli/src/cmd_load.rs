@@ -26,6 +26,9 @@ pub struct LoadArgs {
     /// CPU threads of the spawned servers (default: every core).
     #[arg(long, requires = "serve")]
     pub serve_threads: Option<u32>,
+    /// The spawned servers' --prefill-chunk (default: serve's own; 0 reads whole prompts).
+    #[arg(long, requires = "serve")]
+    pub serve_prefill_chunk: Option<usize>,
     /// Prompts file: one prompt per line, or JSON lines with a "prompt" field.
     #[arg(long, required_unless_present = "task", conflicts_with = "task")]
     pub prompts: Option<PathBuf>,
@@ -199,6 +202,7 @@ fn spawn_server(
     served: &str,
     max_batch: usize,
     threads: Option<u32>,
+    prefill_chunk: Option<usize>,
     log: &std::path::Path,
 ) -> anyhow::Result<Target> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -207,6 +211,7 @@ fn spawn_server(
     let addr = format!("127.0.0.1:{port}");
     let batch = max_batch.to_string();
     let threads = threads.map(|t| t.to_string());
+    let chunk = prefill_chunk.map(|c| c.to_string());
     let mut args = vec![
         "serve",
         model,
@@ -219,6 +224,9 @@ fn spawn_server(
     ];
     if let Some(t) = &threads {
         args.extend(["--threads", t.as_str()]);
+    }
+    if let Some(c) = &chunk {
+        args.extend(["--prefill-chunk", c.as_str()]);
     }
     let server = spawn_process(&args, &addr, log)?;
     Ok(Target {
@@ -316,7 +324,14 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
                 let served = args.served_model.clone().unwrap_or_else(|| model.clone());
                 let log = logs.path().join(format!("serve-{b}.log"));
                 eprintln!("starting trilemma serve {model} --max-batch {b}");
-                spawn_server(model, &served, b, args.serve_threads, &log)?
+                spawn_server(
+                    model,
+                    &served,
+                    b,
+                    args.serve_threads,
+                    args.serve_prefill_chunk,
+                    &log,
+                )?
             }
             _ => Target {
                 url: args

@@ -20,6 +20,11 @@ pub struct ServeArgs {
     /// Model name served at /v1/models (default: the model argument).
     #[arg(long)]
     pub served_model: Option<String>,
+    /// Most prompt tokens evaluated per decode step, across newly arrived requests
+    /// (chunked prefill): a newcomer's prompt then delays the running sequences' next
+    /// token by one chunk instead of the whole prompt. 0 evaluates whole prompts.
+    #[arg(long, default_value_t = 32)]
+    pub prefill_chunk: usize,
     /// CPU threads (default: every core).
     #[arg(long)]
     pub threads: Option<u32>,
@@ -48,6 +53,7 @@ pub fn run(
             .clone()
             .unwrap_or_else(|| args.model.clone()),
         max_batch: args.max_batch,
+        prefill_chunk: (args.prefill_chunk > 0).then_some(args.prefill_chunk),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

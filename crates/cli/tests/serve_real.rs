@@ -24,6 +24,10 @@ impl Drop for Server {
 }
 
 fn serve() -> Server {
+    serve_with(&[])
+}
+
+fn serve_with(extra: &[&str]) -> Server {
     let mut child = trilemma()
         .args([
             "serve",
@@ -33,6 +37,7 @@ fn serve() -> Server {
             "--max-batch",
             "4",
         ])
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -430,4 +435,29 @@ fn load_sweeps_the_servers_batch_size() {
         assert_eq!(e["summary"]["ttft_gap_s"]["n"], 4);
         assert!(e["summary"]["ttft_gap_s"]["min"].as_f64().unwrap() > 0.0);
     }
+}
+
+#[test]
+fn chunked_prefill_gives_the_text_of_a_whole_prompt() {
+    // A prompt of about 60 tokens read in chunks of 16 (four decode steps) and read whole
+    // give the same greedy answer.
+    let chunked = serve_with(&["--prefill-chunk", "16"]);
+    let whole = serve_with(&["--prefill-chunk", "0"]);
+    let ask = serde_json::json!({
+        "model": "smollm2-135m",
+        "prompt": "The river begins high in the mountains, where snow melts every spring and \
+                   runs down through pine forests into a long valley. Farmers in the valley \
+                   have used its water for centuries to grow wheat, barley and apples. In \
+                   the summer the river is slow and warm, and children swim in it. The river \
+                   is important because",
+        "max_tokens": 6,
+    });
+    let text = |server: &Server| -> String {
+        let v: serde_json::Value = serde_json::from_str(&post_raw(&server.url, &ask)).unwrap();
+        assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 48, "{v}");
+        v["choices"][0]["text"].as_str().unwrap().to_string()
+    };
+    let (a, b) = (text(&chunked), text(&whole));
+    assert!(!a.trim().is_empty());
+    assert_eq!(a, b);
 }

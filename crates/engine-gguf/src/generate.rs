@@ -105,7 +105,7 @@ pub fn generate(
         results: requests.iter().map(|_| None).collect(),
         on_text,
     };
-    run(engine, &mut fixed, usize::MAX);
+    run(engine, &mut fixed, usize::MAX, None);
     fixed
         .results
         .into_iter()
@@ -180,8 +180,15 @@ fn prepare(
 
 /// Continuous batching: asks `source` for requests before every decode step, keeps up
 /// to `max_batch` sequences (and the context's sequence slots) busy, and answers each
-/// request as soon as it ends.
-pub fn run(engine: &mut GgufEngine, source: &mut dyn GenerationSource, max_batch: usize) {
+/// request as soon as it ends. With `prefill_chunk`, at most that many prompt tokens are
+/// evaluated per step, so a newcomer's prompt delays the running sequences' next token
+/// by a chunk, not by the whole prompt.
+pub fn run(
+    engine: &mut GgufEngine,
+    source: &mut dyn GenerationSource,
+    max_batch: usize,
+    prefill_chunk: Option<usize>,
+) {
     let n_ctx = engine.n_ctx as usize;
     let max_seq = engine.max_sequences as usize;
     let max_batch = max_batch.clamp(1, max_seq);
@@ -253,20 +260,29 @@ pub fn run(engine: &mut GgufEngine, source: &mut dyn GenerationSource, max_batch
             let n_tokens: usize = active.iter().map(|a| a.pending_prompt.len().max(1)).sum();
             let mut batch = LlamaBatch::new(n_tokens.max(1), 1);
             let mut add_err = None;
+            // Sequences past their prompt decode one token each; prompts share the
+            // step's prefill budget and are cut into chunks (chunked prefill).
+            let mut budget = prefill_chunk.unwrap_or(usize::MAX).max(1);
             for a in active.iter_mut() {
                 let toks: Vec<LlamaToken> = if a.pending_prompt.is_empty() {
                     a.last.into_iter().collect()
                 } else {
-                    std::mem::take(&mut a.pending_prompt)
+                    let take = a.pending_prompt.len().min(budget);
+                    budget -= take;
+                    a.pending_prompt.drain(..take).collect()
                 };
+                a.logits_at = -1;
                 for (k, &t) in toks.iter().enumerate() {
-                    let last = k + 1 == toks.len();
+                    // Logits only where the next token is chosen: the prompt's last.
+                    let last = k + 1 == toks.len() && a.pending_prompt.is_empty();
                     if let Err(e) = batch.add(t, a.pos as i32, &[a.seq], last) {
                         add_err = Some(decode_err(e));
                     }
                     a.pos += 1;
+                    if last {
+                        a.logits_at = batch.n_tokens() - 1;
+                    }
                 }
-                a.logits_at = batch.n_tokens() - 1;
             }
             let decoded = match add_err {
                 Some(e) => Err(e),
@@ -286,6 +302,10 @@ pub fn run(engine: &mut GgufEngine, source: &mut dyn GenerationSource, max_batch
 
             let mut finished = Vec::new();
             for (slot, a) in active.iter_mut().enumerate() {
+                if a.logits_at < 0 {
+                    // Still reading its prompt.
+                    continue;
+                }
                 let logits = ctx.get_logits_ith(a.logits_at);
                 let tok = LlamaToken(argmax(&logits[..n_vocab.min(logits.len())]) as i32);
                 a.timing.first_token_ns.get_or_insert(now);

@@ -324,8 +324,9 @@ impl Engine for GgufEngine {
         &mut self,
         source: &mut dyn trilemma_engine::GenerationSource,
         max_batch: usize,
+        prefill_chunk: Option<usize>,
     ) {
-        generate::run(self, source, max_batch);
+        generate::run(self, source, max_batch, prefill_chunk);
     }
 
     fn generate(&mut self, requests: &[GenerationRequest]) -> Vec<Result<Generation>> {

@@ -198,9 +198,17 @@ pub trait Engine: Send {
     /// Serves requests as they arrive: up to `max_batch` sequences are in flight, a
     /// request joins at the next decode step after a sequence frees, and each one is
     /// answered as soon as it ends (continuous batching, vLLM's `max_num_seqs`).
-    /// Engines without step-level scheduling run one [`Engine::generate_streaming`]
-    /// call per batch of waiting requests.
-    fn generate_continuous(&mut self, source: &mut dyn GenerationSource, max_batch: usize) {
+    /// `prefill_chunk` caps the prompt tokens evaluated per step (chunked prefill), so
+    /// that a newcomer's prompt delays the others' next token by one chunk; `None`
+    /// evaluates each prompt whole. Engines without step-level scheduling ignore it and
+    /// run one [`Engine::generate_streaming`] call per batch of waiting requests.
+    fn generate_continuous(
+        &mut self,
+        source: &mut dyn GenerationSource,
+        max_batch: usize,
+        prefill_chunk: Option<usize>,
+    ) {
+        let _ = prefill_chunk;
         loop {
             let incoming = match source.admit(max_batch.max(1), true) {
                 Admit::Close => return,

@@ -49,8 +49,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct ServeConfig {
     /// Name served at `/v1/models` and expected in `model`.
     pub model_name: String,
-    /// Most sequences given to the engine in one call.
+    /// Most sequences generating at once.
     pub max_batch: usize,
+    /// Most prompt tokens evaluated per decode step (chunked prefill); `None`: whole prompts.
+    pub prefill_chunk: Option<usize>,
 }
 
 /// Per-token prompt logprobs of an echoed prompt.
@@ -164,10 +166,10 @@ pub fn router(engine: Box<dyn Engine>, cfg: ServeConfig) -> Result<Router> {
     let (tx, rx) = mpsc::channel::<Job>();
     let metrics = Arc::new(Metrics::default());
     let m = metrics.clone();
-    let max_batch = cfg.max_batch.max(1);
+    let (max_batch, chunk) = (cfg.max_batch.max(1), cfg.prefill_chunk);
     std::thread::Builder::new()
         .name("trilemma-scheduler".into())
-        .spawn(move || schedule(engine, rx, max_batch, &m))
+        .spawn(move || schedule(engine, rx, max_batch, chunk, &m))
         .map_err(|e| Error::Start(format!("cannot start the scheduler thread: {e}")))?;
     let state = Arc::new(AppState {
         cfg,
@@ -289,7 +291,13 @@ impl GenerationSource for Feed<'_> {
 /// Owns the engine: generations run continuously batched (a request joins at the next
 /// decode step once a sequence is free); an echo waits for the sequences in flight to
 /// end, then runs alone.
-fn schedule(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Job>, max_batch: usize, m: &Metrics) {
+fn schedule(
+    mut engine: Box<dyn Engine>,
+    rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    prefill_chunk: Option<usize>,
+    m: &Metrics,
+) {
     let mut feed = Feed {
         rx: &rx,
         backlog: VecDeque::new(),
@@ -299,7 +307,7 @@ fn schedule(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Job>, max_batch: usi
         metrics: m,
     };
     loop {
-        engine.generate_continuous(&mut feed, max_batch);
+        engine.generate_continuous(&mut feed, max_batch, prefill_chunk);
         while let Some(Job::Echo { .. }) = feed.backlog.front() {
             let Some(Job::Echo { prompt, reply }) = feed.backlog.pop_front() else {
                 unreachable!("the front was an echo");

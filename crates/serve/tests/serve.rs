@@ -193,6 +193,7 @@ fn start(engine: FakeEngine, max_batch: usize) -> Running {
             let cfg = ServeConfig {
                 model_name: "fake-model".into(),
                 max_batch,
+                prefill_chunk: None,
             };
             serve(listener, Box::new(engine), cfg, async move {
                 let _ = rx.await;

@@ -3,7 +3,8 @@
 //! A scheduler thread owns the engine and feeds it through
 //! [`Engine::generate_continuous`]: up to `max_batch` sequences generate together
 //! (vLLM's `max_num_seqs`), a request that arrives joins at the next decode step once
-//! a sequence is free, and each answer goes out as soon as its sequence ends. Streamed
+//! a sequence is free, and each answer goes out as soon as its sequence ends. With
+//! `prefill_chunk`, prompts are read a chunk per decode step (chunked prefill). Streamed
 //! answers are sent piece by piece as the engine produces them; every piece carries
 //! `server_timing.since_request_ns`, the server's own time since the request arrived,
 //! so that a load generator can check its client-side TTFT against it.

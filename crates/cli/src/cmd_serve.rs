@@ -22,8 +22,10 @@ pub struct ServeArgs {
     pub served_model: Option<String>,
     /// Most prompt tokens evaluated per decode step, across newly arrived requests
     /// (chunked prefill): a newcomer's prompt then delays the running sequences' next
-    /// token by one chunk instead of the whole prompt. 0 evaluates whole prompts.
-    #[arg(long, default_value_t = 32)]
+    /// token by one chunk instead of the whole prompt. 0 (the default) evaluates whole
+    /// prompts: on a 2-vCPU machine, chunks of 32 cut ITL p99 by ~15% but output
+    /// tokens/s by ~20% (smollm2-135m, batch 8).
+    #[arg(long, default_value_t = 0)]
     pub prefill_chunk: usize,
     /// CPU threads (default: every core).
     #[arg(long)]

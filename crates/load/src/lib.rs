@@ -108,6 +108,10 @@ pub struct LoadRun {
     pub started_ns: MonoNs,
     pub ended_ns: MonoNs,
     pub requests: Vec<RequestRecord>,
+    /// Connections opened (`GET /models`) before the clock started, so that no
+    /// request's TTFT includes a TCP or TLS handshake.
+    #[serde(default)]
+    pub warm_connections: usize,
 }
 
 /// Latency objectives for goodput.
@@ -297,9 +301,35 @@ pub fn run(cfg: &LoadConfig) -> Result<LoadRun> {
         chat: cfg.chat,
     });
     let prompts = Arc::new(cfg.prompts.clone());
+    let base_url = cfg.base_url.clone();
     let n = cfg.requests;
     let profile = cfg.profile;
+    let warm = match profile {
+        Profile::Concurrency { n: c } => c.min(n.max(1)),
+        _ => n.clamp(1, 16),
+    };
     rt.block_on(async move {
+        // Open the connections the profile will use before the clock starts: a new
+        // connection's handshake would otherwise be counted in its first request's TTFT.
+        let models = format!("{}/models", base_url.trim_end_matches('/'));
+        let opens: Vec<_> = (0..warm)
+            .map(|_| {
+                let client = client.clone();
+                let url = models.clone();
+                tokio::spawn(async move {
+                    let mut rb = client.http.get(&url);
+                    if let Some(k) = &client.key {
+                        rb = rb.bearer_auth(k);
+                    }
+                    if let Ok(r) = rb.send().await {
+                        let _ = r.bytes().await;
+                    }
+                })
+            })
+            .collect();
+        for o in opens {
+            let _ = o.await;
+        }
         let started_ns = now_ns();
         let mut requests = Vec::with_capacity(n);
         match profile {
@@ -363,6 +393,7 @@ pub fn run(cfg: &LoadConfig) -> Result<LoadRun> {
             started_ns,
             ended_ns: now_ns(),
             requests,
+            warm_connections: warm,
         })
     })
 }
@@ -527,6 +558,7 @@ mod tests {
                 rec(10 * ms, &[700 * ms, 900 * ms], 950 * ms),
                 rec(160 * ms, &[200 * ms], 900 * ms),
             ],
+            warm_connections: 2,
         };
         let slo: Slo = "ttft=500ms,tpot=50ms".parse().unwrap();
         let s = summarize(&run, &slo, 2).unwrap();

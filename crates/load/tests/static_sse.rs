@@ -30,6 +30,8 @@ fn closed_loop_and_poisson_profiles_measure_every_request() {
     let url = start_static();
     let r = run(&cfg(&url, Profile::Concurrency { n: 8 }, 400)).unwrap();
     assert_eq!(r.requests.len(), 400);
+    // Its 8 connections were opened before the clock started.
+    assert_eq!(r.warm_connections, 8);
     assert!(r
         .requests
         .iter()

@@ -194,6 +194,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     axum::serve(listener, router(engine, cfg)?)
+        // Each streamed piece leaves at once (no Nagle delay behind the previous one).
+        .tcp_nodelay(true)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::Serve(e.to_string()))

@@ -259,26 +259,37 @@ fn ms(d: &Option<trilemma_core::stats::Distribution>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// Profiles given on the command line, in order (the sweep's come later, once its
+/// What a profile run is for: a sweep's synchronous and throughput runs place its rates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    Given,
+    SweepSynchronous,
+    SweepThroughput,
+}
+
+/// Profiles given on the command line, in order (the sweep's rates come later, once its
 /// synchronous and throughput runs are measured).
-fn planned(args: &LoadArgs, max_batch: Option<usize>) -> Vec<Profile> {
-    let mut profiles: Vec<Profile> = args
+fn planned(args: &LoadArgs, max_batch: Option<usize>) -> Vec<(Profile, Role)> {
+    let mut profiles: Vec<(Profile, Role)> = args
         .concurrency
         .iter()
-        .map(|&n| Profile::Concurrency { n })
+        .map(|&n| (Profile::Concurrency { n }, Role::Given))
         .collect();
     for &rate in &args.rate {
-        profiles.push(rate_profile(args, rate));
+        profiles.push((rate_profile(args, rate), Role::Given));
     }
     if args.sweep.is_some() {
-        profiles.push(Profile::Concurrency { n: 1 });
-        profiles.push(Profile::Concurrency {
-            n: args.max_concurrency,
-        });
+        profiles.push((Profile::Concurrency { n: 1 }, Role::SweepSynchronous));
+        profiles.push((
+            Profile::Concurrency {
+                n: args.max_concurrency,
+            },
+            Role::SweepThroughput,
+        ));
     }
     if profiles.is_empty() {
         if let Some(b) = max_batch {
-            profiles.push(Profile::Concurrency { n: b });
+            profiles.push((Profile::Concurrency { n: b }, Role::Given));
         }
     }
     profiles
@@ -364,33 +375,28 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
             threads: args.threads,
             chat: args.chat,
         };
-        let mut queue: std::collections::VecDeque<Profile> = planned(args, max_batch).into();
-        let (mut sync_rps, mut max_rps) = (None, None);
-        let sweep_ends = args.sweep.map(|_| {
-            (
-                Profile::Concurrency { n: 1 },
-                Profile::Concurrency {
-                    n: args.max_concurrency,
-                },
-            )
-        });
-        while let Some(p) = queue.pop_front() {
+        let mut queue: std::collections::VecDeque<(Profile, Role)> =
+            planned(args, max_batch).into();
+        let mut sync_rps = f64::NAN;
+        while let Some((p, role)) = queue.pop_front() {
             let entry = run_profile(args, &cfg, p, &slo, &target)?;
-            let rps = entry["summary"]["requests_per_s"].as_f64();
-            if let Some((first, last)) = sweep_ends {
-                if p == first && sync_rps.is_none() {
-                    sync_rps = rps;
-                } else if p == last && max_rps.is_none() {
-                    max_rps = rps;
-                    let rates = trilemma_load::sweep_rates(
-                        sync_rps.unwrap_or(f64::NAN),
-                        max_rps.unwrap_or(f64::NAN),
-                        args.sweep.unwrap_or(0),
-                    );
+            let rps = entry
+                .pointer("/summary/requests_per_s")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(f64::NAN);
+            match role {
+                Role::Given => {}
+                Role::SweepSynchronous => sync_rps = rps,
+                Role::SweepThroughput => {
+                    let rates = trilemma_load::sweep_rates(sync_rps, rps, args.sweep.unwrap_or(0));
                     if rates.is_empty() {
                         eprintln!("sweep: the throughput run was not faster than the synchronous one; no rates between them");
                     }
-                    queue.extend(rates.into_iter().map(|r| rate_profile(args, r)));
+                    queue.extend(
+                        rates
+                            .into_iter()
+                            .map(|r| (rate_profile(args, r), Role::Given)),
+                    );
                 }
             }
             report.push(entry);

@@ -371,8 +371,7 @@ fn thread_cpu_s(name: &str) -> f64 {
         .filter(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == name))
         .filter_map(|t| {
             let stat = std::fs::read_to_string(t.join("stat")).ok()?;
-            let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+            trilemma_telemetry::stat_cpu_s(&stat).map(|(own, _)| own)
         })
         .sum()
 }

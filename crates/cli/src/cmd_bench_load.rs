@@ -67,16 +67,10 @@ pub fn sse_target(args: &SseTargetArgs) -> anyhow::Result<()> {
 
 /// utime+stime of this process, and of its children already waited for, in seconds.
 fn cpu_s() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let f: Vec<f64> = stat
-        .rfind(')')
-        .map(|i| &stat[i + 2..])
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(f64::NAN))
-        .collect();
-    let at = |i: usize| f.get(i).copied().unwrap_or(f64::NAN) / 100.0;
-    (at(11) + at(12), at(13) + at(14))
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| trilemma_telemetry::stat_cpu_s(&s))
+        .unwrap_or((f64::NAN, f64::NAN))
 }
 
 pub fn load_bench(args: &LoadBenchArgs) -> anyhow::Result<()> {

@@ -228,14 +228,21 @@ fn read_rss() -> Option<u64> {
 }
 
 fn read_cpu_s() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat_cpu_s(&std::fs::read_to_string("/proc/self/stat").ok()?).map(|(own, _)| own)
+}
+
+/// CPU seconds in a `/proc/.../stat` line (of a process or of one of its threads):
+/// utime+stime, and cutime+cstime (its children already waited for).
+pub fn stat_cpu_s(stat: &str) -> Option<(f64, f64)> {
     // Fields after the command name (which may hold spaces) start at ") ".
-    let rest = &s[s.rfind(')')? + 2..];
+    let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after ") ".
-    let utime: f64 = f.get(11)?.parse().ok()?;
-    let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / TICKS_PER_S)
+    // utime, stime, cutime, cstime are fields 14-17 of the whole line: 11-14 after ") ".
+    let field = |i: usize| f.get(i)?.parse::<f64>().ok();
+    Some((
+        (field(11)? + field(12)?) / TICKS_PER_S,
+        (field(13)? + field(14)?) / TICKS_PER_S,
+    ))
 }
 
 fn sample(domains: &[rapl::Domain], gpus: Option<&nvml::Gpus>) -> Sample {
@@ -812,6 +819,15 @@ fn merge(spans: &[(MonoNs, MonoNs)]) -> Vec<(MonoNs, MonoNs)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_cpu_times_survive_a_command_name_with_spaces() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt
+        // cmajflt utime stime cutime cstime ...
+        let line = "42 (my (odd) prog) S 1 42 42 0 -1 4194560 10 0 0 0 250 50 700 100 20 0 1";
+        assert_eq!(stat_cpu_s(line), Some((3.0, 8.0)));
+        assert_eq!(stat_cpu_s("42 (x) S 1"), None);
+    }
 
     fn readings(samples: Vec<Sample>, domains: Vec<rapl::Domain>) -> Readings {
         Readings {

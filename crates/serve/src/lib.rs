@@ -231,29 +231,29 @@ impl GenerationSource for Feed<'_> {
         }
         let mut admitted = Vec::new();
         while admitted.len() < free {
-            match self.backlog.front() {
-                Some(Job::Generate { .. }) => {}
+            match self.backlog.pop_front() {
+                Some(Job::Generate {
+                    req,
+                    chat,
+                    stream,
+                    reply,
+                }) => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.inflight.insert(id, Reply { stream, reply });
+                    admitted.push(Incoming {
+                        id,
+                        request: req,
+                        chat,
+                    });
+                }
                 // An echo needs the engine to itself: let the sequences in flight end.
-                Some(Job::Echo { .. }) => break,
+                Some(echo) => {
+                    self.backlog.push_front(echo);
+                    break;
+                }
                 None => break,
             }
-            let Some(Job::Generate {
-                req,
-                chat,
-                stream,
-                reply,
-            }) = self.backlog.pop_front()
-            else {
-                unreachable!("the front was a generation");
-            };
-            let id = self.next_id;
-            self.next_id += 1;
-            self.inflight.insert(id, Reply { stream, reply });
-            admitted.push(Incoming {
-                id,
-                request: req,
-                chat,
-            });
         }
         self.metrics
             .queue_depth
@@ -311,9 +311,11 @@ fn schedule(
     };
     loop {
         engine.generate_continuous(&mut feed, max_batch, prefill_chunk);
-        while let Some(Job::Echo { .. }) = feed.backlog.front() {
-            let Some(Job::Echo { prompt, reply }) = feed.backlog.pop_front() else {
-                unreachable!("the front was an echo");
+        // The echoes at the front of the backlog run now, alone.
+        while let Some(job) = feed.backlog.pop_front() {
+            let Job::Echo { prompt, reply } = job else {
+                feed.backlog.push_front(job);
+                break;
             };
             m.queue_depth.fetch_sub(1, Ordering::Relaxed);
             let _ = reply.send(echo(engine.as_mut(), &prompt));

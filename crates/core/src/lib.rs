@@ -5,11 +5,13 @@
 
 pub mod clock;
 pub mod record;
+pub mod setup;
 pub mod stats;
 pub mod summary;
 
 pub use clock::{now_ns, MonoNs};
 pub use record::{EnergySource, Outcome, RequestTiming, SampleRecord, TokenCounts};
+pub use setup::{EngineInfo, HostInfo, OutputType, RunSettings, TaskInfo, DEFAULT_SEED};
 pub use summary::{
     Attribution, CpuUse, EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary,
     SteadyWindow, Throughput,

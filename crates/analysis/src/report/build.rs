@@ -47,13 +47,11 @@ fn provenance(run: &RunEntry) -> Provenance {
 
 /// What was evaluated, from a run's manifest: the item limit and the few-shot count.
 fn setting_of(r: &RunEntry) -> String {
-    let settings = &r.manifest["settings"];
-    let limit = settings["limit"]
-        .as_u64()
+    let m = r.manifest.as_ref();
+    let limit = m
+        .and_then(|m| m.settings.limit)
         .map_or("all items".to_string(), |n| format!("first {n} items"));
-    let shots = r.manifest["task"]["num_fewshot"]
-        .as_u64()
-        .map_or(String::new(), |k| format!(", {k}-shot"));
+    let shots = m.map_or(String::new(), |m| format!(", {}-shot", m.task.num_fewshot));
     format!("{limit}{shots}")
 }
 

@@ -55,9 +55,11 @@ fn row_of(run: &RunEntry) -> Result<Row> {
         run_id: s.run_id.clone(),
         model: s.model.name.clone(),
         quantization: s.model.quantization.clone(),
-        derived_from: run.manifest["model"]["derived"]["source_precision"]
-            .as_str()
-            .map(String::from),
+        derived_from: run
+            .manifest
+            .as_ref()
+            .and_then(|m| m.model.derived.as_ref())
+            .map(|d| d.source_precision.clone()),
         batch_size: s.batch_size,
         threads: s.threads,
         accuracy: est.value,

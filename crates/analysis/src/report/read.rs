@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use trilemma_core::RunSummary;
+use trilemma_store::read_jsonl;
+use trilemma_store::run::{self, is_run_dir, RunManifest};
 
 use crate::{Error, Result};
 
@@ -12,40 +14,29 @@ use crate::{Error, Result};
 pub struct RunEntry {
     pub dir: PathBuf,
     pub summary: RunSummary,
-    pub manifest: serde_json::Value,
+    /// The run's manifest (absent in directories written by hand).
+    pub manifest: Option<RunManifest>,
     /// Per-item score of the primary metric from `samples.jsonl` (mean over repeats), by
     /// sample id; empty when the file is absent or has no scored lines.
     pub item_scores: BTreeMap<String, f64>,
 }
 
-/// The fields of a `samples.jsonl` line the paired test needs.
+/// The fields of a sample record the paired test needs.
 #[derive(serde::Deserialize)]
-struct SampleLine {
+struct ItemScores {
     sample_id: String,
     #[serde(default)]
     scores: BTreeMap<String, f64>,
 }
 
-fn read_item_scores(path: &Path, metric: &str) -> Result<BTreeMap<String, f64>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(source) => {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    };
+/// Per-item score of `metric` (mean over repeats), by sample id.
+fn read_item_scores(dir: &Path, metric: &str) -> Result<BTreeMap<String, f64>> {
+    let path = dir.join(run::SAMPLES);
+    if !path.exists() {
+        return Ok(BTreeMap::new());
+    }
     let mut sums: BTreeMap<String, (f64, u32)> = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let rec: SampleLine = serde_json::from_str(line).map_err(|e| Error::Json {
-            path: path.to_path_buf(),
-            reason: format!("line {}: {e}", i + 1),
-        })?;
+    for rec in read_jsonl::<ItemScores>(&path)? {
         if let Some(v) = rec.scores.get(metric) {
             let slot = sums.entry(rec.sample_id).or_insert((0.0, 0));
             slot.0 += v;
@@ -58,25 +49,13 @@ fn read_item_scores(path: &Path, metric: &str) -> Result<BTreeMap<String, f64>> 
         .collect())
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::Json {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
-}
-
 fn load_run(dir: &Path) -> Result<RunEntry> {
-    let summary: RunSummary = read_json(&dir.join("summary.json"))?;
-    let item_scores = read_item_scores(&dir.join("samples.jsonl"), &summary.primary_metric)?;
-    let mpath = dir.join("manifest.json");
-    let manifest = if mpath.exists() {
-        read_json(&mpath)?
+    let summary = run::read_summary(dir)?;
+    let item_scores = read_item_scores(dir, &summary.primary_metric)?;
+    let manifest = if dir.join(run::MANIFEST).exists() {
+        Some(run::read_manifest(dir)?)
     } else {
-        serde_json::Value::Null
+        None
     };
     Ok(RunEntry {
         dir: dir.to_path_buf(),
@@ -91,7 +70,7 @@ fn load_run(dir: &Path) -> Result<RunEntry> {
 pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<RunEntry>> {
     let mut runs = Vec::new();
     for p in paths {
-        if p.join("summary.json").exists() {
+        if is_run_dir(p) {
             runs.push(load_run(p)?);
             continue;
         }
@@ -101,7 +80,7 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<RunEntry>> {
         })?;
         let mut subs: Vec<PathBuf> = rd
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|d| d.join("summary.json").exists())
+            .filter(|d| is_run_dir(d))
             .collect();
         subs.sort();
         if subs.is_empty() {

@@ -96,7 +96,7 @@ pub struct Provenance {
     pub finished_at: String,
     pub memory_method: Option<String>,
     pub energy: Vec<EnergyProvenance>,
-    pub manifest: serde_json::Value,
+    pub manifest: Option<trilemma_store::run::RunManifest>,
 }
 
 #[derive(Debug, Clone, Serialize)]

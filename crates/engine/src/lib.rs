@@ -10,6 +10,7 @@
 pub mod conformance;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod sse;
 
 use serde::{Deserialize, Serialize};
 pub use trilemma_core::ModelInfo;

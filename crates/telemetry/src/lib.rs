@@ -66,7 +66,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+
 use trilemma_core::{
     now_ns, Attribution, EnergySource, EnergySummary, MemorySummary, MonoNs, SteadyWindow,
 };

@@ -8,6 +8,7 @@
 //! The steady-state window is `trilemma_telemetry::steady_state_window` over the
 //! in-flight counts of the requests.
 
+pub mod process;
 pub mod target;
 
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub enum Error {
     Start(String),
     #[error("no request succeeded: {0}")]
     NothingMeasured(String),
+    /// A server process that did not start or did not answer.
+    #[error("{what}: {message}")]
+    Spawn { what: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -70,4 +70,3 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
-

@@ -70,7 +70,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         async move {
             let _ = rx.await;
         },
-        |addr| eprintln!("serving {name} at http://{addr}/v1 (max batch {max_batch}); Ctrl-C stops"),
+        |addr| {
+            eprintln!("serving {name} at http://{addr}/v1 (max batch {max_batch}); Ctrl-C stops")
+        },
     )?;
     eprintln!("stopped");
     Ok(())

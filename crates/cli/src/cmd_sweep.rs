@@ -13,8 +13,8 @@ use trilemma_assets::Cache;
 use trilemma_engine_gguf::quantize::QuantType;
 use trilemma_runner::sweep::{run_sweep, SweepPlan};
 
-use crate::run_args::{self, RunArgs};
 use crate::output;
+use crate::run_args::{self, RunArgs};
 
 #[derive(Debug, Clone)]
 pub struct SweepArgs {

@@ -147,9 +147,14 @@ impl<R: Serialize + DeserializeOwned + Clone> JsonlStore<R> {
 }
 
 /// Parses the lines of a JSONL file. Returns the complete records and, when the last line
-/// is torn (no newline, or unreadable), the byte length of the good part. Any other
-/// unreadable line is an error naming it.
-fn parse<R: DeserializeOwned>(path: &Path, text: &str) -> Result<(Vec<R>, Option<usize>)> {
+/// is torn, the byte length of the good part. A writer (`repair`) treats an unreadable last
+/// line as torn (a kill mid-write); a reader only a last line without its newline (a
+/// writer still writing). Any other unreadable line is an error naming it.
+fn parse<R: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    repair: bool,
+) -> Result<(Vec<R>, Option<usize>)> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut out = Vec::with_capacity(lines.len());
     let mut good_len = 0usize;
@@ -160,7 +165,7 @@ fn parse<R: DeserializeOwned>(path: &Path, text: &str) -> Result<(Vec<R>, Option
                 out.push(r);
                 good_len += line.len();
             }
-            _ if last => return Ok((out, Some(good_len))),
+            _ if last && (repair || !line.ends_with('\n')) => return Ok((out, Some(good_len))),
             Ok(_) => unreachable!("split_inclusive: only the last line can lack its newline"),
             Err(e) => {
                 return Err(Error::Line {
@@ -181,7 +186,7 @@ fn read_and_repair<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io(path)(e)),
     };
-    let (records, torn) = parse(path, &text)?;
+    let (records, torn) = parse(path, &text, true)?;
     if let Some(good_len) = torn {
         tracing::warn!(path = %path.display(), "cutting a torn last line left by an interrupted writer");
         let f = OpenOptions::new()
@@ -193,11 +198,11 @@ fn read_and_repair<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>> {
     Ok(records)
 }
 
-/// Reads a JSONL file's complete records without writing to it (a torn last line, from a
-/// writer killed or still writing, is left out). A missing file is an error.
+/// Reads a JSONL file's complete records without writing to it (a last line without its
+/// newline, from a writer killed or still writing, is left out). A missing file is an error.
 pub fn read_jsonl<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
-    Ok(parse(path, &text)?.0)
+    Ok(parse(path, &text, false)?.0)
 }
 
 #[cfg(test)]

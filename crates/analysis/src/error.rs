@@ -36,7 +36,7 @@ pub enum Error {
     UnknownReference(String),
     #[error(transparent)]
     Stats(#[from] trilemma_core::Error),
-    /// Reading a file Trilemma wrote (a run's samples, ...).
+    /// Reading a file Trilemma wrote (the error names the file).
     #[error(transparent)]
     Store(#[from] trilemma_store::Error),
     /// A directory given as a run holds no `samples.jsonl`.

@@ -433,7 +433,7 @@ fn overhead_bench(args: &OverheadArgs) -> anyhow::Result<()> {
         let dir = tempfile_dir()?.join(format!("overhead-{i}"));
         let start = Instant::now();
         let meters = Telemetry::start(&cfg);
-        let mut store = RunStore::open(&dir, &json!({"bench": "overhead"}), &[])?;
+        let mut store = RunStore::open_with(&dir, &json!({"bench": "overhead"}), &[])?;
         run_items(
             &mut engine,
             &task,

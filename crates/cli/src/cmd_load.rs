@@ -401,7 +401,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
             }
             report.push(entry);
             if let Some(out) = &args.out {
-                trilemma_runner::store::write_json_atomic(out, &report)
+                trilemma_store::write_json_atomic(out, &report)
                     .with_context(|| format!("cannot write {}", out.display()))?;
             }
         }

@@ -173,7 +173,7 @@ impl JudgeJob {
             judge: JudgeModel {
                 name: info.name.clone(),
                 sha256: info.sha256.clone(),
-                engine: engine_record(engine.engine_info()),
+                engine: engine.engine_info(),
             },
             rubric: RubricRecord {
                 name: self.rubric.name.clone(),
@@ -247,18 +247,6 @@ impl JudgeJob {
     }
 }
 
-/// The engine's description as the manifest records it. (The engine crate has its own
-/// copy of `EngineInfo`, field for field the same as core's.)
-fn engine_record(e: trilemma_engine::EngineInfo) -> trilemma_core::EngineInfo {
-    trilemma_core::EngineInfo {
-        kind: e.kind,
-        version: e.version,
-        threads: e.threads,
-        device: e.device,
-        max_batch: e.max_batch,
-    }
-}
-
 /// What the judged model was asked, by sample id, for a built-in task whose data the
 /// cache holds (or can fetch).
 fn task_inputs(name: &str, cache: &Cache) -> Result<HashMap<String, String>, String> {
@@ -269,11 +257,7 @@ fn task_inputs(name: &str, cache: &Cache) -> Result<HashMap<String, String>, Str
     let task = trilemma_tasks::load(name, &package).map_err(|e| e.to_string())?;
     Ok(task
         .items
-        .into_iter()
-        .map(|item| match item {
-            trilemma_tasks::Item::MultipleChoice { id, context, .. } => (id, context),
-            trilemma_tasks::Item::Generate { id, prompt, .. } => (id, prompt),
-            trilemma_tasks::Item::Rolling { id, text } => (id, text),
-        })
+        .iter()
+        .map(|item| (item.id().to_string(), item.prompt().to_string()))
         .collect())
 }

@@ -10,7 +10,6 @@ use std::ffi::CString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-
 use sha2::{Digest, Sha256};
 
 use crate::{ftype, header, BINDINGS_VERSION};

@@ -304,13 +304,8 @@ fn attribute_energy(
         .map(|e| e.1)
         .max()
         .unwrap_or(0);
-    let mut e = readings.energy_summaries(
-        &spans,
-        measured.len(),
-        tokens,
-        idle,
-        Attribution::WholeRun,
-    );
+    let mut e =
+        readings.energy_summaries(&spans, measured.len(), tokens, idle, Attribution::WholeRun);
     let why = if measured.len() < batch_size {
         "fewer samples than the batch size"
     } else {

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-
 use trilemma_core::{Outcome, RequestTiming, SampleRecord, TokenCounts};
 use trilemma_engine::{Engine, GenerationRequest, LoglikelihoodRequest};
 use trilemma_tasks::{
@@ -24,12 +23,14 @@ use trilemma_tasks::{
     score_multiple_choice_with, Item, ItemScore, Task,
 };
 
-pub use evaluate::{evaluate, run_dir_name, run_models, EvalContext, EvalModel, Evaluated, RunsOutcome};
+pub use evaluate::{
+    evaluate, run_dir_name, run_models, EvalContext, EvalModel, Evaluated, RunsOutcome,
+};
 pub use observe::{RunEvent, RunObserver};
 pub use open::{Backend, EngineOpts};
+pub use summary::{summarize, SummaryInputs};
 pub use trilemma_core::RunSettings;
 pub use trilemma_store::run::RunStore;
-pub use summary::{summarize, SummaryInputs};
 
 /// Errors of the runner.
 #[derive(Debug, thiserror::Error)]

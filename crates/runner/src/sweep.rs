@@ -17,8 +17,8 @@ use trilemma_store::sweep::{
 use trilemma_tasks::Task;
 
 use crate::evaluate::{clean_name, evaluate, EvalContext, EvalModel, Evaluated};
-use crate::open::{open_embedded, EngineOpts};
 use crate::observe::{RunEvent, RunObserver};
+use crate::open::{open_embedded, EngineOpts};
 use crate::{Error, Result};
 
 /// What a sweep runs.
@@ -109,12 +109,13 @@ pub fn variants(
                 model: m.name.clone(),
                 target: q.label(),
             });
-            let d = quantize::derive(&m.path, &m.sha256, *q, &plan.derived_dir, threads)
-                .map_err(|e| Error::Derive {
+            let d = quantize::derive(&m.path, &m.sha256, *q, &plan.derived_dir, threads).map_err(
+                |e| Error::Derive {
                     model: m.name.clone(),
                     target: q.label(),
                     message: e.to_string(),
-                })?;
+                },
+            )?;
             if d.info.source_is_quantized {
                 observer.event(RunEvent::FromQuantized {
                     model: m.name.clone(),

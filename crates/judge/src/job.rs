@@ -261,3 +261,101 @@ fn task_inputs(name: &str, cache: &Cache) -> Result<HashMap<String, String>, Str
         .map(|item| (item.id().to_string(), item.prompt().to_string()))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run directory of samples only (no manifest): (id, repeat, scored).
+    fn run_dir(dir: &std::path::Path, samples: &[(&str, u32, bool)]) {
+        let mut text = String::new();
+        for (id, repeat, scored) in samples {
+            let outcome = if *scored {
+                serde_json::json!({"status": "scored"})
+            } else {
+                serde_json::json!({"status": "error", "message": "boom"})
+            };
+            let r = serde_json::json!({
+                "sample_id": id, "task": "t", "repeat": repeat, "session": 0,
+                "outcome": outcome, "prediction": format!("answer {id}"), "gold": "g",
+                "scores": {}, "tokens": {"input": 1, "output": 1},
+                "timing": {"start_ns": 0, "end_ns": 1}, "detail": null
+            });
+            text.push_str(&r.to_string());
+            text.push('\n');
+        }
+        std::fs::write(dir.join(trilemma_store::run::SAMPLES), text).unwrap();
+    }
+
+    fn config(dir: &std::path::Path) -> JudgeConfig {
+        JudgeConfig {
+            run: dir.to_path_buf(),
+            rubric: None,
+            out: None,
+            limit: None,
+            batch_size: 4,
+            command: vec![],
+            cache: Cache::new(dir.join("cache")),
+        }
+    }
+
+    #[test]
+    fn prepare_takes_the_first_repeat_of_each_scored_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        run_dir(
+            dir.path(),
+            &[
+                ("a", 0, true),
+                ("a", 1, true),
+                ("b", 0, false),
+                ("c", 0, true),
+            ],
+        );
+        let job = JudgeJob::prepare(config(dir.path())).unwrap();
+        let ids: Vec<&str> = job.items().iter().map(|i| i.sample_id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(job.items()[0].response, "answer a");
+        assert_eq!(job.items()[0].reference, "g");
+        assert_eq!(job.unscored, 1);
+        assert_eq!(job.rubric().name, Rubric::seed_004().name);
+        // Without the run's manifest the judge sees no questions, and says why.
+        let why = job.inputs_unavailable.unwrap();
+        assert!(why.contains("manifest.json"), "{why}");
+        assert_eq!(
+            config(dir.path()).judgements_path(),
+            dir.path().join(JUDGEMENTS)
+        );
+
+        let limited = JudgeJob::prepare(JudgeConfig {
+            limit: Some(1),
+            ..config(dir.path())
+        })
+        .unwrap();
+        assert_eq!(limited.items().len(), 1);
+    }
+
+    #[test]
+    fn a_run_without_scored_samples_or_a_bad_rubric_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        run_dir(dir.path(), &[("b", 0, false)]);
+        let e = JudgeJob::prepare(config(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("has no scored samples to judge"), "{e}");
+
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "name = \"x\"\ntemplate = 7\n").unwrap();
+        let e = JudgeJob::prepare(JudgeConfig {
+            rubric: Some(bad),
+            ..config(dir.path())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("bad.toml: line 2"), "{e}");
+
+        let e = JudgeJob::prepare(config(&dir.path().join("nothing")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("samples.jsonl"), "{e}");
+    }
+}

@@ -24,7 +24,7 @@ mod openai;
 mod routes;
 mod scheduler;
 
-pub use routes::{router, serve};
+pub use routes::{router, serve, serve_blocking};
 
 /// Errors of the server.
 #[derive(Debug, thiserror::Error)]

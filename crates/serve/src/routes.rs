@@ -97,3 +97,29 @@ pub(crate) async fn submit<T>(
         )),
     }
 }
+
+/// Binds `listen`, serves on a runtime of its own until `shutdown` resolves, then
+/// finishes the requests in flight. `started` is called with the bound address once the
+/// server accepts connections.
+pub fn serve_blocking(
+    listen: std::net::SocketAddr,
+    engine: Box<dyn Engine>,
+    cfg: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    started: impl FnOnce(std::net::SocketAddr),
+) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Start(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::Start(format!("cannot listen on {listen}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Start(format!("cannot listen on {listen}: {e}")))?;
+        started(addr);
+        serve(listener, engine, cfg, shutdown).await
+    })
+}

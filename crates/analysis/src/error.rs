@@ -39,6 +39,21 @@ pub enum Error {
     /// Reading a file Trilemma wrote (the error names the file).
     #[error(transparent)]
     Store(#[from] trilemma_store::Error),
+    /// A directory given as a run holds no `samples.jsonl`.
+    #[error("{path} is not a run directory (no samples.jsonl){}", runs_inside(.inside))]
+    NotARun { path: PathBuf, inside: Vec<PathBuf> },
+    /// Two sides a comparison cannot pair: different tasks, no shared item, a metric one
+    /// of them lacks.
+    #[error("{0}")]
+    Incomparable(String),
+}
+
+fn runs_inside(inside: &[PathBuf]) -> String {
+    if inside.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = inside.iter().map(|p| p.display().to_string()).collect();
+    format!("; run directories inside it: {}", names.join(", "))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,8 +1,11 @@
 //! Trade-off analysis over stored results or plain tables: PER (seed 001), OM (seed 004),
 //! Pareto frontiers, medals (seed 000), quantization deltas (seed 003 Table III),
-//! recommendations per objective, and reports from run directories.
+//! recommendations per objective, reports from run directories, and paired comparisons
+//! of two runs (or of a run and lm-evaluation-harness's samples).
 
+pub mod compare;
 pub mod error;
+pub mod lm_eval;
 pub mod pareto;
 pub mod quant;
 pub mod recommend;

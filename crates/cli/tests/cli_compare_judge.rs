@@ -119,7 +119,7 @@ fn compare_on_synthetic_runs() {
     assert!(err(&compare(&a, &b, &["--metric", "bleu"])).contains("shared metrics: acc, acc_norm"));
     assert!(err(&compare(dir.path(), &b, &[])).contains("not a run directory"));
     std::fs::write(a.join("samples.jsonl"), "{}\n{\"x\":1}\n").unwrap();
-    assert!(err(&compare(&a, &b, &[])).contains("samples.jsonl:1"));
+    assert!(err(&compare(&a, &b, &[])).contains("samples.jsonl: line 1"));
 }
 
 #[test]

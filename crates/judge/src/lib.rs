@@ -4,12 +4,16 @@
 //! with a score (seed 004: incorrect / partially correct / correct → 0, 0.5, 1). The judge
 //! generates greedily; the earliest level label in its output, as a whole word, is the
 //! verdict. Its raw output is always kept; an output naming no level is an `Error` outcome,
-//! never a crash. Judgements are appended to a JSONL file that a killed process can resume.
+//! never a crash. Judgements are appended to a JSONL file that a killed process can resume
+//! (the file and its types are `trilemma_store::judge`'s).
+//!
+//! [`JudgeJob`] is the whole of `trilemma judge`: read the judged run, judge its responses
+//! into the judgements file, and write the summary.
 
-mod store;
+mod job;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -17,7 +21,10 @@ use sha2::{Digest, Sha256};
 use trilemma_core::{Outcome, RequestTiming};
 use trilemma_engine::{Engine, GenerationRequest};
 
-pub use store::{JudgementStore, JUDGEMENTS};
+pub use job::{JudgeConfig, JudgeEvent, JudgeJob, JudgeReport, SUMMARY_HOW};
+pub use trilemma_store::judge::{
+    JudgeManifest, JudgeSummary, JudgeSummaryFile, Judgement, JudgementStore, JUDGEMENTS,
+};
 
 /// The rubric shipped with Trilemma: seed 004's three levels.
 pub const DEFAULT_RUBRIC: &str = include_str!("../rubrics/seed-004.toml");
@@ -28,17 +35,11 @@ pub const DEFAULT_RUBRIC_PATH: &str = "crates/judge/rubrics/seed-004.toml";
 pub enum Error {
     #[error("{path}: {message}")]
     Rubric { path: String, message: String },
-    #[error("{path}: {message}")]
-    Io { path: String, message: String },
-    #[error("{path}: written by another judge run ({field} was {was}, now {now}); use another output file")]
-    Mismatch {
-        path: String,
-        field: String,
-        was: String,
-        now: String,
-    },
-    #[error("{path}: another process is writing judgements there")]
-    Locked { path: String },
+    /// Reading the judged run or writing the judgements.
+    #[error(transparent)]
+    Store(#[from] trilemma_store::Error),
+    #[error("{path} has no scored samples to judge")]
+    NothingToJudge { path: PathBuf },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -238,23 +239,6 @@ pub struct JudgeItem {
     pub reference: String,
 }
 
-/// One line of `judgements.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Judgement {
-    pub task: String,
-    pub sample_id: String,
-    /// The judge's output exactly as generated.
-    pub raw_output: String,
-    /// The level label found in the output.
-    pub verdict: Option<String>,
-    /// The level's score (0..=1); absent for an error.
-    pub score: Option<f64>,
-    pub outcome: Outcome,
-    pub prompt_tokens: u32,
-    pub output_tokens: u32,
-    pub timing: RequestTiming,
-}
-
 /// Judges `items` (those not already in `store`) in batches, appending as it goes.
 /// Returns how many it judged in this call.
 pub fn judge_items(
@@ -341,18 +325,6 @@ fn judgement(
             timing: RequestTiming::default(),
         },
     }
-}
-
-/// Mean judge score with its uncertainty, and how the verdicts split.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JudgeSummary {
-    pub judged: usize,
-    pub errors: usize,
-    /// Mean score over the judgements with a verdict (errors excluded), with the standard
-    /// error and a 95% percentile bootstrap CI (1,000 resamples, fixed seed).
-    pub score: Option<trilemma_core::stats::Estimate>,
-    /// Judgements per verdict label, plus `Error`.
-    pub counts: BTreeMap<String, usize>,
 }
 
 pub fn summarize(judgements: &[Judgement]) -> JudgeSummary {

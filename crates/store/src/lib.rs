@@ -10,10 +10,12 @@
 //!   writer must match (the run's samples, a judge's judgements);
 //! - [`run`]: the run directory (manifest, samples, summary);
 //! - [`sweep`]: a sweep's `sweep.json`;
-//! - [`load`]: the load file of `trilemma load --out FILE`.
+//! - [`load`]: the load file of `trilemma load --out FILE`;
+//! - [`judge`]: a judge's judgements, their manifest and summary.
 
 pub mod atomic;
 pub mod jsonl;
+pub mod judge;
 pub mod load;
 pub mod run;
 pub mod sweep;

@@ -323,17 +323,17 @@ fn load_mode_drives_serve_with_a_built_in_tasks_prompts() {
     assert!(status.success());
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let s = &report[0]["summary"];
+    let s = &report["profiles"][0]["summary"];
     assert_eq!(s["failed"], 0, "{s}");
     assert!(s["output_tokens_per_s"].as_f64().unwrap() > 0.0);
     // As chat messages, the instruct model answers every question with text.
     assert_eq!(s["ttft_s"]["n"], 4, "{s}");
     // The raw per-request records are kept beside the summary.
-    let requests = report[0]["run"]["requests"].as_array().unwrap();
+    let requests = report["profiles"][0]["run"]["requests"].as_array().unwrap();
     assert_eq!(requests.len(), 4);
     // Energy over the steady-state window, or a plain statement that there was none;
     // without RAPL it is the machine-wide estimate, labelled as such.
-    let energy = &report[0]["energy"];
+    let energy = &report["profiles"][0]["energy"];
     assert!(energy["text"]
         .as_str()
         .unwrap()

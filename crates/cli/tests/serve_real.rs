@@ -424,7 +424,7 @@ fn load_sweeps_the_servers_batch_size() {
     );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let entries = report.as_array().unwrap();
+    let entries = report["profiles"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
     for (e, b) in entries.iter().zip([1, 2]) {
         // Each server's batch is loaded at its own size, and every request succeeded.

@@ -36,6 +36,9 @@ pub enum Error {
     UnknownReference(String),
     #[error(transparent)]
     Stats(#[from] trilemma_core::Error),
+    /// Reading a file Trilemma wrote (the error names the file).
+    #[error(transparent)]
+    Store(#[from] trilemma_store::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -65,6 +65,36 @@ fn summary(f: &Fix) -> serde_json::Value {
     })
 }
 
+/// A run manifest as `trilemma run` writes it (schema version 1).
+fn manifest(f: &Fix) -> serde_json::Value {
+    json!({
+        "schema_version": 1,
+        "trilemma_version": "0.1.0",
+        "run_id": f.id,
+        "created_at": "2026-01-01T00:00:00Z",
+        "command": ["trilemma", "run"],
+        "model": {
+            "name": f.model, "path": format!("/models/{}.gguf", f.model),
+            "sha256": format!("{:0>64}", f.file_mb), "origin": "local file", "derived": null,
+            "info": {"name": f.model, "architecture": "llama", "parameters": null,
+                     "quantization": f.quant, "file_bytes": f.file_mb << 20,
+                     "context_length": 4096, "trained_context_length": null,
+                     "sha256": null, "has_chat_template": false}
+        },
+        "task": {"name": f.task, "output_type": "multiple_choice", "primary_metric": "acc",
+                 "level": "sample", "source": "test", "data_set": "test", "num_fewshot": 0},
+        "engine": {"kind": "llama.cpp", "version": "test", "threads": 2, "device": "cpu",
+                   "max_batch": f.batch},
+        "settings": {"limit": null, "batch_size": f.batch, "repeats": 1, "warmup": 0,
+                     "cooldown_s": 0.0, "seed": 1234},
+        "decoding": "greedy (argmax), temperature 0",
+        "hardware": {"cpu_model": "Test CPU", "logical_cpus": 2, "memory_bytes": null,
+                     "os": "linux", "gpu": null},
+        "meters": {"period_ms": 100, "grid_g_per_kwh": 475.0, "price_usd_per_kwh": 0.15,
+                   "idle_baseline": null}
+    })
+}
+
 fn write_run(root: &Path, f: &Fix) -> PathBuf {
     let dir = root.join(f.id);
     std::fs::create_dir_all(&dir).unwrap();
@@ -73,11 +103,7 @@ fn write_run(root: &Path, f: &Fix) -> PathBuf {
         serde_json::to_string(&summary(f)).unwrap(),
     )
     .unwrap();
-    std::fs::write(
-        dir.join("manifest.json"),
-        json!({"command": "trilemma run", "model": f.model, "quant": f.quant}).to_string(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("manifest.json"), manifest(f).to_string()).unwrap();
     // Per-item scores: item i is right when i < acc * 100, so runs share items 0..100.
     let lines: String = (0..100)
         .map(|i| {

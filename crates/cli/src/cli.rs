@@ -71,47 +71,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep(args) => cmd_sweep::run(&args),
         Command::Assets(cmd) => cmd_assets::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Bench(cmd) => cmd_bench::run(&cmd).map(|()| ExitCode::SUCCESS),
-        Command::Serve(args) => cmd_serve::run(&args, open_engine).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => cmd_serve::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Load(args) => cmd_load::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => cmd_score::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Analyze(cmd) => cmd_analyze::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Compare(args) => cmd_compare::run(&args).map(|()| ExitCode::SUCCESS),
-        Command::Judge(args) => cmd_judge::run(&args, |s| open_engine(s, &EngineOpts::default()))
-            .map(|()| ExitCode::SUCCESS),
+        Command::Judge(args) => cmd_judge::run(&args, |s| {
+            Ok(trilemma_runner::open::open_spec(
+                s,
+                &trilemma_runner::EngineOpts::default(),
+            )?)
+        })
+        .map(|()| ExitCode::SUCCESS),
         Command::Report(args) => cmd_report::run(&args).map(|()| ExitCode::SUCCESS),
     }
-}
-
-/// Settings of an embedded engine opened by `serve` or `judge`.
-pub struct EngineOpts {
-    pub threads: Option<u32>,
-    pub n_ctx: u32,
-    /// Sequences that can be in flight at once.
-    pub max_sequences: u32,
-}
-
-impl Default for EngineOpts {
-    fn default() -> Self {
-        Self {
-            threads: None,
-            n_ctx: 4096,
-            max_sequences: 16,
-        }
-    }
-}
-
-/// Opens a catalog model (fetched and verified if needed) or a local GGUF with the embedded engine.
-fn open_engine(spec: &str, opts: &EngineOpts) -> anyhow::Result<Box<dyn trilemma_engine::Engine>> {
-    let model = trilemma_assets::Cache::from_env().resolve_model(
-        &trilemma_assets::Catalog::builtin(),
-        spec,
-        true,
-    )?;
-    let mut cfg = trilemma_engine_gguf::GgufConfig::new(&model.path);
-    cfg.name = model.name;
-    cfg.sha256 = Some(model.sha256);
-    cfg.threads = opts.threads;
-    cfg.n_ctx = opts.n_ctx;
-    cfg.max_sequences = opts.max_sequences;
-    Ok(Box::new(trilemma_engine_gguf::GgufEngine::open(&cfg)?))
 }

@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use trilemma_load::{run as run_load, summarize, LoadConfig, Profile, Slo};
 
-use crate::cmd_load::{spawn_process, SpawnedServer};
+use trilemma_load::process::{spawn_process, SpawnedServer};
 
 #[derive(Debug, Args)]
 pub struct LoadBenchArgs {

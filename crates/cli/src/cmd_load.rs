@@ -137,63 +137,7 @@ struct Target {
     model: String,
     max_batch: Option<usize>,
     /// Held so that the server stops when the target is dropped.
-    _server: Option<SpawnedServer>,
-}
-
-/// A child `trilemma` process serving HTTP; stopped (Ctrl-C, then kill) when dropped.
-pub(crate) struct SpawnedServer(std::process::Child);
-
-impl Drop for SpawnedServer {
-    fn drop(&mut self) {
-        let pid = self.0.id().to_string();
-        let _ = std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status();
-        for _ in 0..100 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts this program with `args` (stderr to `log`) and waits until `GET /health` on
-/// `addr` answers 200.
-pub(crate) fn spawn_process(
-    args: &[&str],
-    addr: &str,
-    log: &std::path::Path,
-) -> anyhow::Result<SpawnedServer> {
-    let mut server = SpawnedServer(
-        std::process::Command::new(std::env::current_exe()?)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(log)?)
-            .spawn()
-            .context("starting a trilemma server process")?,
-    );
-    let what = format!("trilemma {}", args.join(" "));
-    let deadline = std::time::Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Ok(Some(status)) = server.0.try_wait() {
-            let tail = std::fs::read_to_string(log).unwrap_or_default();
-            bail!(
-                "{what} exited ({status}) before it answered: {}",
-                tail.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
-            );
-        }
-        if health_ok(addr) {
-            return Ok(server);
-        }
-        if std::time::Instant::now() > deadline {
-            bail!("{what} did not answer /health within 300 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    _server: Option<trilemma_load::process::SpawnedServer>,
 }
 
 /// Starts `trilemma serve` on a free port and waits until it answers.
@@ -205,52 +149,14 @@ fn spawn_server(
     prefill_chunk: Option<usize>,
     log: &std::path::Path,
 ) -> anyhow::Result<Target> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let batch = max_batch.to_string();
-    let threads = threads.map(|t| t.to_string());
-    let chunk = prefill_chunk.map(|c| c.to_string());
-    let mut args = vec![
-        "serve",
-        model,
-        "--listen",
-        &addr,
-        "--served-model",
-        served,
-        "--max-batch",
-        &batch,
-    ];
-    if let Some(t) = &threads {
-        args.extend(["--threads", t.as_str()]);
-    }
-    if let Some(c) = &chunk {
-        args.extend(["--prefill-chunk", c.as_str()]);
-    }
-    let server = spawn_process(&args, &addr, log)?;
+    let (server, url) =
+        trilemma_load::process::spawn_serve(model, served, max_batch, threads, prefill_chunk, log)?;
     Ok(Target {
-        url: format!("http://{addr}/v1"),
+        url,
         model: served.to_string(),
         max_batch: Some(max_batch),
         _server: Some(server),
     })
-}
-
-fn health_ok(addr: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.starts_with("HTTP/1.1 200")
 }
 
 fn ms(d: &Option<trilemma_core::stats::Distribution>) -> String {

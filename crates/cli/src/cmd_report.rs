@@ -3,7 +3,6 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use trilemma_analysis::report;
 
@@ -51,7 +50,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     };
     match &args.output {
         Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            trilemma_store::atomic::write_atomic(path, text.as_bytes())?;
             eprintln!(
                 "report of {} run(s) in {} group(s) written to {}",
                 runs.len(),

@@ -7,15 +7,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use serde_json::json;
-use trilemma_assets::{Cache, Catalog, ResolvedModel};
-use trilemma_core::Attribution;
-use trilemma_core::RunSummary;
-use trilemma_engine::http::{OpenAiConfig, OpenAiEngine};
-use trilemma_engine::Engine;
-use trilemma_engine_gguf::{GgufConfig, GgufEngine};
-use trilemma_runner::{run_items, summarize, RunSettings, RunStore, SummaryInputs};
-use trilemma_telemetry::{HostInfo, IdleBaseline, Telemetry, TelemetryConfig};
+use trilemma_assets::{Cache, Catalog};
+use trilemma_core::RunSettings;
+use trilemma_runner::inputs::{load_tasks, TaskSpec};
+use trilemma_runner::{open, Backend, EngineOpts, EvalContext, EvalModel};
+use trilemma_telemetry::{IdleBaseline, TelemetryConfig};
 
 use crate::output;
 
@@ -75,7 +71,8 @@ pub struct RunArgs {
     /// Seconds to pause between repeats.
     #[arg(long, default_value_t = 0.0)]
     pub cooldown: f64,
-    #[arg(long, default_value_t = 1234)]
+    /// Seed of few-shot draws and of every bootstrap interval.
+    #[arg(long, default_value_t = trilemma_core::DEFAULT_SEED)]
     pub seed: u64,
     /// Print the summaries as JSON on stdout.
     #[arg(long)]
@@ -125,71 +122,26 @@ pub(crate) fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig
 }
 
 /// Loads the tasks `--task`/`--task-file` name (arc-easy when neither is given); bad names
-/// fail before anything is fetched.
-pub(crate) fn load_tasks(
-    args: &RunArgs,
-    cache: &Cache,
-    catalog: &Catalog,
-) -> anyhow::Result<Vec<trilemma_tasks::Task>> {
-    let task_names: Vec<String> = if args.tasks.is_empty() && args.task_files.is_empty() {
-        vec!["arc-easy".to_string()]
-    } else {
-        args.tasks.clone()
+/// fail before anything is fetched. Rows that could not be parsed are reported.
+pub(crate) fn tasks(args: &RunArgs) -> anyhow::Result<Vec<trilemma_tasks::Task>> {
+    let spec = TaskSpec {
+        names: args.tasks.clone(),
+        files: args.task_files.clone(),
+        num_fewshot: args.num_fewshot,
+        seed: args.seed,
+        offline: args.offline,
     };
-    // Resolve everything before running anything: bad names fail fast.
-    for t in &task_names {
-        trilemma_tasks::data_set_for(t)?;
+    let loaded = load_tasks(&spec, &Cache::from_env(), &Catalog::builtin())?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
     }
-    let mut tasks = Vec::new();
-    for f in &args.task_files {
-        if args.num_fewshot.is_some_and(|k| k > 0) {
-            anyhow::bail!(
-                "--num-fewshot is not supported for task files yet ({})",
-                f.display()
-            );
-        }
-        let task = trilemma_tasks::load_task_file(f)?;
-        if task.skipped_rows > 0 {
-            eprintln!(
-                "warning: {}: skipped {} rows that could not be parsed (see the log for their lines)",
-                task.info.name, task.skipped_rows
-            );
-        }
-        tasks.push(task);
-    }
-    for t in &task_names {
-        let data_set = trilemma_tasks::data_set_for(t)?;
-        let package = if args.offline {
-            cache.dataset(catalog, data_set)?
-        } else {
-            cache.fetch_dataset(catalog.dataset(data_set)?)?
-        };
-        let task = trilemma_tasks::load_with(
-            t,
-            &package,
-            &trilemma_tasks::LoadOptions {
-                num_fewshot: args.num_fewshot,
-                seed: args.seed,
-            },
-        )?;
-        if task.skipped_rows > 0 {
-            eprintln!(
-                "warning: {t}: skipped {} rows that could not be parsed",
-                task.skipped_rows
-            );
-        }
-        tasks.push(task);
-    }
-
-    Ok(tasks)
+    Ok(loaded.tasks)
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::builtin();
-    let cache = Cache::from_env();
     let meters = telemetry_config(args)?;
-    let tasks = load_tasks(args, &cache, &catalog)?;
-    let models: Vec<ResolvedModel> = match &args.engine {
+    let tasks = tasks(args)?;
+    let (models, backend): (Vec<EvalModel>, Backend) = match &args.engine {
         // Over HTTP the server holds the model: it is named, not resolved or hashed.
         Some(url) => {
             let served = args
@@ -197,69 +149,44 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 .clone()
                 .or_else(|| args.models.first().cloned())
                 .unwrap_or_default();
-            vec![ResolvedModel {
-                name: served.clone(),
-                path: PathBuf::from(url),
-                sha256: format!("served over HTTP: {served} at {url}"),
-                origin: format!("OpenAI-compatible server at {url}"),
-            }]
+            let backend = Backend::Http {
+                url: url.clone(),
+                api_key_env: args.api_key_env.clone(),
+                max_concurrency: args.batch_size.max(1),
+                context_length: args.n_ctx,
+            };
+            (vec![open::served(&served, url).into()], backend)
         }
-        None => args
-            .models
-            .iter()
-            .map(|m| cache.resolve_model(&catalog, m, !args.offline))
-            .collect::<Result<_, _>>()?,
+        None => {
+            let models = args
+                .models
+                .iter()
+                .map(|m| open::resolve(m, args.offline).map(EvalModel::from))
+                .collect::<Result<_, _>>()?;
+            let opts = EngineOpts::for_batch(args.threads, args.n_ctx, args.batch_size);
+            (models, Backend::Embedded(opts))
+        }
     };
-
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
     });
-    let settings = run_settings(args, args.batch_size);
     let stop = stop_on_ctrl_c()?;
-    let idle = idle_baseline(args, &meters);
-    let host = HostInfo::detect();
-    let ctx = RunContext {
-        settings: &settings,
-        meters: &meters,
-        idle: idle.as_ref(),
-        host: &host,
-        stop: &stop,
-        remote: args.engine.is_some(),
-    };
-    let mut summaries: Vec<(RunSummary, PathBuf)> = Vec::new();
-    let mut interrupted = false;
-    'models: for model in &models {
-        let mut engine: Box<dyn Engine> = match &args.engine {
-            Some(url) => {
-                let mut cfg = OpenAiConfig::new(url.clone(), model.name.clone());
-                cfg.api_key_env = args.api_key_env.clone();
-                cfg.max_concurrency = settings.batch_size;
-                cfg.context_length = args.n_ctx;
-                Box::new(OpenAiEngine::connect(cfg)?)
-            }
-            None => Box::new(open_embedded(
-                model,
-                args.threads,
-                args.n_ctx,
-                settings.batch_size,
-            )?),
-        };
-        for task in &tasks {
-            let dir = out.join(run_dir_name(&model.name, &task.info.name));
-            let (summary, stopped) = run_one(engine.as_mut(), model, task, &dir, &ctx, None)?;
-            summaries.push((summary, dir));
-            if stopped {
-                interrupted = true;
-                break 'models;
-            }
-        }
-    }
+    let ctx = eval_context(args, args.batch_size, meters, args.engine.is_some());
+    let done = trilemma_runner::run_models(
+        &models,
+        &tasks,
+        &backend,
+        &out,
+        &ctx,
+        &stop,
+        &mut output::Observer,
+    )?;
 
     if args.json {
-        let list: Vec<&RunSummary> = summaries.iter().map(|(s, _)| s).collect();
+        let list: Vec<_> = done.runs.iter().map(|r| &r.summary).collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
-        output::print_run_table(&summaries);
+        output::print_run_table(&done.runs);
         eprintln!("results: {}", out.display());
         eprintln!(
             "compare and chart them: trilemma report {} -o {}",
@@ -267,22 +194,36 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             out.join("report.html").display()
         );
     }
-    Ok(if interrupted {
+    Ok(if done.interrupted {
         ExitCode::from(130)
     } else {
         ExitCode::SUCCESS
     })
 }
 
-/// The run settings of `args` at one batch size (a sweep varies it).
-pub(crate) fn run_settings(args: &RunArgs, batch_size: usize) -> RunSettings {
-    RunSettings {
-        limit: args.limit,
-        batch_size: batch_size.max(1),
-        repeats: args.repeats.max(1),
-        warmup: args.warmup,
-        cooldown_s: args.cooldown,
-        seed: args.seed,
+/// What every run of this invocation shares: the settings at `batch_size`, the meters,
+/// the idle baseline (measured now, for `--idle-baseline` seconds), the host.
+pub(crate) fn eval_context(
+    args: &RunArgs,
+    batch_size: usize,
+    meters: TelemetryConfig,
+    remote: bool,
+) -> EvalContext {
+    let idle = idle_baseline(args, &meters);
+    EvalContext {
+        settings: RunSettings {
+            limit: args.limit,
+            batch_size: batch_size.max(1),
+            repeats: args.repeats.max(1),
+            warmup: args.warmup,
+            cooldown_s: args.cooldown,
+            seed: args.seed,
+        },
+        meters,
+        idle,
+        host: trilemma_telemetry::detect_host(),
+        remote,
+        command: std::env::args().collect(),
     }
 }
 
@@ -302,7 +243,7 @@ pub(crate) fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 /// Idle power measured for `--idle-baseline` seconds before anything runs (none at 0).
-pub(crate) fn idle_baseline(args: &RunArgs, meters: &TelemetryConfig) -> Option<IdleBaseline> {
+fn idle_baseline(args: &RunArgs, meters: &TelemetryConfig) -> Option<IdleBaseline> {
     (args.idle_baseline > 0.0).then(|| {
         eprintln!("measuring idle power for {:.0} s", args.idle_baseline);
         trilemma_telemetry::measure_idle(
@@ -310,254 +251,4 @@ pub(crate) fn idle_baseline(args: &RunArgs, meters: &TelemetryConfig) -> Option<
             std::time::Duration::from_secs_f64(args.idle_baseline),
         )
     })
-}
-
-/// Opens a resolved model with the embedded engine, with sequence slots for `batch_size`.
-pub(crate) fn open_embedded(
-    model: &ResolvedModel,
-    threads: Option<u32>,
-    n_ctx: u32,
-    batch_size: usize,
-) -> anyhow::Result<GgufEngine> {
-    let mut cfg = GgufConfig::new(&model.path);
-    cfg.name = model.name.clone();
-    cfg.sha256 = Some(model.sha256.clone());
-    cfg.threads = threads;
-    cfg.n_ctx = n_ctx;
-    cfg.max_sequences = (batch_size * 5).clamp(1, 64) as u32;
-    Ok(GgufEngine::open(&cfg)?)
-}
-
-/// What every (model, task) run of one invocation shares.
-pub(crate) struct RunContext<'a> {
-    pub(crate) settings: &'a RunSettings,
-    pub(crate) meters: &'a TelemetryConfig,
-    pub(crate) idle: Option<&'a IdleBaseline>,
-    pub(crate) host: &'a HostInfo,
-    pub(crate) stop: &'a AtomicBool,
-    /// The engine is a server reached over HTTP: this process's meters see the client.
-    pub(crate) remote: bool,
-}
-
-/// Runs one (model, task) into its directory and returns its summary and whether it was stopped.
-/// `derived` (a quantization variant's record, from `trilemma sweep`) goes into the manifest.
-pub(crate) fn run_one(
-    engine: &mut dyn Engine,
-    model: &ResolvedModel,
-    task: &trilemma_tasks::Task,
-    dir: &std::path::Path,
-    ctx: &RunContext<'_>,
-    derived: Option<&serde_json::Value>,
-) -> anyhow::Result<(RunSummary, bool)> {
-    let settings = ctx.settings;
-    let started_at = chrono::Utc::now().to_rfc3339();
-    let engine_info = engine.engine_info();
-    let run_id = format!("{}__{}", model.name, task.info.name);
-    let manifest = json!({
-        "trilemma_version": env!("CARGO_PKG_VERSION"),
-        "run_id": run_id,
-        "created_at": started_at,
-        "command": std::env::args().collect::<Vec<_>>(),
-        "model": {
-            "name": model.name,
-            "path": model.path,
-            "sha256": model.sha256,
-            "origin": model.origin,
-            "derived": derived,
-            "info": engine.model_info(),
-        },
-        "task": task.info,
-        "engine": engine_info,
-        "settings": settings,
-        "decoding": "greedy (argmax), temperature 0",
-        "hardware": ctx.host,
-        "meters": {
-            "period_ms": ctx.meters.period.as_millis() as u64,
-            "grid_g_per_kwh": ctx.meters.grid_g_per_kwh,
-            "price_usd_per_kwh": ctx.meters.price_usd_per_kwh,
-            "idle_baseline": ctx.idle.map(|i| json!({
-                "window_s": i.window_s,
-                "watts": i.watts.iter().map(|(s, w)| json!({"source": s, "watts": w})).collect::<Vec<_>>(),
-            })),
-        },
-    });
-    let identity = [
-        "model.sha256",
-        "task.name",
-        "task.source",
-        "task.num_fewshot",
-        "engine.kind",
-        "engine.threads",
-        "settings.batch_size",
-        "settings.seed",
-    ];
-    let mut store = RunStore::open(dir, &manifest, &identity)?;
-    let mut progress = output::ProgressBar::new(&format!("{} · {}", model.name, task.info.name));
-    let telemetry = Telemetry::start(ctx.meters);
-    let stats = run_items(engine, task, settings, &mut store, ctx.stop, &mut progress)?;
-    let readings = telemetry.finish();
-    for u in readings.unavailable() {
-        tracing::info!("meter unavailable: {u}");
-    }
-    if stats.resumed > 0 {
-        eprintln!(
-            "{run_id}: resumed {} finished samples from {}",
-            stats.resumed,
-            dir.display()
-        );
-    }
-    let records: Vec<_> = store.records().cloned().collect();
-    // Energy covers the samples this process measured (earlier sessions' clocks differ).
-    let measured: Vec<_> = records
-        .iter()
-        .filter(|r| r.session == store.session)
-        .collect();
-    let spans: Vec<_> = measured
-        .iter()
-        .map(|r| (r.timing.start_ns, r.timing.end_ns))
-        .collect();
-    let tokens: u64 = measured
-        .iter()
-        .map(|r| r.tokens.input + r.tokens.output)
-        .sum();
-    // Sequential runs: each sample's own window. Batched runs: per token over the
-    // steady state (the batch full); when it never fills, the busy time as a whole.
-    let mut energy = if settings.batch_size == 1 {
-        readings.energy_summaries(
-            &spans,
-            measured.len(),
-            tokens,
-            ctx.idle,
-            Attribution::SampleWindows,
-        )
-    } else {
-        let requests: Vec<_> = measured
-            .iter()
-            .map(|r| {
-                (
-                    r.timing.start_ns,
-                    r.timing.end_ns,
-                    r.tokens.input + r.tokens.output,
-                )
-            })
-            .collect();
-        readings
-            .steady_state_energy(&requests, settings.batch_size, ctx.idle)
-            .unwrap_or_else(|| {
-                let most = trilemma_telemetry::inflight_from_spans(&spans)
-                    .iter()
-                    .map(|e| e.1)
-                    .max()
-                    .unwrap_or(0);
-                let mut e = readings.energy_summaries(
-                    &spans,
-                    measured.len(),
-                    tokens,
-                    ctx.idle,
-                    Attribution::WholeRun,
-                );
-                let why = if measured.len() < settings.batch_size {
-                    "fewer samples than the batch size"
-                } else {
-                    "the context window (--n-ctx) limits how many prompts and their generations fit at once"
-                };
-                for s in &mut e {
-                    s.method.push_str(&format!(
-                        "; no steady state: the batch of {} was never full (at most {most} samples in flight: {why}), so energy is divided over the busy time",
-                        settings.batch_size
-                    ));
-                }
-                e
-            })
-    };
-    let (memory, mut cpu) = (readings.memory_summary(), Some(readings.cpu_summary()));
-    if ctx.remote {
-        remote_meters(&mut energy, &mut cpu);
-    }
-    let summary = summarize(
-        &records,
-        SummaryInputs {
-            run_id,
-            model: engine.model_info(),
-            task: &task.info,
-            engine: &engine_info,
-            settings,
-            energy,
-            memory: if ctx.remote { None } else { memory },
-            cpu,
-            hardware: format!(
-                "{} ({} logical CPUs)",
-                ctx.host.cpu_model, ctx.host.logical_cpus
-            ),
-            started_at,
-            finished_at: chrono::Utc::now().to_rfc3339(),
-            partial: stats.interrupted,
-        },
-    )?;
-    store.write_summary(&summary)?;
-    Ok((summary, stats.interrupted))
-}
-
-/// With the engine behind HTTP, this process is only the client: its memory and the
-/// CPU-model estimate (driven by this process's CPU time) say nothing of the server and
-/// are left out; machine-wide counters (RAPL, NVML) stay, labelled as covering the server
-/// only when it runs on this machine.
-fn remote_meters(
-    energy: &mut Vec<trilemma_core::EnergySummary>,
-    cpu: &mut Option<trilemma_core::CpuUse>,
-) {
-    energy.retain(|e| e.source.is_measurement());
-    for e in energy.iter_mut() {
-        e.method.push_str(
-            "; the engine is an HTTP server: machine-wide counters include it only when it runs on this machine",
-        );
-    }
-    if let Some(c) = cpu {
-        c.process_busy_cores = None;
-        c.method = format!(
-            "machine-wide only (the process is the HTTP client, not the engine); {}",
-            c.method
-        );
-    }
-}
-
-/// The run directory's name for a (model, task): names a server gives its models may hold
-/// slashes or start with a dot, so anything but `[A-Za-z0-9._-]` becomes `_`, and a
-/// leading dot too (the directory always stays inside `--out`).
-pub(crate) fn run_dir_name(model: &str, task: &str) -> String {
-    let clean = |s: &str| -> String {
-        let mut out: String = s
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if out.starts_with('.') {
-            out.replace_range(..1, "_");
-        }
-        out
-    };
-    format!("{}__{}", clean(model), clean(task))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::run_dir_name;
-
-    #[test]
-    fn run_directories_stay_inside_out() {
-        assert_eq!(
-            run_dir_name("smollm2-135m", "arc-easy"),
-            "smollm2-135m__arc-easy"
-        );
-        assert_eq!(
-            run_dir_name("/models/smollm2.gguf", "squad"),
-            "_models_smollm2.gguf__squad"
-        );
-        assert_eq!(run_dir_name("../x", "t"), "_._x__t");
-    }
 }

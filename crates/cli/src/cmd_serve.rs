@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Args;
-use trilemma_engine::Engine;
 use trilemma_serve::{serve, ServeConfig};
 
 #[derive(Debug, Args)]
@@ -35,15 +34,12 @@ pub struct ServeArgs {
     pub n_ctx: u32,
 }
 
-/// Opens the model with `open` (catalog name or path, and the engine's settings), serves until Ctrl-C,
-/// then finishes the requests in flight.
-pub fn run(
-    args: &ServeArgs,
-    open: impl FnOnce(&str, &crate::cli::EngineOpts) -> anyhow::Result<Box<dyn Engine>>,
-) -> anyhow::Result<()> {
-    let engine = open(
+/// Opens the model (catalog name or path), serves until Ctrl-C, then finishes the
+/// requests in flight.
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let engine = trilemma_runner::open::open_spec(
         &args.model,
-        &crate::cli::EngineOpts {
+        &trilemma_runner::EngineOpts {
             threads: args.threads,
             n_ctx: args.n_ctx,
             max_sequences: args.max_batch.max(1) as u32,

@@ -1,11 +1,10 @@
 //! Terminal output: tables and progress.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
-use trilemma_core::RunSummary;
+use trilemma_runner::{Evaluated, RunEvent};
 
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -36,7 +35,7 @@ pub fn joules_h(j: f64) -> String {
 }
 
 /// The trilemma table: one row per (model, task), all three axes side by side.
-pub fn print_run_table(runs: &[(RunSummary, PathBuf)]) {
+pub fn print_run_table(runs: &[Evaluated]) {
     let mut t = table(&[
         "model",
         "task",
@@ -48,7 +47,7 @@ pub fn print_run_table(runs: &[(RunSummary, PathBuf)]) {
         "peak RSS",
         "energy/sample\n(source)",
     ]);
-    for (s, _) in runs {
+    for s in runs.iter().map(|r| &r.summary) {
         let score = s.metrics.get(&s.primary_metric).map_or("-".into(), |e| {
             format!(
                 "{} {:.3}\n[{:.3}, {:.3}]",
@@ -89,8 +88,8 @@ pub fn print_run_table(runs: &[(RunSummary, PathBuf)]) {
 }
 
 /// How each figure was obtained, under the table.
-fn print_notes(runs: &[(RunSummary, PathBuf)]) {
-    let Some((first, _)) = runs.first() else {
+fn print_notes(runs: &[Evaluated]) {
+    let Some(first) = runs.first().map(|r| &r.summary) else {
         return;
     };
     println!("How these figures were obtained:");
@@ -112,7 +111,7 @@ fn print_notes(runs: &[(RunSummary, PathBuf)]) {
         first.threads.map_or("?".into(), |t| t.to_string()),
         first.engine
     );
-    for (s, dir) in runs {
+    for (s, dir) in runs.iter().map(|r| (&r.summary, &r.dir)) {
         for e in &s.energy {
             println!(
                 "- energy [{} · {}]: {} over {:.1} s ({}), idle baseline {}; net {} = {:.3e} kWh, {:.3} g CO2 at {} g/kWh, ${:.6} at ${}/kWh.{}",
@@ -242,5 +241,48 @@ impl trilemma_runner::Progress for ProgressBar {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Draws a progress bar per run and prints what the pipeline reports.
+pub struct Observer;
+
+impl trilemma_runner::RunObserver for Observer {
+    fn event(&mut self, event: RunEvent) {
+        match event {
+            RunEvent::Deriving { model, target } => {
+                eprintln!("{model}: deriving {target} (cached after the first time)")
+            }
+            RunEvent::FromQuantized {
+                model,
+                target,
+                source_precision,
+            } => eprintln!(
+                "note: {model} {target} is derived from a {source_precision} file: it cannot be more precise than {source_precision}"
+            ),
+            RunEvent::Skipped {
+                done,
+                total,
+                model,
+                tag,
+                batch_size,
+            } => eprintln!("[{done}/{total}] {model} {tag} b{batch_size}: finished earlier, skipped"),
+            RunEvent::Starting { done, total, dir } => {
+                eprintln!("[{done}/{total}] {}", dir.display())
+            }
+            RunEvent::Resumed {
+                run_id,
+                samples,
+                dir,
+            } => eprintln!(
+                "{run_id}: resumed {samples} finished samples from {}",
+                dir.display()
+            ),
+            RunEvent::MeterUnavailable { what } => tracing::info!("meter unavailable: {what}"),
+        }
+    }
+
+    fn run_progress(&mut self, label: &str) -> Box<dyn trilemma_runner::Progress> {
+        Box::new(ProgressBar::new(label))
     }
 }

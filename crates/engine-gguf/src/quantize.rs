@@ -110,26 +110,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> QuantizeError + '_ {
     }
 }
 
-/// The sidecar JSON written next to a derived file (`<file>.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DerivedInfo {
-    pub source_path: String,
-    pub source_sha256: String,
-    /// The source's file type as its GGUF header names it (`Q4_1`, `F16`, ...).
-    pub source_precision: String,
-    /// True when the source was itself quantized (not F32/F16/BF16): the variant cannot be
-    /// more precise than that.
-    pub source_is_quantized: bool,
-    /// Target type label (`Q4_0`).
-    pub target: String,
-    pub target_ftype: u32,
-    /// The quantizer: llama.cpp's `llama_model_quantize` in these bindings.
-    pub quantizer: String,
-    pub sha256: String,
-    pub bytes: u64,
-    /// Seconds since the Unix epoch when it was derived.
-    pub created_unix_s: u64,
-}
+/// The sidecar JSON written next to a derived file (`<file>.json`), typed in the store.
+pub use trilemma_store::run::Derivation as DerivedInfo;
 
 /// A variant ready to load.
 #[derive(Debug, Clone)]
@@ -176,8 +158,7 @@ fn sidecar_path(gguf: &Path) -> PathBuf {
 
 /// A cached variant whose sidecar matches the source and whose file has the recorded size.
 fn cached(path: &Path, source_sha256: &str, target: QuantType) -> Option<DerivedInfo> {
-    let info: DerivedInfo =
-        serde_json::from_str(&std::fs::read_to_string(sidecar_path(path)).ok()?).ok()?;
+    let info: DerivedInfo = trilemma_store::read_json(&sidecar_path(path)).ok()?;
     let len = std::fs::metadata(path).ok()?.len();
     (info.source_sha256 == source_sha256 && info.target_ftype == target.ftype && info.bytes == len)
         .then_some(info)
@@ -278,13 +259,10 @@ pub fn derive(
     };
     std::fs::rename(&tmp, &path).map_err(io(&path))?;
     let side = sidecar_path(&path);
-    let side_tmp = tmp.with_extension("json");
-    let text = serde_json::to_string_pretty(&info).map_err(|e| QuantizeError::Io {
+    trilemma_store::write_json_atomic(&side, &info).map_err(|e| QuantizeError::Io {
         path: side.clone(),
-        source: std::io::Error::other(e),
+        source: std::io::Error::other(e.to_string()),
     })?;
-    std::fs::write(&side_tmp, text).map_err(io(&side_tmp))?;
-    std::fs::rename(&side_tmp, &side).map_err(io(&side))?;
     Ok(DerivedModel {
         path,
         info,

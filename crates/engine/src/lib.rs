@@ -10,6 +10,7 @@
 pub mod conformance;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod sse;
 
 use serde::{Deserialize, Serialize};
 pub use trilemma_core::ModelInfo;
@@ -34,20 +35,7 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Where an engine runs and how, for the run manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EngineInfo {
-    /// `llama.cpp`, `openai-http`, ...
-    pub kind: String,
-    /// The engine's own version string (crate and library versions).
-    pub version: String,
-    /// CPU threads used for inference, when the engine controls them.
-    pub threads: Option<u32>,
-    /// `cpu`, `cuda`, or the endpoint URL.
-    pub device: String,
-    /// Largest number of sequences evaluated together.
-    pub max_batch: u32,
-}
+pub use trilemma_core::EngineInfo;
 
 /// A chat message for engines that apply a chat template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

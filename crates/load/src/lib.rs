@@ -8,6 +8,7 @@
 //! The steady-state window is `trilemma_telemetry::steady_state_window` over the
 //! in-flight counts of the requests.
 
+pub mod process;
 pub mod target;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use trilemma_core::stats::Distribution;
 use trilemma_core::{now_ns, MonoNs};
+use trilemma_engine::sse::{SseEvent, SseParser};
 
 /// Errors of the load generator.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,9 @@ pub enum Error {
     Start(String),
     #[error("no request succeeded: {0}")]
     NothingMeasured(String),
+    /// A server process that did not start or did not answer.
+    #[error("{what}: {message}")]
+    Spawn { what: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -471,40 +476,40 @@ async fn stream(
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status()));
     }
-    let mut buf: Vec<u8> = Vec::new();
+    let mut events = SseParser::new();
     let mut done = false;
     while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
         let at = now_ns();
-        buf.extend_from_slice(&chunk);
-        while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
-            let event: Vec<u8> = buf.drain(..end + 2).collect();
-            let event = String::from_utf8_lossy(&event);
-            for data in event.lines().filter_map(|l| l.strip_prefix("data:")) {
-                let data = data.trim();
-                if data == "[DONE]" {
+        let arrived = events
+            .push(&chunk)
+            .map_err(|e| format!("the stream is not UTF-8: {e}"))?;
+        for event in arrived {
+            let data = match event {
+                SseEvent::Done => {
                     done = true;
                     continue;
                 }
-                let v: Value =
-                    serde_json::from_str(data).map_err(|e| format!("malformed event: {e}"))?;
-                if let Some(u) = v
-                    .pointer("/usage/completion_tokens")
-                    .and_then(Value::as_u64)
-                {
-                    *usage = Some(u as u32);
+                SseEvent::Data(data) => data,
+            };
+            let v: Value =
+                serde_json::from_str(&data).map_err(|e| format!("malformed event: {e}"))?;
+            if let Some(u) = v
+                .pointer("/usage/completion_tokens")
+                .and_then(Value::as_u64)
+            {
+                *usage = Some(u as u32);
+            }
+            if v.pointer("/choices/0/text")
+                .or_else(|| v.pointer("/choices/0/delta/content"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty())
+            {
+                if token_ns.is_empty() {
+                    *server_ttft_ns = v
+                        .pointer("/server_timing/since_request_ns")
+                        .and_then(Value::as_u64);
                 }
-                if v.pointer("/choices/0/text")
-                    .or_else(|| v.pointer("/choices/0/delta/content"))
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| !t.is_empty())
-                {
-                    if token_ns.is_empty() {
-                        *server_ttft_ns = v
-                            .pointer("/server_timing/since_request_ns")
-                            .and_then(Value::as_u64);
-                    }
-                    token_ns.push(at);
-                }
+                token_ns.push(at);
             }
         }
     }

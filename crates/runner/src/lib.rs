@@ -5,11 +5,14 @@
 //! store, stops cleanly when asked to (SIGINT), and resumes a directory that holds
 //! an interrupted run without recomputing or duplicating a finished sample.
 
-pub mod store;
+pub mod evaluate;
+pub mod inputs;
+pub mod observe;
+pub mod open;
 mod summary;
+pub mod sweep;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -21,57 +24,39 @@ use trilemma_tasks::{
     score_multiple_choice_with, Item, ItemScore, Task,
 };
 
-pub use store::RunStore;
+pub use evaluate::{evaluate, run_dir_name, run_models, EvalContext, EvalModel, Evaluated, RunsOutcome};
+pub use observe::{RunEvent, RunObserver};
+pub use open::{Backend, EngineOpts};
+pub use trilemma_core::RunSettings;
+pub use trilemma_store::run::RunStore;
 pub use summary::{summarize, SummaryInputs};
 
 /// Errors of the runner.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {message}")]
-    Io { path: PathBuf, message: String },
-    #[error("another run is writing into {dir} (its run.lock is held); wait for it or choose another --out")]
-    Locked { dir: PathBuf },
-    #[error("{dir} holds a different run ({field} was {was}, now {now}); choose another --out")]
-    Mismatch {
-        dir: PathBuf,
-        field: String,
-        was: String,
-        now: String,
+    /// Reading or writing the run directory (the error names the file).
+    #[error(transparent)]
+    Store(#[from] trilemma_store::Error),
+    #[error(transparent)]
+    Assets(#[from] trilemma_assets::Error),
+    #[error(transparent)]
+    Tasks(#[from] trilemma_tasks::Error),
+    #[error(transparent)]
+    Engine(#[from] trilemma_engine::Error),
+    #[error("deriving {target} from {model}: {message}")]
+    Derive {
+        model: String,
+        target: String,
+        message: String,
     },
+    /// A setting that cannot be honoured, named.
+    #[error("{0}")]
+    Input(String),
     #[error("no samples to summarize")]
     Empty,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// How a run is executed (all of it goes into the manifest).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSettings {
-    /// Evaluate only the first N items (in the data set's order; of each group for a
-    /// task made of groups, such as MMLU's subjects).
-    pub limit: Option<usize>,
-    /// Items per engine call (their sequences are evaluated together).
-    pub batch_size: usize,
-    pub repeats: u32,
-    /// Items evaluated before measuring, not recorded.
-    pub warmup: usize,
-    /// Pause between repeats, seconds.
-    pub cooldown_s: f64,
-    pub seed: u64,
-}
-
-impl Default for RunSettings {
-    fn default() -> Self {
-        Self {
-            limit: None,
-            batch_size: 8,
-            repeats: 1,
-            warmup: 0,
-            cooldown_s: 0.0,
-            seed: 1234,
-        }
-    }
-}
 
 /// Receives progress as batches complete (the CLI draws a bar from it).
 pub trait Progress {

@@ -40,17 +40,7 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How a task asks the model (lm-evaluation-harness's output types).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputType {
-    MultipleChoice,
-    GenerateUntil,
-    /// Generate a JSON object whose `result` field is one of a set of labels.
-    JsonLabel,
-    /// Log-likelihood of whole texts: perplexity.
-    LoglikelihoodRolling,
-}
+pub use trilemma_core::{OutputType, TaskInfo};
 
 /// One item to evaluate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,26 +190,6 @@ pub fn apply_filters(text: &str, filters: &[FilterStep]) -> String {
         };
     }
     out
-}
-
-/// What a task is, for the run manifest and summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskInfo {
-    pub name: String,
-    pub output_type: OutputType,
-    pub primary_metric: String,
-    /// `sample` (classification-style) or `token` (generation), seed 001's PER levels.
-    pub level: String,
-    /// Where the items come from (package, file, split, few-shot).
-    pub source: String,
-    pub data_set: String,
-    /// Few-shot examples in each prompt and where they were drawn from.
-    #[serde(default)]
-    pub num_fewshot: usize,
-    /// Corpus-level metrics (`bleu`, `chrf`, `macro_f1`) the summary computes over all the
-    /// samples' predictions and references, with a bootstrap CI over items.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub corpus_metrics: Vec<String>,
 }
 
 /// A loaded task.

@@ -127,27 +127,17 @@ pub fn grid_intensity(region: &str) -> Option<f64> {
         .map(|(_, g)| *g)
 }
 
-/// What the machine is, for the run manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HostInfo {
-    pub cpu_model: String,
-    pub logical_cpus: usize,
-    pub memory_bytes: Option<u64>,
-    pub os: String,
-    /// GPU name and driver, when a GPU meter is available in this build.
-    pub gpu: Option<String>,
+pub use trilemma_core::HostInfo;
+
+/// Reads the CPU and memory from /proc and, in a build with the `nvml` feature, the GPUs
+/// and driver from NVML.
+pub fn detect_host() -> HostInfo {
+    let mut h = detect_cpu();
+    h.gpu = nvml::Gpus::open().ok().map(|g| g.describe());
+    h
 }
 
-impl HostInfo {
-    /// Reads the CPU and memory from /proc and, in a build with the `nvml`
-    /// feature, the GPUs and driver from NVML.
-    pub fn detect() -> Self {
-        let mut h = Self::detect_cpu();
-        h.gpu = nvml::Gpus::open().ok().map(|g| g.describe());
-        h
-    }
-
-    fn detect_cpu() -> Self {
+fn detect_cpu() -> HostInfo {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
@@ -159,14 +149,13 @@ impl HostInfo {
         let memory_bytes = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| m.lines().find_map(|l| kib_field(l, "MemTotal:")));
-        Self {
+        HostInfo {
             cpu_model,
             logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             memory_bytes,
             os: std::env::consts::OS.to_string(),
             gpu: None,
         }
-    }
 }
 
 fn kib_field(line: &str, key: &str) -> Option<u64> {
@@ -277,7 +266,7 @@ pub struct Telemetry {
 impl Telemetry {
     /// Starts sampling. Meters that cannot run here are recorded as unavailable, with the reason.
     pub fn start(cfg: &TelemetryConfig) -> Self {
-        let mut host = HostInfo::detect_cpu();
+        let mut host = detect_cpu();
         let mut unavailable = Vec::new();
         let domains = rapl::discover(&cfg.powercap_root).unwrap_or_else(|e| {
             unavailable.push(format!("rapl: {e}"));

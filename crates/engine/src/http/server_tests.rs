@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::test_server::{start, Reply};
-use super::*;
+use super::{ChatRequest, OpenAiConfig, OpenAiEngine};
+use crate::{ChatMessage, Engine, FinishReason, GenerationRequest, LoglikelihoodRequest};
 
 fn models(id: &str) -> Reply {
     Reply::Full(

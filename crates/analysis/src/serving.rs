@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value;
+use trilemma_store::load::LoadEntry;
 
 use crate::pareto::pareto_2d;
 use crate::score::Direction;
@@ -41,69 +41,46 @@ pub struct ServingPoint {
     pub frontier: bool,
 }
 
-/// A load profile as people say it: "concurrency 4", "constant 2.500/s".
-pub fn profile_label(p: &Value) -> String {
-    match p["kind"].as_str() {
-        Some("concurrency") => format!("concurrency {}", p["n"]),
-        Some("constant") => format!("constant {:.3}/s", p["rate"].as_f64().unwrap_or(f64::NAN)),
-        Some("poisson") => format!("poisson {:.3}/s", p["rate"].as_f64().unwrap_or(f64::NAN)),
-        _ => p.to_string(),
-    }
-}
-
-/// Reads a load file; entries that measured nothing (an `error` entry) are skipped.
+/// Reads a load file (any schema version); entries that measured nothing (an `error`
+/// entry) are skipped.
 pub fn load_serving(path: &Path) -> Result<Vec<ServingPoint>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let entries = doc.as_array().ok_or_else(|| Error::Json {
-        path: path.to_path_buf(),
-        reason: "not a load file of `trilemma load --out` (expected a list of profile entries)"
-            .into(),
-    })?;
-    points_of(entries, path)
+    let file = trilemma_store::load::read_load(path)?;
+    points_of(&file.profiles, path)
 }
 
 /// The points of a load file's entries (as `trilemma load` holds them in memory);
 /// `path` names them.
-pub fn points_of(entries: &[Value], path: &Path) -> Result<Vec<ServingPoint>> {
+pub fn points_of(entries: &[LoadEntry], path: &Path) -> Result<Vec<ServingPoint>> {
     let mut out = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        let s = &e["summary"];
-        if s.is_null() {
+        let Some(s) = &e.summary else {
             continue;
-        }
-        let bad = |field: &str| Error::Json {
-            path: path.to_path_buf(),
-            reason: format!("entry {i}: missing or non-numeric summary.{field}"),
         };
-        let num = |ptr: &str| s.pointer(ptr).and_then(Value::as_f64);
-        let source = e.pointer("/energy/sources/0");
+        let e2e = s.e2e_s.as_ref().ok_or_else(|| Error::Json {
+            path: path.to_path_buf(),
+            reason: format!("entry {i}: the summary has no e2e_s distribution"),
+        })?;
+        let energy = e.energy.as_ref();
+        // The first source the meters had; sources are never summed.
+        let source = energy.and_then(|en| en.sources.first());
         out.push(ServingPoint {
             source: path.to_path_buf(),
-            max_batch: e["max_batch"].as_u64().map(|b| b as u32),
-            profile: profile_label(&s["profile"]),
-            completed: s["completed"].as_u64().ok_or_else(|| bad("completed"))?,
-            failed: s["failed"].as_u64().unwrap_or(0),
-            requests_per_s: num("/requests_per_s").ok_or_else(|| bad("requests_per_s"))?,
-            output_tokens_per_s: num("/output_tokens_per_s")
-                .ok_or_else(|| bad("output_tokens_per_s"))?,
-            ttft_p50_s: num("/ttft_s/p50"),
-            tpot_p50_s: num("/tpot_s/p50"),
-            e2e_p50_s: num("/e2e_s/p50").ok_or_else(|| bad("e2e_s.p50"))?,
-            e2e_p90_s: num("/e2e_s/p90"),
-            j_per_token: source.and_then(|v| v["j_per_token"].as_f64()),
-            energy_source: source.and_then(|v| v["source"].as_str().map(String::from)),
-            energy_is_estimate: source.is_some_and(|v| v["source"] == "estimate"),
-            window_s: e
-                .pointer("/energy/window_ns")
-                .and_then(Value::as_array)
-                .and_then(|w| Some((w.get(1)?.as_f64()? - w.first()?.as_f64()?) / 1e9)),
+            max_batch: e.max_batch.map(|b| b as u32),
+            profile: s.profile.to_string(),
+            completed: s.completed as u64,
+            failed: s.failed as u64,
+            requests_per_s: s.requests_per_s,
+            output_tokens_per_s: s.output_tokens_per_s,
+            ttft_p50_s: s.ttft_s.as_ref().map(|d| d.p50),
+            tpot_p50_s: s.tpot_s.as_ref().map(|d| d.p50),
+            e2e_p50_s: e2e.p50,
+            e2e_p90_s: Some(e2e.p90),
+            j_per_token: source.map(|v| v.j_per_token),
+            energy_source: source.map(|v| v.source.label().to_string()),
+            energy_is_estimate: source.is_some_and(|v| !v.source.is_measurement()),
+            window_s: energy
+                .and_then(|en| en.window_ns)
+                .map(|(t0, t1)| t1.saturating_sub(t0) as f64 / 1e9),
             frontier: false,
         });
     }
@@ -181,35 +158,101 @@ pub fn mark_frontier(points: &mut [ServingPoint]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trilemma_core::stats::Distribution;
+    use trilemma_core::EnergySource;
+    use trilemma_store::load::{
+        write_load, LoadFile, LoadRun, LoadSummary, Profile, SourceEnergy, SteadyEnergy,
+    };
 
-    fn entry(batch: u32, e2e: f64, j: Option<f64>) -> Value {
-        serde_json::json!({
-            "max_batch": batch,
-            "summary": {"profile": {"kind": "concurrency", "n": batch}, "completed": 10, "failed": 0,
-                "requests_per_s": 2.0, "output_tokens_per_s": 40.0,
-                "e2e_s": {"p50": e2e, "p90": e2e * 1.5}, "ttft_s": {"p50": 0.1}},
-            "energy": j.map(|j| serde_json::json!({"window_ns": [0, 2_000_000_000u64],
-                "sources": [{"source": "estimate", "j_per_token": j}]})),
-        })
+    fn dist(p50: f64) -> Distribution {
+        Distribution {
+            n: 10,
+            mean: p50,
+            p50,
+            p90: p50 * 1.5,
+            p95: p50 * 1.5,
+            p99: p50 * 1.5,
+            p999: None,
+            min: p50,
+            max: p50 * 1.5,
+        }
+    }
+
+    fn run(profile: Profile) -> LoadRun {
+        LoadRun {
+            profile,
+            started_ns: 0,
+            ended_ns: 5_000_000_000,
+            requests: Vec::new(),
+            warm_connections: 0,
+        }
+    }
+
+    fn entry(batch: usize, e2e: f64, j: Option<f64>) -> LoadEntry {
+        let profile = Profile::Concurrency { n: batch };
+        LoadEntry {
+            max_batch: Some(batch),
+            steady_batch: Some(batch),
+            summary: Some(LoadSummary {
+                profile,
+                completed: 10,
+                failed: 0,
+                duration_s: 5.0,
+                requests_per_s: 2.0,
+                output_tokens_per_s: 40.0,
+                ttft_s: Some(dist(0.1)),
+                itl_s: None,
+                tpot_s: None,
+                e2e_s: Some(dist(e2e)),
+                output_tokens: None,
+                goodput_per_s: 2.0,
+                steady_window_ns: Some((0, 2_000_000_000)),
+                ttft_gap_s: None,
+            }),
+            energy: j.map(|j| SteadyEnergy {
+                text: String::new(),
+                window_ns: Some((0, 2_000_000_000)),
+                tokens_in_window: Some(100.0),
+                sources: vec![SourceEnergy {
+                    source: EnergySource::Estimate,
+                    joules: j * 100.0,
+                    j_per_token: j,
+                    j_per_request: j * 8.0,
+                }],
+            }),
+            error: None,
+            run: run(profile),
+        }
     }
 
     #[test]
     fn reads_points_and_marks_the_energy_latency_front() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("load.json");
-        let doc = serde_json::json!([
+        let mut file = LoadFile::new();
+        file.profiles = vec![
             entry(1, 0.5, Some(2.0)),
             entry(2, 0.6, Some(1.2)),
             entry(4, 0.9, Some(1.3)), // slower and costlier than batch 2: dominated
             entry(8, 1.2, None),
-            {"max_batch": 16, "error": "no request succeeded"},
-        ]);
-        std::fs::write(&path, doc.to_string()).unwrap();
+            LoadEntry {
+                max_batch: Some(16),
+                steady_batch: None,
+                summary: None,
+                energy: None,
+                error: Some("no request succeeded".into()),
+                run: run(Profile::Concurrency { n: 16 }),
+            },
+        ];
+        write_load(&path, &file).unwrap();
         let mut pts = load_serving(&path).unwrap();
         assert_eq!(pts.len(), 4);
         assert_eq!(pts[0].profile, "concurrency 1");
         assert_eq!(pts[1].window_s, Some(2.0));
+        assert_eq!(pts[1].e2e_p90_s, Some(0.6 * 1.5));
         assert!(pts[0].energy_is_estimate);
+        assert_eq!(pts[0].energy_source.as_deref(), Some("estimate"));
+        assert!(pts[3].j_per_token.is_none() && pts[3].window_s.is_none());
         mark_frontier(&mut pts).unwrap();
         let front: Vec<bool> = pts.iter().map(|p| p.frontier).collect();
         assert_eq!(front, vec![true, true, false, false]);
@@ -222,8 +265,12 @@ mod tests {
         std::fs::write(&path, r#"{"runs": 3}"#).unwrap();
         let e = load_serving(&path).unwrap_err().to_string();
         assert!(e.contains("x.json") && e.contains("load file"), "{e}");
-        std::fs::write(&path, r#"[{"summary": {"profile": {}, "completed": 1}}]"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"[{"max_batch": null, "summary": {"profile": {"kind": "concurrency", "n": 1}, "completed": 1}}]"#,
+        )
+        .unwrap();
         let e = load_serving(&path).unwrap_err().to_string();
-        assert!(e.contains("entry 0") && e.contains("requests_per_s"), "{e}");
+        assert!(e.contains("x.json") && e.contains("entry 0"), "{e}");
     }
 }

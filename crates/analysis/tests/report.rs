@@ -396,18 +396,66 @@ fn html_renders_in_headless_chromium() {
 fn load_files_make_a_serving_section_with_the_energy_latency_front() {
     let tmp = tempfile::tempdir().unwrap();
     let load = tmp.path().join("load.json");
-    let entry = |b: u32, e2e: f64, j: f64| {
-        serde_json::json!({
-            "max_batch": b,
-            "summary": {"profile": {"kind": "concurrency", "n": b}, "completed": 8, "failed": 0,
-                "requests_per_s": b as f64, "output_tokens_per_s": 30.0 * b as f64,
-                "e2e_s": {"p50": e2e, "p90": e2e * 1.2}, "ttft_s": {"p50": 0.05}, "tpot_s": {"p50": 0.02}},
-            "energy": {"window_ns": [0, 3_000_000_000u64],
-                "sources": [{"source": "estimate", "j_per_token": j}]},
-        })
+    use trilemma_core::stats::Distribution;
+    use trilemma_store::load::{
+        LoadEntry, LoadFile, LoadRun, LoadSummary, Profile, SourceEnergy, SteadyEnergy,
     };
-    let doc = serde_json::json!([entry(1, 0.4, 2.0), entry(4, 0.5, 0.9), entry(8, 0.9, 1.1)]);
-    std::fs::write(&load, doc.to_string()).unwrap();
+    let dist = |p50: f64, p90: f64| Distribution {
+        n: 8,
+        mean: p50,
+        p50,
+        p90,
+        p95: p90,
+        p99: p90,
+        p999: None,
+        min: p50,
+        max: p90,
+    };
+    let entry = |b: usize, e2e: f64, j: f64| {
+        let profile = Profile::Concurrency { n: b };
+        LoadEntry {
+            max_batch: Some(b),
+            steady_batch: Some(b),
+            summary: Some(LoadSummary {
+                profile,
+                completed: 8,
+                failed: 0,
+                duration_s: 8.0 / b as f64,
+                requests_per_s: b as f64,
+                output_tokens_per_s: 30.0 * b as f64,
+                ttft_s: Some(dist(0.05, 0.05)),
+                itl_s: None,
+                tpot_s: Some(dist(0.02, 0.02)),
+                e2e_s: Some(dist(e2e, e2e * 1.2)),
+                output_tokens: None,
+                goodput_per_s: b as f64,
+                steady_window_ns: Some((0, 3_000_000_000)),
+                ttft_gap_s: None,
+            }),
+            energy: Some(SteadyEnergy {
+                text: String::new(),
+                window_ns: Some((0, 3_000_000_000)),
+                tokens_in_window: Some(100.0),
+                sources: vec![SourceEnergy {
+                    source: trilemma_core::EnergySource::Estimate,
+                    joules: j * 100.0,
+                    j_per_token: j,
+                    j_per_request: j * 30.0,
+                }],
+            }),
+            error: None,
+            run: LoadRun {
+                profile,
+                started_ns: 0,
+                ended_ns: 3_000_000_000,
+                requests: Vec::new(),
+                warm_connections: b,
+            },
+        }
+    };
+    let mut file = LoadFile::new();
+    file.profiles = vec![entry(1, 0.4, 2.0), entry(4, 0.5, 0.9), entry(8, 0.9, 1.1)];
+    trilemma_store::load::write_load(&load, &file).unwrap();
     let points = trilemma_analysis::serving::load_serving(&load).unwrap();
     // Load files alone make a report.
     let r = report::build_with_serving(&[], points.clone()).unwrap();

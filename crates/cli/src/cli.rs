@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate models on tasks: accuracy, latency, throughput, memory and energy in one run.
-    Run(cmd_run::RunArgs),
+    Run(crate::run_args::RunArgs),
     /// Sweep models x quantizations x tasks x batch sizes x threads into named, resumable runs.
     Sweep(cmd_sweep::SweepArgs),
     /// Fetch, verify and list pinned models and data sets.

@@ -132,12 +132,12 @@ pub struct Comparison {
 /// Reads the complete sample records of a run directory. A torn last line (a run killed
 /// mid-write) is left out with a warning; any other bad line is an error naming it.
 pub fn read_run_records(dir: &Path) -> anyhow::Result<Vec<SampleRecord>> {
-    let path = dir.join(trilemma_runner::store::SAMPLES);
+    let path = dir.join(trilemma_store::run::SAMPLES);
     if !path.is_file() {
         let inner: Vec<String> = std::fs::read_dir(dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
-                    .filter(|e| e.path().join(trilemma_runner::store::SAMPLES).is_file())
+                    .filter(|e| e.path().join(trilemma_store::run::SAMPLES).is_file())
                     .map(|e| e.path().display().to_string())
                     .collect()
             })

@@ -82,7 +82,7 @@ pub fn run(
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| trilemma_judge::DEFAULT_RUBRIC_PATH.to_string());
-    let manifest_path = args.run.join(trilemma_runner::store::MANIFEST);
+    let manifest_path = args.run.join(trilemma_store::run::MANIFEST);
     let run_manifest: serde_json::Value = std::fs::read_to_string(&manifest_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())

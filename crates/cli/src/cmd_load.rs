@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use trilemma_load::{run as run_load, summarize, LoadConfig, Profile, Slo};
+use trilemma_load::{LoadEntry, LoadEvent, LoadPlan, ProfilePlan, Server, Slo, SpawnServers};
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
@@ -87,76 +87,24 @@ pub struct LoadArgs {
     pub out: Option<PathBuf>,
 }
 
-/// The prompts of a built-in task's items, in the data set's order.
+/// The prompts of a built-in task's items, in the data set's order. (Here, not in
+/// `trilemma-load`: it needs the task loaders and the asset cache.)
 fn task_prompts(name: &str) -> anyhow::Result<Vec<String>> {
-    let catalog = trilemma_assets::Catalog::builtin();
-    let cache = trilemma_assets::Cache::from_env();
-    let data_set = trilemma_tasks::data_set_for(name)?;
-    let package = cache.fetch_dataset(catalog.dataset(data_set)?)?;
-    let task = trilemma_tasks::load(name, &package)?;
-    Ok(task
-        .items
+    let spec = trilemma_runner::inputs::TaskSpec {
+        names: vec![name.to_string()],
+        seed: trilemma_core::DEFAULT_SEED,
+        ..Default::default()
+    };
+    let loaded = trilemma_runner::inputs::load_tasks(
+        &spec,
+        &trilemma_assets::Cache::from_env(),
+        &trilemma_assets::Catalog::builtin(),
+    )?;
+    Ok(loaded
+        .tasks
         .iter()
-        .map(|item| match item {
-            trilemma_tasks::Item::MultipleChoice { context, .. } => context.clone(),
-            trilemma_tasks::Item::Generate { prompt, .. } => prompt.clone(),
-            trilemma_tasks::Item::Rolling { text, .. } => text.clone(),
-        })
+        .flat_map(|t| t.items.iter().map(|i| i.prompt().to_string()))
         .collect())
-}
-
-fn read_prompts(path: &PathBuf) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read prompts file {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        if line.trim_start().starts_with('{') {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
-            let p = v.get("prompt").and_then(|p| p.as_str()).with_context(|| {
-                format!("{}:{}: no string field \"prompt\"", path.display(), i + 1)
-            })?;
-            out.push(p.to_string());
-        } else {
-            out.push(line.to_string());
-        }
-    }
-    if out.is_empty() {
-        bail!("{} holds no prompts", path.display());
-    }
-    Ok(out)
-}
-
-/// A server under load: given by URL, or started here for one max batch size.
-struct Target {
-    url: String,
-    model: String,
-    max_batch: Option<usize>,
-    /// Held so that the server stops when the target is dropped.
-    _server: Option<trilemma_load::process::SpawnedServer>,
-}
-
-/// Starts `trilemma serve` on a free port and waits until it answers.
-fn spawn_server(
-    model: &str,
-    served: &str,
-    max_batch: usize,
-    threads: Option<u32>,
-    prefill_chunk: Option<usize>,
-    log: &std::path::Path,
-) -> anyhow::Result<Target> {
-    let (server, url) =
-        trilemma_load::process::spawn_serve(model, served, max_batch, threads, prefill_chunk, log)?;
-    Ok(Target {
-        url,
-        model: served.to_string(),
-        max_batch: Some(max_batch),
-        _server: Some(server),
-    })
 }
 
 fn ms(d: &Option<trilemma_core::stats::Distribution>) -> String {
@@ -165,51 +113,49 @@ fn ms(d: &Option<trilemma_core::stats::Distribution>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// What a profile run is for: a sweep's synchronous and throughput runs place its rates.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Role {
-    Given,
-    SweepSynchronous,
-    SweepThroughput,
-}
-
-/// Profiles given on the command line, in order (the sweep's rates come later, once its
-/// synchronous and throughput runs are measured).
-fn planned(args: &LoadArgs, max_batch: Option<usize>) -> Vec<(Profile, Role)> {
-    let mut profiles: Vec<(Profile, Role)> = args
-        .concurrency
-        .iter()
-        .map(|&n| (Profile::Concurrency { n }, Role::Given))
-        .collect();
-    for &rate in &args.rate {
-        profiles.push((rate_profile(args, rate), Role::Given));
-    }
-    if args.sweep.is_some() {
-        profiles.push((Profile::Concurrency { n: 1 }, Role::SweepSynchronous));
-        profiles.push((
-            Profile::Concurrency {
-                n: args.max_concurrency,
-            },
-            Role::SweepThroughput,
-        ));
-    }
-    if profiles.is_empty() {
-        if let Some(b) = max_batch {
-            profiles.push((Profile::Concurrency { n: b }, Role::Given));
-        }
-    }
-    profiles
-}
-
-fn rate_profile(args: &LoadArgs, rate: f64) -> Profile {
-    if args.poisson {
-        Profile::Poisson {
-            rate,
+/// The session's settings from the flags.
+fn plan(args: &LoadArgs, slo: Slo, prompts: Vec<String>) -> anyhow::Result<LoadPlan> {
+    let server = match &args.serve {
+        Some(model) => Server::Spawn(SpawnServers {
+            model: model.clone(),
+            served: args.served_model.clone().unwrap_or_else(|| model.clone()),
+            max_batches: args.max_batch.clone(),
+            threads: args.serve_threads,
+            prefill_chunk: args.serve_prefill_chunk,
+        }),
+        None => Server::Given {
+            url: args
+                .engine
+                .clone()
+                .context("give --engine URL or --serve MODEL")?,
+            model: args
+                .served_model
+                .clone()
+                .context("give --served-model with --engine")?,
+        },
+    };
+    Ok(LoadPlan {
+        server,
+        profiles: ProfilePlan {
+            concurrency: args.concurrency.clone(),
+            rates: args.rate.clone(),
+            sweep: args.sweep,
+            max_concurrency: args.max_concurrency,
+            poisson: args.poisson,
             seed: args.seed,
-        }
-    } else {
-        Profile::Constant { rate }
-    }
+        },
+        prompts,
+        chat: args.chat,
+        requests: args.requests,
+        max_tokens: args.max_tokens,
+        slo,
+        api_key_env: args.api_key_env.clone(),
+        threads: args.threads,
+        timeout: Duration::from_secs(600),
+        steady_batch: args.steady_batch,
+        energy: args.energy,
+        out: args.out.clone(),
+    })
 }
 
 pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
@@ -225,177 +171,77 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         bail!("--max-batch sizes must be at least 1");
     }
     let prompts = match (&args.prompts, &args.task) {
-        (Some(p), _) => read_prompts(p)?,
+        (Some(p), _) => trilemma_load::read_prompts(p)?,
         (None, Some(t)) => task_prompts(t)?,
         (None, None) => bail!("give --prompts FILE or --task NAME"),
     };
-    let logs = tempfile::tempdir()?;
-    let mut report: Vec<serde_json::Value> = Vec::new();
-    let batches: Vec<Option<usize>> = match &args.serve {
-        Some(_) => args.max_batch.iter().map(|&b| Some(b)).collect(),
-        None => vec![None],
-    };
-    for max_batch in batches {
-        let target = match (&args.serve, max_batch) {
-            (Some(model), Some(b)) => {
-                let served = args.served_model.clone().unwrap_or_else(|| model.clone());
-                let log = logs.path().join(format!("serve-{b}.log"));
-                eprintln!("starting trilemma serve {model} --max-batch {b}");
-                spawn_server(
-                    model,
-                    &served,
-                    b,
-                    args.serve_threads,
-                    args.serve_prefill_chunk,
-                    &log,
-                )?
-            }
-            _ => Target {
-                url: args
-                    .engine
-                    .clone()
-                    .context("give --engine URL or --serve MODEL")?,
-                model: args
-                    .served_model
-                    .clone()
-                    .context("give --served-model with --engine")?,
-                max_batch: None,
-                _server: None,
-            },
-        };
-        // Preflight: an unreachable server, a wrong model name or a server that is not
-        // OpenAI-compatible is a clear error before any load is sent.
-        let mut pre = trilemma_engine::http::OpenAiConfig::new(&target.url, &target.model);
-        pre.api_key_env = args.api_key_env.clone();
-        trilemma_engine::http::OpenAiEngine::connect(pre)
-            .with_context(|| format!("preflight of {}", target.url))?;
-        let cfg = LoadConfig {
-            base_url: target.url.clone(),
-            model: target.model.clone(),
-            prompts: prompts.clone(),
-            max_tokens: args.max_tokens,
-            requests: args.requests,
-            profile: Profile::Concurrency { n: 1 },
-            api_key_env: args.api_key_env.clone(),
-            timeout: Duration::from_secs(600),
-            threads: args.threads,
-            chat: args.chat,
-        };
-        let mut queue: std::collections::VecDeque<(Profile, Role)> =
-            planned(args, max_batch).into();
-        let mut sync_rps = f64::NAN;
-        while let Some((p, role)) = queue.pop_front() {
-            let entry = run_profile(args, &cfg, p, &slo, &target)?;
-            let rps = entry
-                .pointer("/summary/requests_per_s")
-                .and_then(serde_json::Value::as_f64)
-                .unwrap_or(f64::NAN);
-            match role {
-                Role::Given => {}
-                Role::SweepSynchronous => sync_rps = rps,
-                Role::SweepThroughput => {
-                    let rates = trilemma_load::sweep_rates(sync_rps, rps, args.sweep.unwrap_or(0));
-                    if rates.is_empty() {
-                        eprintln!("sweep: the throughput run was not faster than the synchronous one; no rates between them");
-                    }
-                    queue.extend(
-                        rates
-                            .into_iter()
-                            .map(|r| (rate_profile(args, r), Role::Given)),
-                    );
-                }
-            }
-            report.push(entry);
-            if let Some(out) = &args.out {
-                trilemma_runner::store::write_json_atomic(out, &report)
-                    .with_context(|| format!("cannot write {}", out.display()))?;
-            }
-        }
-        drop(target);
-    }
+    let file = trilemma_load::run_plan(&plan(args, slo, prompts)?, print_event)?;
     if args.serve.is_some() && args.max_batch.len() > 1 {
-        print_batch_curve(&report, args.out.as_deref())?;
+        print_batch_curve(&file.profiles, args.out.as_deref())?;
     }
     Ok(())
 }
 
-/// Runs one profile against `target`, prints its line, and returns its JSON entry.
-fn run_profile(
-    args: &LoadArgs,
-    cfg: &LoadConfig,
-    p: Profile,
-    slo: &Slo,
-    target: &Target,
-) -> anyhow::Result<serde_json::Value> {
-    let mut c = cfg.clone();
-    c.profile = p;
-    let meters = args.energy.then(|| {
-        trilemma_telemetry::Telemetry::start(&trilemma_telemetry::TelemetryConfig {
-            estimate_machine_wide: true,
-            ..Default::default()
-        })
-    });
-    let run = run_load(&c)?;
-    let readings = meters.map(trilemma_telemetry::Telemetry::finish);
-    let concurrency = match p {
-        Profile::Concurrency { n } => n,
-        _ => 1,
-    };
-    let batch = args.steady_batch.unwrap_or(match target.max_batch {
-        Some(b) => concurrency.min(b),
-        None => concurrency,
-    });
-    let failed = run.requests.iter().filter(|r| r.error.is_some()).count();
-    let label = match target.max_batch {
+/// Prints a session's progress: a line per profile, as it ends.
+fn print_event(event: LoadEvent<'_>) {
+    match event {
+        LoadEvent::Starting { model, max_batch } => {
+            eprintln!("starting trilemma serve {model} --max-batch {max_batch}");
+        }
+        LoadEvent::NoSweepRates => eprintln!(
+            "sweep: the throughput run was not faster than the synchronous one; no rates between them"
+        ),
+        LoadEvent::Profile(entry) => print_entry(entry),
+    }
+}
+
+fn print_entry(entry: &LoadEntry) {
+    let p = entry.run.profile;
+    let label = match entry.max_batch {
         Some(b) => format!("max batch {b}, {p:?}"),
         None => format!("{p:?}"),
     };
-    Ok(match summarize(&run, slo, batch) {
-        Ok(s) => {
-            println!(
-                "{label}: {:.2} req/s, {:.1} tok/s, goodput {:.2}/s, TTFT p50/p99 {} ms, ITL p50/p99 {} ms, e2e p50/p99 {} ms, {} failed",
-                s.requests_per_s,
-                s.output_tokens_per_s,
-                s.goodput_per_s,
-                ms(&s.ttft_s),
-                ms(&s.itl_s),
-                ms(&s.e2e_s),
-                s.failed
-            );
-            if let Some(g) = &s.ttft_gap_s {
-                println!(
-                    "  client TTFT - server's own TTFT (server_timing), {} requests: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-                    g.n,
-                    g.p50 * 1e3,
-                    g.p99 * 1e3,
-                    g.max * 1e3
-                );
-            }
-            let energy = readings
-                .as_ref()
-                .map(|r| steady_energy(r, &run, s.steady_window_ns));
-            if let Some(e) = &energy {
-                println!("  energy: {}", e["text"].as_str().unwrap_or_default());
-            }
-            serde_json::json!({"max_batch": target.max_batch, "steady_batch": batch,
-                "summary": s, "energy": energy, "run": run})
-        }
-        Err(e) => {
-            eprintln!("{label}: {e} ({failed} failed)");
-            serde_json::json!({"max_batch": target.max_batch, "error": e.to_string(), "run": run})
-        }
-    })
+    let Some(s) = &entry.summary else {
+        let failed = entry
+            .run
+            .requests
+            .iter()
+            .filter(|r| r.error.is_some())
+            .count();
+        let error = entry.error.as_deref().unwrap_or("nothing measured");
+        eprintln!("{label}: {error} ({failed} failed)");
+        return;
+    };
+    println!(
+        "{label}: {:.2} req/s, {:.1} tok/s, goodput {:.2}/s, TTFT p50/p99 {} ms, ITL p50/p99 {} ms, e2e p50/p99 {} ms, {} failed",
+        s.requests_per_s,
+        s.output_tokens_per_s,
+        s.goodput_per_s,
+        ms(&s.ttft_s),
+        ms(&s.itl_s),
+        ms(&s.e2e_s),
+        s.failed
+    );
+    if let Some(g) = &s.ttft_gap_s {
+        println!(
+            "  client TTFT - server's own TTFT (server_timing), {} requests: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            g.n,
+            g.p50 * 1e3,
+            g.p99 * 1e3,
+            g.max * 1e3
+        );
+    }
+    if let Some(e) = &entry.energy {
+        println!("  energy: {}", e.text);
+    }
 }
 
 /// Seed 004's energy-latency curve over the servers' batch sizes: one line per
 /// (batch, profile), with the Pareto front over median latency and J/token marked, as
 /// `trilemma report` shows a load file.
-fn print_batch_curve(
-    report: &[serde_json::Value],
-    out: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
+fn print_batch_curve(entries: &[LoadEntry], out: Option<&std::path::Path>) -> anyhow::Result<()> {
     use trilemma_analysis::serving;
-    let mut points = serving::points_of(report, out.unwrap_or(std::path::Path::new("-")))?;
+    let mut points = serving::points_of(entries, out.unwrap_or(std::path::Path::new("-")))?;
     serving::mark_frontier(&mut points)?;
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
@@ -410,62 +256,4 @@ fn print_batch_curve(
     );
     println!("{t}");
     Ok(())
-}
-
-/// J/token over the steady-state window from each energy source the meters had (never
-/// summed across sources), J/request = J/token x the mean output tokens of a request.
-fn steady_energy(
-    readings: &trilemma_telemetry::Readings,
-    run: &trilemma_load::LoadRun,
-    window: Option<(u64, u64)>,
-) -> serde_json::Value {
-    let Some((t0, t1)) = window else {
-        return serde_json::json!({
-            "text": "no steady-state window (the batch never filled, or never drained): J/token not attributed",
-            "window_ns": null,
-        });
-    };
-    let ok: Vec<_> = run.requests.iter().filter(|r| r.error.is_none()).collect();
-    let spans: Vec<_> = ok
-        .iter()
-        .map(|r| (r.start_ns, r.end_ns, u64::from(r.output_tokens)))
-        .collect();
-    let tokens = trilemma_telemetry::tokens_in_window(&spans, (t0, t1));
-    let mean_out =
-        ok.iter().map(|r| f64::from(r.output_tokens)).sum::<f64>() / ok.len().max(1) as f64;
-    let mut per_source = Vec::new();
-    let mut text = format!(
-        "steady-state window {:.2} s, {:.0} output tokens in it",
-        (t1 - t0) as f64 / 1e9,
-        tokens
-    );
-    for source in readings.sources() {
-        let Some(j) = readings.energy_between(source, t0, t1) else {
-            continue;
-        };
-        let per_token = j / tokens.max(1.0);
-        text.push_str(&format!(
-            "; {}: {:.3} J/token, {:.2} J/request{}",
-            source.label(),
-            per_token,
-            per_token * mean_out,
-            if source.is_measurement() {
-                ""
-            } else {
-                " (ESTIMATE from the whole machine's CPU use, client included)"
-            }
-        ));
-        per_source.push(serde_json::json!({
-            "source": source,
-            "joules": j,
-            "j_per_token": per_token,
-            "j_per_request": per_token * mean_out,
-        }));
-    }
-    serde_json::json!({
-        "text": text,
-        "window_ns": [t0, t1],
-        "tokens_in_window": tokens,
-        "sources": per_source,
-    })
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Args;
-use trilemma_serve::{serve, ServeConfig};
+use trilemma_serve::{serve_blocking, ServeConfig};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -53,10 +53,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         max_batch: args.max_batch,
         prefill_chunk: (args.prefill_chunk > 0).then_some(args.prefill_chunk),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    // First Ctrl-C: stop accepting and finish the requests in flight.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let tx = std::sync::Mutex::new(Some(tx));
     ctrlc::set_handler(move || {
@@ -65,21 +62,16 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         }
     })
     .context("installing the Ctrl-C handler")?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        eprintln!(
-            "serving {} at http://{}/v1 (max batch {}); Ctrl-C stops",
-            cfg.model_name,
-            listener.local_addr()?,
-            cfg.max_batch
-        );
-        serve(listener, engine, cfg, async move {
+    let (name, max_batch) = (cfg.model_name.clone(), cfg.max_batch);
+    serve_blocking(
+        args.listen,
+        engine,
+        cfg,
+        async move {
             let _ = rx.await;
-        })
-        .await?;
-        eprintln!("stopped");
-        Ok(())
-    })
+        },
+        |addr| eprintln!("serving {name} at http://{addr}/v1 (max batch {max_batch}); Ctrl-C stops"),
+    )?;
+    eprintln!("stopped");
+    Ok(())
 }

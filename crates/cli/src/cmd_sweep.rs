@@ -13,7 +13,7 @@ use trilemma_assets::Cache;
 use trilemma_engine_gguf::quantize::QuantType;
 use trilemma_runner::sweep::{run_sweep, SweepPlan};
 
-use crate::cmd_run::{self, RunArgs};
+use crate::run_args::{self, RunArgs};
 use crate::output;
 
 #[derive(Debug, Clone)]
@@ -105,8 +105,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--batch-size: 0 is not a batch size");
     }
     let r = &args.run;
-    let meters = cmd_run::telemetry_config(r)?;
-    let tasks = cmd_run::tasks(r)?;
+    let meters = run_args::telemetry_config(r)?;
+    let tasks = run_args::tasks(r)?;
     let models = r
         .models
         .iter()
@@ -131,8 +131,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         num_fewshot: r.num_fewshot,
         derived_dir: Cache::from_env().root().join("models").join("derived"),
     };
-    let stop = cmd_run::stop_on_ctrl_c()?;
-    let ctx = cmd_run::eval_context(r, r.batch_size, meters, false);
+    let stop = run_args::stop_on_ctrl_c()?;
+    let ctx = run_args::eval_context(r, r.batch_size, meters, false);
     let done = run_sweep(&plan, &out, &ctx, &stop, &mut output::Observer)?;
     if r.json {
         let list: Vec<_> = done.runs.iter().map(|r| &r.summary).collect();

@@ -13,6 +13,7 @@ mod cmd_score;
 mod cmd_serve;
 mod cmd_sweep;
 mod output;
+mod run_args;
 
 use std::process::ExitCode;
 

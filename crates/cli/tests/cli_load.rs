@@ -5,6 +5,7 @@ mod common;
 use common::{run_ok, trilemma};
 
 use std::process::{Child, Stdio};
+use trilemma_store::load::Profile;
 
 /// `trilemma bench sse-target` on a free port, killed when dropped.
 struct Target(Child, String);
@@ -109,27 +110,30 @@ fn the_sweep_runs_synchronous_then_throughput_then_rates_between() {
             .arg("--out")
             .arg(&report),
     );
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let entries = v.as_array().unwrap();
+    let file = trilemma_store::load::read_load(&report).unwrap();
+    assert_eq!(
+        file.schema_version,
+        trilemma_store::load::LOAD_SCHEMA_VERSION
+    );
+    let entries = &file.profiles;
     assert_eq!(entries.len(), 4);
-    let profile = |i: usize| &entries[i]["summary"]["profile"];
-    assert_eq!(profile(0)["kind"], "concurrency");
-    assert_eq!(profile(0)["n"], 1);
-    assert_eq!(profile(1)["n"], 8);
-    let rps = |i: usize| entries[i]["summary"]["requests_per_s"].as_f64().unwrap();
-    let (sync, max) = (rps(0), rps(1));
+    let summary = |i: usize| entries[i].summary.as_ref().unwrap();
+    assert_eq!(summary(0).profile, Profile::Concurrency { n: 1 });
+    assert_eq!(summary(1).profile, Profile::Concurrency { n: 8 });
+    let (sync, max) = (summary(0).requests_per_s, summary(1).requests_per_s);
     // The two rates split [synchronous, throughput] in thirds.
     for (i, k) in [(2, 1.0), (3, 2.0)] {
-        assert_eq!(profile(i)["kind"], "constant");
+        let Profile::Constant { rate: got } = summary(i).profile else {
+            panic!("entry {i} is not a constant rate: {:?}", summary(i).profile);
+        };
         let want = sync + (max - sync) * k / 3.0;
-        let got = profile(i)["rate"].as_f64().unwrap();
         assert!((got - want).abs() < 1e-6 * want, "{got} vs {want}");
     }
-    for e in entries {
-        assert_eq!(e["summary"]["failed"], 0);
-        assert_eq!(e["summary"]["completed"], 200);
+    for i in 0..entries.len() {
+        let s = summary(i);
+        assert_eq!((s.failed, s.completed), (0, 200));
         // The target reports its own TTFT; the client's gap to it is positive.
-        assert!(e["summary"]["ttft_gap_s"]["min"].as_f64().unwrap() > 0.0);
+        assert!(s.ttft_gap_s.as_ref().unwrap().min > 0.0);
     }
     // The file is a load file `trilemma report` reads.
     let md = run_ok(trilemma().args(["report", "--format", "md"]).arg(&report));

@@ -4,17 +4,37 @@
 //! the standard error is lm-evaluation-harness's `mean_stderr` (sample standard
 //! deviation over sqrt(n)), and confidence intervals come from a seeded
 //! percentile bootstrap so the same run always prints the same interval.
+//!
+//! # Resampling
+//!
+//! Every interval in Trilemma comes from one primitive, [`resample_strata`] (and
+//! [`resample`], its single-stratum case): each of [`BOOTSTRAP_RESAMPLES`] (1,000)
+//! resamples draws, for every stratum of `n` items, `n` indices uniformly with
+//! replacement from a ChaCha8 generator seeded with [`crate::DEFAULT_SEED`] (1234), the
+//! workspace's one default seed; the statistic is recomputed on each resample, and the
+//! 95% interval is the 2.5th and 97.5th percentiles of the resampled values
+//! ([`Resampled::interval`]). The bootstraps built on it:
+//! - [`mean_estimate`]: the mean of per-sample scores (items resampled);
+//! - [`macro_mean_estimate`]: the mean of group means (items resampled within their group);
+//! - [`paired_bootstrap`]: the difference of two runs on the same items (pairs kept
+//!   together; `trilemma compare --resamples/--seed` may change the count and seed);
+//! - corpus statistics that are not means of samples (BLEU, chrF and macro-F1 in
+//!   trilemma-metrics, corpus perplexity in the runner): items resampled and the statistic
+//!   recomputed, the standard deviation of the resampled values as the standard error
+//!   ([`Resampled::estimate`]).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::setup::DEFAULT_SEED;
 use crate::{Error, Result};
 
 /// Resamples used by every bootstrap unless a caller asks otherwise.
 pub const BOOTSTRAP_RESAMPLES: usize = 1_000;
-/// Seed used by every bootstrap unless a caller asks otherwise.
-pub const BOOTSTRAP_SEED: u64 = 1234;
+/// Seed of every bootstrap unless a caller asks otherwise: the same constant as
+/// [`crate::DEFAULT_SEED`] (the default of `trilemma compare --seed`).
+pub const BOOTSTRAP_SEED: u64 = DEFAULT_SEED;
 
 pub fn mean(xs: &[f64]) -> Result<f64> {
     if xs.is_empty() {
@@ -110,48 +130,168 @@ pub struct Estimate {
     pub n: usize,
 }
 
-/// Percentile bootstrap of `statistic` over `xs`, 95% two-sided.
-pub fn bootstrap_ci(
-    xs: &[f64],
-    statistic: impl Fn(&[f64]) -> f64,
+/// A statistic recomputed on every bootstrap resample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resampled {
+    /// The resampled values, ascending.
+    sorted: Vec<f64>,
+    /// Their sample standard deviation, taken in draw order.
+    std: f64,
+}
+
+impl Resampled {
+    /// The resampled values, ascending.
+    pub fn values(&self) -> &[f64] {
+        &self.sorted
+    }
+
+    /// The 95% two-sided percentile interval: the 2.5th and 97.5th percentiles.
+    pub fn interval(&self) -> (f64, f64) {
+        (
+            percentile_sorted(&self.sorted, 2.5),
+            percentile_sorted(&self.sorted, 97.5),
+        )
+    }
+
+    /// Sample standard deviation of the resampled values: the bootstrap standard error.
+    pub fn std(&self) -> f64 {
+        self.std
+    }
+
+    /// `value` (the statistic on all `n` items) with the bootstrap standard error and the
+    /// percentile interval.
+    pub fn estimate(&self, value: f64, n: usize) -> Estimate {
+        let (ci_low, ci_high) = self.interval();
+        Estimate {
+            value,
+            stderr: self.std,
+            ci_low,
+            ci_high,
+            n,
+        }
+    }
+}
+
+/// The one resampling primitive (see the module doc). The items are laid out stratum
+/// after stratum, `sizes[k]` items in stratum `k`; each resample draws `sizes[k]` indices
+/// with replacement from stratum `k`'s own range, in that layout, and hands them to
+/// `statistic`. The generator is seeded with `seed` once, so a call is reproducible.
+pub fn resample_strata<E: From<Error>>(
+    sizes: &[usize],
     resamples: usize,
     seed: u64,
-) -> Result<(f64, f64)> {
-    if xs.is_empty() {
-        return Err(Error::Empty { what: "bootstrap" });
+    mut statistic: impl FnMut(&[usize]) -> std::result::Result<f64, E>,
+) -> std::result::Result<Resampled, E> {
+    if sizes.iter().sum::<usize>() == 0 {
+        return Err(Error::Empty { what: "bootstrap" }.into());
+    }
+    if let Some(k) = sizes.iter().position(|&n| n == 0) {
+        return Err(Error::Invalid {
+            field: "bootstrap strata",
+            reason: format!("stratum {k} has no item"),
+        }
+        .into());
+    }
+    if resamples == 0 {
+        return Err(Error::Invalid {
+            field: "resamples",
+            reason: "a bootstrap needs at least one resample".into(),
+        }
+        .into());
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut buf = vec![0.0; xs.len()];
-    let mut stats: Vec<f64> = (0..resamples)
-        .map(|_| {
-            for slot in buf.iter_mut() {
-                *slot = xs[rng.gen_range(0..xs.len())];
+    let mut idx = vec![0usize; sizes.iter().sum()];
+    let mut draws = Vec::with_capacity(resamples);
+    for _ in 0..resamples {
+        let mut start = 0;
+        for &n in sizes {
+            for slot in &mut idx[start..start + n] {
+                *slot = start + rng.gen_range(0..n);
             }
-            statistic(&buf)
-        })
-        .collect();
-    stats.sort_by(f64::total_cmp);
-    Ok((
-        percentile_sorted(&stats, 2.5),
-        percentile_sorted(&stats, 97.5),
-    ))
+            start += n;
+        }
+        draws.push(statistic(&idx)?);
+    }
+    let std = sample_std(&draws);
+    draws.sort_by(f64::total_cmp);
+    Ok(Resampled { sorted: draws, std })
+}
+
+/// [`resample_strata`] with one stratum: `resamples` resamples of `n` indices in `0..n`.
+pub fn resample<E: From<Error>>(
+    n: usize,
+    resamples: usize,
+    seed: u64,
+    statistic: impl FnMut(&[usize]) -> std::result::Result<f64, E>,
+) -> std::result::Result<Resampled, E> {
+    resample_strata(&[n], resamples, seed, statistic)
+}
+
+/// Mean of the items at `idx`.
+fn mean_at(xs: &[f64], idx: &[usize]) -> f64 {
+    idx.iter().map(|&i| xs[i]).sum::<f64>() / idx.len() as f64
 }
 
 /// The mean of per-sample scores with its standard error and 95% bootstrap CI.
 pub fn mean_estimate(xs: &[f64]) -> Result<Estimate> {
     let value = mean(xs)?;
-    let (ci_low, ci_high) = bootstrap_ci(
-        xs,
-        |s| s.iter().sum::<f64>() / s.len() as f64,
-        BOOTSTRAP_RESAMPLES,
-        BOOTSTRAP_SEED,
-    )?;
+    let (ci_low, ci_high) = resample(xs.len(), BOOTSTRAP_RESAMPLES, DEFAULT_SEED, |idx| {
+        Ok::<_, Error>(mean_at(xs, idx))
+    })?
+    .interval();
     Ok(Estimate {
         value,
         stderr: stderr_of_mean(xs),
         ci_low,
         ci_high,
         n: xs.len(),
+    })
+}
+
+/// The macro average over groups (e.g. MMLU subjects): the plain mean of the group means,
+/// its standard error `sqrt(sum se_g^2) / G` (group means are independent), and a 95%
+/// stratified bootstrap interval (items resampled within their group). A group of one
+/// item has no within-group variance, so a stratified bootstrap would claim certainty:
+/// when any group has a single item, the standard error and interval are those of the
+/// mean of the group means ([`mean_estimate`] over the groups) instead. `n` counts items.
+pub fn macro_mean_estimate(groups: &[&[f64]]) -> Result<Estimate> {
+    let means = groups
+        .iter()
+        .map(|g| mean(g))
+        .collect::<Result<Vec<f64>>>()?;
+    let n = groups.iter().map(|g| g.len()).sum();
+    if groups.iter().any(|g| g.len() < 2) {
+        return Ok(Estimate {
+            n,
+            ..mean_estimate(&means)?
+        });
+    }
+    let n_groups = means.len() as f64;
+    let items = groups.concat();
+    let sizes: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    let (ci_low, ci_high) = resample_strata(&sizes, BOOTSTRAP_RESAMPLES, DEFAULT_SEED, |idx| {
+        let mut start = 0;
+        let sum_of_means = sizes
+            .iter()
+            .map(|&len| {
+                start += len;
+                mean_at(&items, &idx[start - len..start])
+            })
+            .sum::<f64>();
+        Ok::<_, Error>(sum_of_means / n_groups)
+    })?
+    .interval();
+    Ok(Estimate {
+        value: means.iter().sum::<f64>() / n_groups,
+        stderr: groups
+            .iter()
+            .map(|g| stderr_of_mean(g).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            / n_groups,
+        ci_low,
+        ci_high,
+        n,
     })
 }
 
@@ -189,12 +329,11 @@ pub fn paired_bootstrap(
     }
     let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     let delta = mean(&diffs)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n = diffs.len();
-    let mut stats: Vec<f64> = (0..resamples)
-        .map(|_| (0..n).map(|_| diffs[rng.gen_range(0..n)]).sum::<f64>() / n as f64)
-        .collect();
-    stats.sort_by(f64::total_cmp);
+    let boot = resample(n, resamples, seed, |idx| {
+        Ok::<_, Error>(mean_at(&diffs, idx))
+    })?;
+    let stats = boot.values();
     // Share of resampled deltas on the far side of zero, doubled (two-sided).
     let opposite = if delta >= 0.0 {
         stats.iter().filter(|d| **d <= 0.0).count()
@@ -202,10 +341,11 @@ pub fn paired_bootstrap(
         stats.iter().filter(|d| **d >= 0.0).count()
     };
     let p_value = ((2 * opposite) as f64 / resamples as f64).min(1.0);
+    let (ci_low, ci_high) = boot.interval();
     Ok(PairedDifference {
         delta,
-        ci_low: percentile_sorted(&stats, 2.5),
-        ci_high: percentile_sorted(&stats, 97.5),
+        ci_low,
+        ci_high,
         p_value,
         n,
     })
@@ -241,6 +381,73 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.ci_low < a.value && a.value < a.ci_high, "{a:?}");
         assert!(a.ci_high - a.ci_low < 0.2);
+    }
+
+    #[test]
+    fn resampling_stays_within_each_stratum_and_is_seeded() {
+        let sizes = [3, 1, 4];
+        let mut seen = Vec::new();
+        let a = resample_strata(&sizes, 50, DEFAULT_SEED, |idx| {
+            assert_eq!(idx.len(), 8);
+            assert!(idx[..3].iter().all(|&i| i < 3), "{idx:?}");
+            assert_eq!(idx[3], 3);
+            assert!(idx[4..].iter().all(|&i| (4..8).contains(&i)), "{idx:?}");
+            seen.extend_from_slice(idx);
+            Ok::<_, Error>(idx.iter().sum::<usize>() as f64)
+        })
+        .unwrap();
+        let b = resample_strata(&sizes, 50, DEFAULT_SEED, |idx| {
+            Ok::<_, Error>(idx.iter().sum::<usize>() as f64)
+        })
+        .unwrap();
+        assert_eq!(a, b);
+        assert!(a.values().windows(2).all(|w| w[0] <= w[1]));
+        let (lo, hi) = a.interval();
+        assert!(lo <= hi && a.std() > 0.0);
+        // Every index of every stratum is drawn over 50 resamples.
+        assert!((0..8).all(|i| seen.contains(&i)));
+        let other = resample(8, 50, 7, |idx| Ok::<_, Error>(idx[0] as f64)).unwrap();
+        let same_seed = resample(8, 50, 7, |idx| Ok::<_, Error>(idx[0] as f64)).unwrap();
+        assert_eq!(other, same_seed);
+    }
+
+    #[test]
+    fn resampling_refuses_what_it_cannot_draw() {
+        let stat = |_: &[usize]| Ok::<_, Error>(0.0);
+        assert!(matches!(resample(0, 10, 1, stat), Err(Error::Empty { .. })));
+        assert!(matches!(
+            resample(5, 0, 1, stat),
+            Err(Error::Invalid {
+                field: "resamples",
+                ..
+            })
+        ));
+        assert!(matches!(
+            resample_strata(&[2, 0], 10, 1, stat),
+            Err(Error::Invalid { .. })
+        ));
+        let failing = resample(3, 10, 1, |_| Err(Error::Empty { what: "statistic" }));
+        assert!(matches!(failing, Err(Error::Empty { what: "statistic" })));
+    }
+
+    #[test]
+    fn macro_mean_resamples_within_groups() {
+        // Group a: 1 of 2 right (0.5); group b: 8 of 8 right (1.0).
+        let a = [1.0, 0.0];
+        let b = [1.0; 8];
+        let m = macro_mean_estimate(&[&a, &b]).unwrap();
+        assert_eq!(m.value, 0.75);
+        assert_eq!(m.n, 10);
+        // Only group a varies: stderr is its own halved, the mean moves by a quarter at most.
+        assert!((m.stderr - stderr_of_mean(&a) / 2.0).abs() < 1e-12);
+        assert!(m.ci_low >= 0.5 && m.ci_high <= 1.0, "{m:?}");
+        assert!(m.ci_low < m.value && m.value < m.ci_high, "{m:?}");
+        // A single-item group: the spread of the group means instead.
+        let one = macro_mean_estimate(&[&a, &[1.0]]).unwrap();
+        let means = mean_estimate(&[0.5, 1.0]).unwrap();
+        assert_eq!(one, Estimate { n: 3, ..means });
+        assert!(macro_mean_estimate(&[&a, &[]]).is_err());
+        assert!(macro_mean_estimate(&[]).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::ffi::CString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+
 use sha2::{Digest, Sha256};
 
 use crate::{ftype, header, BINDINGS_VERSION};

@@ -7,9 +7,27 @@
 //! places GuideLLM-style sweep rates between a synchronous and a saturated run.
 //! The steady-state window is `trilemma_telemetry::steady_state_window` over the
 //! in-flight counts of the requests.
+//!
+//! [`run_plan`] is the whole of `trilemma load`: servers given or started here
+//! ([`process`]), the profiles of a [`ProfilePlan`], metering and steady-state J/token
+//! ([`energy`]), and the load file, whose types live in `trilemma_store::load`.
 
+pub mod energy;
+pub mod plan;
 pub mod process;
+pub mod prompts;
+pub mod session;
 pub mod target;
+
+pub use energy::steady_energy;
+pub use plan::{ProfilePlan, Role};
+pub use prompts::read_prompts;
+pub use session::{run_plan, LoadEvent, LoadPlan, Server, SpawnServers};
+/// The load file's data: `trilemma-store` owns it so that its readers need not depend
+/// on the load generator.
+pub use trilemma_store::load::{
+    LoadEntry, LoadFile, LoadRun, LoadSummary, Profile, RequestRecord, SourceEnergy, SteadyEnergy,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,21 +51,21 @@ pub enum Error {
     /// A server process that did not start or did not answer.
     #[error("{what}: {message}")]
     Spawn { what: String, message: String },
+    /// The server did not pass the preflight (`GET /models`) before any load was sent.
+    #[error("preflight of {url}: {message}")]
+    Preflight { url: String, message: String },
+    /// A prompts file that cannot be read (the message names the file and line).
+    #[error("{0}")]
+    Prompts(String),
+    /// The load file could not be written.
+    #[error("cannot write {path}: {message}")]
+    Write {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// How requests are sent.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Profile {
-    /// N requests always in flight.
-    Concurrency { n: usize },
-    /// Requests start at fixed intervals, whatever the server does.
-    Constant { rate: f64 },
-    /// Requests start at exponential gaps (a Poisson process), seeded.
-    Poisson { rate: f64, seed: u64 },
-}
 
 /// One load run.
 #[derive(Debug, Clone)]
@@ -69,54 +87,6 @@ pub struct LoadConfig {
     /// Send each prompt as the user message of `/chat/completions` (the server applies
     /// the model's chat template) instead of a raw `/completions` prompt.
     pub chat: bool,
-}
-
-/// Raw stamps of one request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RequestRecord {
-    pub start_ns: MonoNs,
-    pub token_ns: Vec<MonoNs>,
-    pub end_ns: MonoNs,
-    /// From the server's usage when given, else the count of text events.
-    pub output_tokens: u32,
-    pub error: Option<String>,
-    /// The server's own time from the request's arrival to its first text piece, when
-    /// the server reports it (`server_timing.since_request_ns`, as `trilemma serve` does).
-    #[serde(default)]
-    pub server_ttft_ns: Option<u64>,
-}
-
-impl RequestRecord {
-    pub fn ttft_s(&self) -> Option<f64> {
-        self.token_ns
-            .first()
-            .map(|t| t.saturating_sub(self.start_ns) as f64 / 1e9)
-    }
-    /// Time per output token after the first (TPOT), seconds.
-    /// Client TTFT minus the server's own TTFT, seconds: what the network, the HTTP
-    /// stacks and the client add to the server's figure.
-    pub fn ttft_gap_s(&self) -> Option<f64> {
-        let client = self.token_ns.first()?.checked_sub(self.start_ns)?;
-        Some((client as f64 - self.server_ttft_ns? as f64) / 1e9)
-    }
-    pub fn tpot_s(&self) -> Option<f64> {
-        let (first, last) = (self.token_ns.first()?, self.token_ns.last()?);
-        (self.token_ns.len() > 1)
-            .then(|| (last - first) as f64 / 1e9 / (self.token_ns.len() - 1) as f64)
-    }
-}
-
-/// Everything one run measured.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LoadRun {
-    pub profile: Profile,
-    pub started_ns: MonoNs,
-    pub ended_ns: MonoNs,
-    pub requests: Vec<RequestRecord>,
-    /// Connections opened (`GET /models`) before the clock started, so that no
-    /// request's TTFT includes a TCP or TLS handshake.
-    #[serde(default)]
-    pub warm_connections: usize,
 }
 
 /// Latency objectives for goodput.
@@ -170,29 +140,6 @@ fn parse_duration(v: &str) -> Option<f64> {
         .ok()
         .filter(|x| *x >= 0.0)
         .map(|x| x * scale)
-}
-
-/// Summary of a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LoadSummary {
-    pub profile: Profile,
-    pub completed: usize,
-    pub failed: usize,
-    pub duration_s: f64,
-    pub requests_per_s: f64,
-    pub output_tokens_per_s: f64,
-    pub ttft_s: Option<Distribution>,
-    pub itl_s: Option<Distribution>,
-    pub tpot_s: Option<Distribution>,
-    pub e2e_s: Option<Distribution>,
-    pub output_tokens: Option<Distribution>,
-    /// Completed requests per second that met every SLO.
-    pub goodput_per_s: f64,
-    /// Steady-state window (batch full until the tail starts draining), when there is one.
-    pub steady_window_ns: Option<(MonoNs, MonoNs)>,
-    /// Client TTFT minus the server's own TTFT, over the requests whose server reported it.
-    #[serde(default)]
-    pub ttft_gap_s: Option<Distribution>,
 }
 
 /// Summarizes a run against SLOs; `batch` is the in-flight count that opens the

@@ -1,56 +1,22 @@
 //! Corpus-level bootstrap: resample sentence pairs with replacement and recompute a corpus
-//! statistic (BLEU, chrF) on each resample; 95% percentile interval.
+//! statistic (BLEU, chrF, macro-F1) on each resample. The resampling is the core crate's
+//! one scheme (`trilemma_core::stats::resample`: 1,000 resamples from
+//! `trilemma_core::DEFAULT_SEED`, 95% percentile interval); the standard error is the
+//! standard deviation of the resampled values.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use trilemma_core::stats::{percentile, Estimate};
+use trilemma_core::stats::{resample, Estimate, BOOTSTRAP_RESAMPLES};
+use trilemma_core::DEFAULT_SEED;
 
 use crate::{bleu, check_pairs, chrf, Result};
 
-/// Resamples used by [`corpus_bootstrap`] (as the core crate's `mean_estimate`).
-pub const RESAMPLES: usize = 1000;
-/// Fixed seed so the interval is reproducible.
-pub const SEED: u64 = 0x7472_696c;
-
-/// Bootstraps a statistic of a resample given as indices into `0..n`; `value` is the
-/// statistic on the full set. `stderr` is the standard deviation of the resampled values.
-pub fn bootstrap_indices(
+/// `value`, a statistic on all `n` items, with the interval of `statistic` recomputed on
+/// each resample (given as indices into `0..n`).
+fn estimate(
     n: usize,
     value: f64,
-    mut statistic: impl FnMut(&[usize]) -> Result<f64>,
-    resamples: usize,
-    seed: u64,
+    statistic: impl FnMut(&[usize]) -> Result<f64>,
 ) -> Result<Estimate> {
-    if n == 0 {
-        return Err(crate::Error::Empty { what: "bootstrap" });
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut stats = Vec::with_capacity(resamples);
-    let mut idx = vec![0usize; n];
-    for _ in 0..resamples {
-        for slot in idx.iter_mut() {
-            *slot = rng.gen_range(0..n);
-        }
-        stats.push(statistic(&idx)?);
-    }
-    let m = stats.iter().sum::<f64>() / stats.len().max(1) as f64;
-    let var = if stats.len() > 1 {
-        stats.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (stats.len() - 1) as f64
-    } else {
-        0.0
-    };
-    let (ci_low, ci_high) = if stats.is_empty() {
-        (value, value)
-    } else {
-        (percentile(&stats, 2.5)?, percentile(&stats, 97.5)?)
-    };
-    Ok(Estimate {
-        value,
-        stderr: var.sqrt(),
-        ci_low,
-        ci_high,
-        n,
-    })
+    Ok(resample(n, BOOTSTRAP_RESAMPLES, DEFAULT_SEED, statistic)?.estimate(value, n))
 }
 
 /// Bootstraps any corpus statistic by resampling pairs and recomputing it (general but
@@ -59,28 +25,20 @@ pub fn corpus_bootstrap(
     predictions: &[String],
     references: &[Vec<String>],
     statistic: impl Fn(&[String], &[Vec<String>]) -> Result<f64>,
-    resamples: usize,
-    seed: u64,
 ) -> Result<Estimate> {
     check_pairs(predictions, references)?;
     let value = statistic(predictions, references)?;
     let mut p = Vec::new();
     let mut r = Vec::new();
-    bootstrap_indices(
-        predictions.len(),
-        value,
-        |idx| {
-            p.clear();
-            r.clear();
-            for &i in idx {
-                p.push(predictions[i].clone());
-                r.push(references[i].clone());
-            }
-            statistic(&p, &r)
-        },
-        resamples,
-        seed,
-    )
+    estimate(predictions.len(), value, |idx| {
+        p.clear();
+        r.clear();
+        for &i in idx {
+            p.push(predictions[i].clone());
+            r.push(references[i].clone());
+        }
+        statistic(&p, &r)
+    })
 }
 
 /// A corpus statistic made of per-segment sufficient statistics that add up: each
@@ -99,13 +57,7 @@ fn summed_stats_bootstrap<S: Clone>(
         score(&t)
     };
     let value = total(&mut (0..segs.len()));
-    bootstrap_indices(
-        segs.len(),
-        value,
-        |idx| Ok(total(&mut idx.iter().copied())),
-        RESAMPLES,
-        SEED,
-    )
+    estimate(segs.len(), value, |idx| Ok(total(&mut idx.iter().copied())))
 }
 
 /// Corpus BLEU with a bootstrap interval; segment statistics are computed once and summed
@@ -159,13 +111,16 @@ mod tests {
         let refs: Vec<Vec<String>> = (0..30)
             .map(|i| vec![format!("the cat sat on the mat number {}", i % 5)])
             .collect();
-        let e = corpus_bootstrap(&preds, &refs, crate::bleu::corpus_bleu, 200, SEED).unwrap();
+        let e = corpus_bootstrap(&preds, &refs, crate::bleu::corpus_bleu).unwrap();
         assert!(e.ci_low <= e.value && e.value <= e.ci_high, "{e:?}");
         assert!(e.ci_high > e.ci_low);
-        let again = corpus_bootstrap(&preds, &refs, crate::bleu::corpus_bleu, 200, SEED).unwrap();
+        let again = corpus_bootstrap(&preds, &refs, crate::bleu::corpus_bleu).unwrap();
         assert_eq!(e, again);
+        // Both paths draw the same resamples (one scheme, one seed): same interval.
         let fast = bleu_bootstrap(&preds, &refs).unwrap();
         assert!((fast.value - e.value).abs() < 1e-12);
-        assert!(fast.ci_low <= fast.value && fast.value <= fast.ci_high);
+        assert!((fast.ci_low - e.ci_low).abs() < 1e-12, "{fast:?} {e:?}");
+        assert!((fast.ci_high - e.ci_high).abs() < 1e-12, "{fast:?} {e:?}");
+        assert!((fast.stderr - e.stderr).abs() < 1e-12, "{fast:?} {e:?}");
     }
 }

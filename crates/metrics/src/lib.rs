@@ -195,13 +195,9 @@ pub fn score_estimate(
     match metric {
         "bleu" => bootstrap::bleu_bootstrap(predictions, references),
         "chrf" => bootstrap::chrf_bootstrap(predictions, references),
-        "macro_f1" => bootstrap::corpus_bootstrap(
-            predictions,
-            references,
-            |p, r| Ok(f1::macro_f1(p, r)?.macro_f1),
-            bootstrap::RESAMPLES,
-            bootstrap::SEED,
-        ),
+        "macro_f1" => bootstrap::corpus_bootstrap(predictions, references, |p, r| {
+            Ok(f1::macro_f1(p, r)?.macro_f1)
+        }),
         _ => Ok(trilemma_core::stats::mean_estimate(&sentence_scores(
             metric,
             predictions,

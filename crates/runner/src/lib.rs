@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+
 use trilemma_core::{Outcome, RequestTiming, SampleRecord, TokenCounts};
 use trilemma_engine::{Engine, GenerationRequest, LoglikelihoodRequest};
 use trilemma_tasks::{

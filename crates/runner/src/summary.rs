@@ -2,11 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rand::{Rng, SeedableRng};
 use trilemma_core::stats::{
-    mean_estimate, percentile, stderr_of_mean, Distribution, Estimate, BOOTSTRAP_RESAMPLES,
-    BOOTSTRAP_SEED,
+    macro_mean_estimate, mean_estimate, resample, Distribution, Estimate, BOOTSTRAP_RESAMPLES,
 };
+use trilemma_core::DEFAULT_SEED;
 use trilemma_core::{
     EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary, SampleRecord, Throughput,
 };
@@ -114,10 +113,10 @@ type PerGroup = BTreeMap<String, BTreeMap<String, Estimate>>;
 
 /// Scores of each group, and for each metric the macro average over groups: the plain
 /// mean of the group means, its standard error `sqrt(sum se_g^2) / G` (group means are
-/// independent), and a 95% stratified bootstrap CI (items resampled within each group,
-/// fixed seed, 1,000 resamples). When some group has a single item (e.g. `--limit 1` on
-/// MMLU) the standard error and CI are those of the mean of the group means (resampling
-/// groups) instead. Empty when no record carries a group.
+/// independent), and a 95% stratified bootstrap CI (items resampled within each group):
+/// `trilemma_core::stats::macro_mean_estimate`. When some group has a single item (e.g.
+/// `--limit 1` on MMLU) the standard error and CI are those of the mean of the group means
+/// (resampling groups) instead. Empty when no record carries a group.
 pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Estimate>) {
     let mut values: BTreeMap<&str, BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
     for r in records {
@@ -136,60 +135,18 @@ pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Es
     let mut per_group: PerGroup = BTreeMap::new();
     let mut macros = BTreeMap::new();
     for (metric, groups) in &values {
-        let mut means = Vec::new();
-        let mut var_sum = 0.0;
         for (g, xs) in groups {
             if let Ok(e) = mean_estimate(xs) {
-                means.push(e.value);
-                var_sum += stderr_of_mean(xs).powi(2);
                 per_group
                     .entry((*g).to_string())
                     .or_default()
                     .insert((*metric).to_string(), e);
             }
         }
-        if means.is_empty() {
-            continue;
+        let groups: Vec<&[f64]> = groups.values().map(Vec::as_slice).collect();
+        if let Ok(e) = macro_mean_estimate(&groups) {
+            macros.insert(format!("{metric}_macro"), e);
         }
-        if groups.values().any(|xs| xs.len() < 2) {
-            // A group of one item has no within-group variance: a stratified bootstrap
-            // would claim certainty. Resample the group means instead (between-group spread).
-            if let Ok(mut e) = mean_estimate(&means) {
-                e.n = groups.values().map(Vec::len).sum();
-                macros.insert(format!("{metric}_macro"), e);
-            }
-            continue;
-        }
-        let n_groups = means.len() as f64;
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED);
-        let resampled: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
-            .map(|_| {
-                groups
-                    .values()
-                    .map(|xs| {
-                        (0..xs.len())
-                            .map(|_| xs[rng.gen_range(0..xs.len())])
-                            .sum::<f64>()
-                            / xs.len() as f64
-                    })
-                    .sum::<f64>()
-                    / n_groups
-            })
-            .collect();
-        let (Ok(ci_low), Ok(ci_high)) = (percentile(&resampled, 2.5), percentile(&resampled, 97.5))
-        else {
-            continue;
-        };
-        macros.insert(
-            format!("{metric}_macro"),
-            Estimate {
-                value: means.iter().sum::<f64>() / n_groups,
-                stderr: var_sum.sqrt() / n_groups,
-                ci_low,
-                ci_high,
-                n: groups.values().map(Vec::len).sum(),
-            },
-        );
     }
     (per_group, macros)
 }
@@ -199,8 +156,9 @@ pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Es
 /// bootstrap CI over items (`trilemma_metrics::score_estimate`).
 /// A corpus perplexity (`word_perplexity`, `byte_perplexity`, `token_perplexity`,
 /// `bits_per_byte`) over the scored rolling records, as lm-eval's `weighted_perplexity`
-/// and `bits_per_byte`, with a 95% bootstrap CI over documents (fixed seed, 1,000
-/// resamples) and the bootstrap standard deviation as its standard error.
+/// and `bits_per_byte`, with a 95% bootstrap CI over documents (the core crate's
+/// `resample`: 1,000 resamples, `DEFAULT_SEED`) and the bootstrap standard deviation as
+/// its standard error.
 fn perplexity_estimate(records: &[SampleRecord], name: &str) -> Option<Estimate> {
     let unit = match name {
         "word_perplexity" => "words",
@@ -231,21 +189,11 @@ fn perplexity_estimate(records: &[SampleRecord], name: &str) -> Option<Estimate>
     if pairs.is_empty() || !value.is_finite() {
         return None;
     }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED);
-    let resampled: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
-        .map(|_| stat(&mut (0..pairs.len()).map(|_| pairs[rng.gen_range(0..pairs.len())])))
-        .collect();
-    let mean = resampled.iter().sum::<f64>() / resampled.len() as f64;
-    let sd = (resampled.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
-        / (resampled.len() - 1) as f64)
-        .sqrt();
-    Some(Estimate {
-        value,
-        stderr: sd,
-        ci_low: percentile(&resampled, 2.5).ok()?,
-        ci_high: percentile(&resampled, 97.5).ok()?,
-        n: pairs.len(),
+    let boot = resample(pairs.len(), BOOTSTRAP_RESAMPLES, DEFAULT_SEED, |idx| {
+        Ok::<_, trilemma_core::Error>(stat(&mut idx.iter().map(|&i| pairs[i])))
     })
+    .ok()?;
+    Some(boot.estimate(value, pairs.len()))
 }
 
 pub fn corpus_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<String, Estimate> {
@@ -301,13 +249,7 @@ fn corpus_text_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<S
                 let q: Vec<&str> = p.iter().map(String::as_str).collect();
                 Ok(trilemma_metrics::f1::f1_report(&t, &q)?.macro_f1)
             };
-            trilemma_metrics::bootstrap::corpus_bootstrap(
-                &preds,
-                &refs,
-                stat,
-                trilemma_metrics::bootstrap::RESAMPLES,
-                trilemma_metrics::bootstrap::SEED,
-            )
+            trilemma_metrics::bootstrap::corpus_bootstrap(&preds, &refs, stat)
         } else {
             trilemma_metrics::score_estimate(m, &preds, &refs)
         };

@@ -9,10 +9,12 @@
 //! - [`jsonl`]: a locked, append-only JSONL file next to a manifest that a resumed
 //!   writer must match (the run's samples, a judge's judgements);
 //! - [`run`]: the run directory (manifest, samples, summary);
-//! - [`sweep`]: a sweep's `sweep.json`.
+//! - [`sweep`]: a sweep's `sweep.json`;
+//! - [`load`]: the load file of `trilemma load --out FILE`.
 
 pub mod atomic;
 pub mod jsonl;
+pub mod load;
 pub mod run;
 pub mod sweep;
 

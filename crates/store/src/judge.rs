@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use trilemma_core::stats::Estimate;
 use trilemma_core::{EngineInfo, Outcome, RequestTiming};
 
-use crate::{read_json, read_jsonl, write_json_atomic, Error, JsonlStore, Layout, Result};
+use crate::{read_json, read_jsonl, write_json_atomic, JsonlStore, Layout, Result};
 
 /// Default file name, inside the judged run's directory.
 pub const JUDGEMENTS: &str = "judgements.jsonl";
@@ -212,13 +212,7 @@ pub fn read_judgements(judgements: &Path) -> Result<Vec<Judgement>> {
 pub fn read_manifest(judgements: &Path) -> Result<JudgeManifest> {
     let path = manifest_path(judgements);
     let m: JudgeManifest = read_json(&path)?;
-    if m.schema_version > JUDGE_SCHEMA_VERSION {
-        return Err(Error::Schema {
-            path,
-            found: m.schema_version,
-            supported: JUDGE_SCHEMA_VERSION,
-        });
-    }
+    crate::check_schema(&path, m.schema_version, JUDGE_SCHEMA_VERSION)?;
     Ok(m)
 }
 

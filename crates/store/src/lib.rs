@@ -68,6 +68,19 @@ pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error
     }
 }
 
+/// Refuses a file written by a newer build: its `found` schema version is above the
+/// `supported` one this build writes (older versions read as they are).
+pub fn check_schema(path: &std::path::Path, found: u32, supported: u32) -> Result<()> {
+    if found > supported {
+        return Err(Error::Schema {
+            path: path.to_path_buf(),
+            found,
+            supported,
+        });
+    }
+    Ok(())
+}
+
 /// Reads a JSON file into `T`, naming the file and the position of a parse error.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;

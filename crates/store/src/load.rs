@@ -217,13 +217,7 @@ pub fn read_load(path: &Path) -> Result<LoadFile> {
                 Some(v) => serde_json::from_value(v)
                     .map_err(|e| not_load(format!("schema_version: {e}")))?,
             };
-            if version > LOAD_SCHEMA_VERSION {
-                return Err(Error::Schema {
-                    path: path.to_path_buf(),
-                    found: version,
-                    supported: LOAD_SCHEMA_VERSION,
-                });
-            }
+            crate::check_schema(path, version, LOAD_SCHEMA_VERSION)?;
             match doc.remove("profiles") {
                 Some(serde_json::Value::Array(entries)) => (version, entries),
                 _ => return Err(not_load("no list of \"profiles\"".into())),

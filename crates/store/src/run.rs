@@ -16,7 +16,7 @@ use trilemma_core::{
     EnergySource, EngineInfo, HostInfo, ModelInfo, RunSettings, RunSummary, SampleRecord, TaskInfo,
 };
 
-use crate::{read_json, read_jsonl, write_json_atomic, Error, JsonlStore, Layout, Result};
+use crate::{read_json, read_jsonl, write_json_atomic, JsonlStore, Layout, Result};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const SAMPLES: &str = "samples.jsonl";
@@ -239,13 +239,7 @@ impl RunDir {
 pub fn read_manifest(dir: &Path) -> Result<RunManifest> {
     let path = dir.join(MANIFEST);
     let m: RunManifest = read_json(&path)?;
-    if m.schema_version > RUN_SCHEMA_VERSION {
-        return Err(Error::Schema {
-            path,
-            found: m.schema_version,
-            supported: RUN_SCHEMA_VERSION,
-        });
-    }
+    crate::check_schema(&path, m.schema_version, RUN_SCHEMA_VERSION)?;
     Ok(m)
 }
 

@@ -91,12 +91,6 @@ fn show(v: &impl Serialize) -> String {
 pub fn read_sweep(dir: &Path) -> Result<SweepManifest> {
     let path = dir.join(SWEEP);
     let m: SweepManifest = read_json(&path)?;
-    if m.schema_version > SWEEP_SCHEMA_VERSION {
-        return Err(Error::Schema {
-            path,
-            found: m.schema_version,
-            supported: SWEEP_SCHEMA_VERSION,
-        });
-    }
+    crate::check_schema(&path, m.schema_version, SWEEP_SCHEMA_VERSION)?;
     Ok(m)
 }

@@ -26,8 +26,8 @@ pub struct ScoreArgs {
 /// Scores the files and prints the result.
 pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
     let (predictions, references) =
-        trilemma_metrics::input::load_pairs(&args.predictions, &args.references)?;
-    let score = trilemma_metrics::corpus_score(&args.metric, &predictions, &references)
+        trilemma_scoring::input::load_pairs(&args.predictions, &args.references)?;
+    let score = trilemma_scoring::corpus_score(&args.metric, &predictions, &references)
         .with_context(|| {
             format!(
                 "scoring {} with {}",

@@ -19,7 +19,7 @@
 //! - [`paired_bootstrap`]: the difference of two runs on the same items (pairs kept
 //!   together; `trilemma compare --resamples/--seed` may change the count and seed);
 //! - corpus statistics that are not means of samples (BLEU, chrF and macro-F1 in
-//!   trilemma-metrics, corpus perplexity in the runner): items resampled and the statistic
+//!   trilemma-scoring, corpus perplexity in the runner): items resampled and the statistic
 //!   recomputed, the standard deviation of the resampled values as the standard error
 //!   ([`Resampled::estimate`]).
 

@@ -153,7 +153,7 @@ pub fn group_metrics(records: &[SampleRecord]) -> (PerGroup, BTreeMap<String, Es
 
 /// Corpus-level metrics (BLEU, chrF, macro-F1) over every record's prediction and its
 /// `detail.references` (a failed sample counts as an empty prediction), each with a 95%
-/// bootstrap CI over items (`trilemma_metrics::score_estimate`).
+/// bootstrap CI over items (`trilemma_scoring::score_estimate`).
 /// A corpus perplexity (`word_perplexity`, `byte_perplexity`, `token_perplexity`,
 /// `bits_per_byte`) over the scored rolling records, as lm-eval's `weighted_perplexity`
 /// and `bits_per_byte`, with a 95% bootstrap CI over documents (the core crate's
@@ -179,9 +179,9 @@ fn perplexity_estimate(records: &[SampleRecord], name: &str) -> Option<Estimate>
     let stat = |ps: &mut dyn Iterator<Item = (f64, u64)>| -> f64 {
         let (ll, n) = ps.fold((0.0, 0u64), |(a, b), (l, u)| (a + l, b + u));
         let r = if name == "bits_per_byte" {
-            trilemma_metrics::perplexity::bits_per_byte(ll, n)
+            trilemma_scoring::perplexity::bits_per_byte(ll, n)
         } else {
-            trilemma_metrics::perplexity::weighted_perplexity(ll, n)
+            trilemma_scoring::perplexity::weighted_perplexity(ll, n)
         };
         r.unwrap_or(f64::NAN)
     };
@@ -247,11 +247,11 @@ fn corpus_text_metrics(records: &[SampleRecord], names: &[String]) -> BTreeMap<S
             let stat = |p: &[String], r: &[Vec<String>]| {
                 let t: Vec<&str> = r.iter().map(|x| x[0].as_str()).collect();
                 let q: Vec<&str> = p.iter().map(String::as_str).collect();
-                Ok(trilemma_metrics::f1::f1_report(&t, &q)?.macro_f1)
+                Ok(trilemma_scoring::f1::f1_report(&t, &q)?.macro_f1)
             };
-            trilemma_metrics::bootstrap::corpus_bootstrap(&preds, &refs, stat)
+            trilemma_scoring::bootstrap::corpus_bootstrap(&preds, &refs, stat)
         } else {
-            trilemma_metrics::score_estimate(m, &preds, &refs)
+            trilemma_scoring::score_estimate(m, &preds, &refs)
         };
         match estimate {
             Ok(e) => {
@@ -274,9 +274,9 @@ pub fn classification(records: &[SampleRecord], task: &TaskInfo) -> Option<serde
     let report = if has_labels {
         let t: Vec<&str> = refs.iter().map(|x| x[0].as_str()).collect();
         let q: Vec<&str> = preds.iter().map(String::as_str).collect();
-        trilemma_metrics::f1::f1_report(&t, &q)
+        trilemma_scoring::f1::f1_report(&t, &q)
     } else {
-        trilemma_metrics::f1::macro_f1(&preds, &refs)
+        trilemma_scoring::f1::macro_f1(&preds, &refs)
     };
     report.ok().and_then(|r| serde_json::to_value(r).ok())
 }
@@ -458,8 +458,8 @@ mod tests {
         let m = corpus_metrics(&recs, &["macro_f1".to_string(), "nope".to_string()]);
         assert!(!m.contains_key("nope"));
         let f = &m["macro_f1"];
-        // Same as trilemma-metrics on the same pairs (its parity tests pin it to scikit-learn).
-        let want = trilemma_metrics::corpus_score(
+        // Same as trilemma-scoring on the same pairs (its parity tests pin it to scikit-learn).
+        let want = trilemma_scoring::corpus_score(
             "macro_f1",
             &recs
                 .iter()

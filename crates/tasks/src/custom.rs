@@ -297,12 +297,12 @@ pub fn load_task_file(path: &Path) -> Result<Task> {
         let name = m.metric.as_str();
         let known = match output_type {
             OutputType::MultipleChoice => MC_METRICS.contains(&name),
-            _ => trilemma_metrics::METRICS.contains(&name),
+            _ => trilemma_scoring::METRICS.contains(&name),
         };
         if !known {
             let list = match output_type {
                 OutputType::MultipleChoice => MC_METRICS.join(", "),
-                _ => trilemma_metrics::METRICS.join(", "),
+                _ => trilemma_scoring::METRICS.join(", "),
             };
             return Err(file_err(
                 path,

@@ -1,5 +1,5 @@
 //! Per-item scoring: multiple choice (`acc`, `acc_norm`), GSM8K exact match, metrics of
-//! `trilemma-metrics` over generations, classification labels and JSON verdicts, and the
+//! `trilemma-scoring` over generations, classification labels and JSON verdicts, and the
 //! counts behind corpus perplexity.
 
 use std::collections::BTreeMap;
@@ -111,7 +111,7 @@ pub const PERPLEXITY_METRICS: [&str; 4] = [
 /// as lm-eval splits them, UTF-8 bytes), from which the summary computes the corpus
 /// perplexities.
 pub fn score_rolling(text: &str, loglikelihood: f64, tokens: u32) -> ItemScore {
-    let words = trilemma_metrics::perplexity::count_words(text);
+    let words = trilemma_scoring::perplexity::count_words(text);
     let bytes = text.len() as u64;
     ItemScore {
         prediction: String::new(),
@@ -126,7 +126,7 @@ pub fn score_rolling(text: &str, loglikelihood: f64, tokens: u32) -> ItemScore {
     }
 }
 
-/// Scores a generation with per-sample metrics of `trilemma-metrics` against all its
+/// Scores a generation with per-sample metrics of `trilemma-scoring` against all its
 /// references; the text is trimmed of surrounding white space first (lm-eval's
 /// `generate_until` answers start after the prompt's "Answer:").
 pub fn score_generation_with(
@@ -159,7 +159,7 @@ pub fn score_generation_with(
             if m == "json_valid" {
                 return json_valid.map(|v| (m.clone(), f64::from(u8::from(v))));
             }
-            trilemma_metrics::sentence_scores(m, &preds, &refs)
+            trilemma_scoring::sentence_scores(m, &preds, &refs)
                 .ok()
                 .and_then(|v| v.first().copied())
                 .map(|v| (m.clone(), v))

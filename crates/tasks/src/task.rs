@@ -40,7 +40,7 @@ pub enum Item {
         /// Every acceptable reference (SQuAD's several answers); empty means `[gold]`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         references: Vec<String>,
-        /// Per-sample metrics from `trilemma-metrics` (e.g. `squad_em`, `rouge1`); empty
+        /// Per-sample metrics from `trilemma-scoring` (e.g. `squad_em`, `rouge1`); empty
         /// means GSM8K's answer extraction and exact match.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         metrics: Vec<String>,

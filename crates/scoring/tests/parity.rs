@@ -2,7 +2,7 @@
 //! (`scripts/parity/generate_vectors.py`: sacreBLEU, scikit-learn, the SQuAD v1.1 script).
 
 use serde_json::Value;
-use trilemma_metrics::{bleu, chrf, corpus_score, f1, meteor, porter, rouge, squad};
+use trilemma_scoring::{bleu, chrf, corpus_score, f1, meteor, porter, rouge, squad};
 
 const TOL: f64 = 1e-6;
 
@@ -57,14 +57,14 @@ fn sentence_metrics_match_references() {
             close(m, i, rouge::sentence_rouge(kind, p, &r), f(m), c);
         }
         close("meteor", i, meteor::sentence_meteor(p, &r), f("meteor"), c);
-        let opts = trilemma_metrics::exact_match::ExactMatchOptions {
+        let opts = trilemma_scoring::exact_match::ExactMatchOptions {
             ignore_case: true,
             ignore_punctuation: true,
             ..Default::default()
         };
-        let em_cp = trilemma_metrics::exact_match::sentence_exact_match_with(p, &r[..1], &opts);
+        let em_cp = trilemma_scoring::exact_match::sentence_exact_match_with(p, &r[..1], &opts);
         close("em_case_punct", i, em_cp, f("em_case_punct"), c);
-        let em = trilemma_metrics::exact_match::sentence_exact_match(p, &r);
+        let em = trilemma_scoring::exact_match::sentence_exact_match(p, &r);
         close("exact_match", i, em, f("exact_match"), c);
     }
 }
@@ -142,7 +142,7 @@ fn porter_matches_nltk() {
 
 #[test]
 fn gsm8k_extraction_matches_lm_eval() {
-    use trilemma_metrics::gsm8k;
+    use trilemma_scoring::gsm8k;
     let v = load("gsm8k.json");
     let cases = v["cases"].as_array().unwrap();
     assert!(cases.len() >= 100);
@@ -168,13 +168,13 @@ fn gsm8k_extraction_matches_lm_eval() {
             c["strict_match"].as_f64().unwrap(),
             c,
         );
-        let opts = trilemma_metrics::exact_match::ExactMatchOptions {
+        let opts = trilemma_scoring::exact_match::ExactMatchOptions {
             ignore_case: true,
             ignore_punctuation: true,
             ..Default::default()
         };
         let t = [s("target").to_string()];
-        let em = trilemma_metrics::exact_match::sentence_exact_match_with(resp, &t, &opts);
+        let em = trilemma_scoring::exact_match::sentence_exact_match_with(resp, &t, &opts);
         close(
             "em_case_punct",
             i,
@@ -198,7 +198,7 @@ fn word_counts_match_lm_eval() {
     let v = load("words.json");
     for c in v["cases"].as_array().unwrap() {
         let (doc, n) = (c[0].as_str().unwrap(), c[1].as_u64().unwrap());
-        let got = trilemma_metrics::perplexity::count_words(doc);
+        let got = trilemma_scoring::perplexity::count_words(doc);
         assert_eq!(got, n, "{doc:?}");
     }
 }

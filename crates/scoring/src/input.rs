@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn mismatched_files_name_both() {
         let dir =
-            std::env::temp_dir().join(format!("trilemma-metrics-input-{}", std::process::id()));
+            std::env::temp_dir().join(format!("trilemma-scoring-input-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("pred.txt");
         let r = dir.join("ref.txt");

@@ -17,12 +17,14 @@ pub mod plan;
 pub mod process;
 pub mod prompts;
 pub mod session;
+pub mod summary;
 pub mod target;
 
 pub use energy::steady_energy;
 pub use plan::{ProfilePlan, Role};
 pub use prompts::read_prompts;
 pub use session::{run_plan, LoadEvent, LoadPlan, Server, SpawnServers};
+pub use summary::{summarize, Slo};
 /// The load file's data: `trilemma-store` owns it so that its readers need not depend
 /// on the load generator.
 pub use trilemma_store::load::{
@@ -33,9 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use trilemma_core::stats::Distribution;
 use trilemma_core::{now_ns, MonoNs};
 use trilemma_engine::sse::{SseEvent, SseParser};
 
@@ -87,116 +87,6 @@ pub struct LoadConfig {
     /// Send each prompt as the user message of `/chat/completions` (the server applies
     /// the model's chat template) instead of a raw `/completions` prompt.
     pub chat: bool,
-}
-
-/// Latency objectives for goodput.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Slo {
-    pub ttft_s: Option<f64>,
-    pub tpot_s: Option<f64>,
-    pub e2e_s: Option<f64>,
-}
-
-impl std::str::FromStr for Slo {
-    type Err = Error;
-    /// `ttft=500ms,tpot=50ms,e2e=2s`.
-    fn from_str(s: &str) -> Result<Self> {
-        let mut slo = Slo::default();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| Error::Config(format!("SLO part {part:?} is not name=duration")))?;
-            let secs = parse_duration(v).ok_or_else(|| {
-                Error::Config(format!("SLO {k}: {v:?} is not a duration like 500ms or 2s"))
-            })?;
-            match k {
-                "ttft" => slo.ttft_s = Some(secs),
-                "tpot" => slo.tpot_s = Some(secs),
-                "e2e" => slo.e2e_s = Some(secs),
-                _ => {
-                    return Err(Error::Config(format!(
-                        "unknown SLO {k:?} (ttft, tpot, e2e)"
-                    )))
-                }
-            }
-        }
-        Ok(slo)
-    }
-}
-
-fn parse_duration(v: &str) -> Option<f64> {
-    let v = v.trim();
-    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = v.strip_suffix("us") {
-        (n, 1e-6)
-    } else if let Some(n) = v.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        return None;
-    };
-    num.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|x| *x >= 0.0)
-        .map(|x| x * scale)
-}
-
-/// Summarizes a run against SLOs; `batch` is the in-flight count that opens the
-/// steady-state window (the concurrency, or the server's max batch).
-pub fn summarize(run: &LoadRun, slo: &Slo, batch: usize) -> Result<LoadSummary> {
-    let ok: Vec<&RequestRecord> = run.requests.iter().filter(|r| r.error.is_none()).collect();
-    if ok.is_empty() {
-        let first = run
-            .requests
-            .iter()
-            .find_map(|r| r.error.clone())
-            .unwrap_or_else(|| "no requests were sent".into());
-        return Err(Error::NothingMeasured(first));
-    }
-    let dist = |xs: Vec<f64>| Distribution::of(&xs).ok();
-    let duration_s = run.ended_ns.saturating_sub(run.started_ns) as f64 / 1e9;
-    let tokens: u64 = ok.iter().map(|r| r.output_tokens as u64).sum();
-    let itl: Vec<f64> = ok
-        .iter()
-        .flat_map(|r| r.token_ns.windows(2).map(|w| (w[1] - w[0]) as f64 / 1e9))
-        .collect();
-    let good = ok
-        .iter()
-        .filter(|r| {
-            let e2e = (r.end_ns - r.start_ns) as f64 / 1e9;
-            slo.ttft_s
-                .is_none_or(|s| r.ttft_s().is_some_and(|t| t <= s))
-                && slo.tpot_s.is_none_or(|s| r.tpot_s().is_none_or(|t| t <= s))
-                && slo.e2e_s.is_none_or(|s| e2e <= s)
-        })
-        .count();
-    let spans: Vec<(MonoNs, MonoNs)> = run
-        .requests
-        .iter()
-        .map(|r| (r.start_ns, r.end_ns))
-        .collect();
-    let events = trilemma_telemetry::inflight_from_spans(&spans);
-    Ok(LoadSummary {
-        profile: run.profile,
-        completed: ok.len(),
-        failed: run.requests.len() - ok.len(),
-        duration_s,
-        requests_per_s: ok.len() as f64 / duration_s.max(1e-9),
-        output_tokens_per_s: tokens as f64 / duration_s.max(1e-9),
-        ttft_s: dist(ok.iter().filter_map(|r| r.ttft_s()).collect()),
-        itl_s: dist(itl),
-        tpot_s: dist(ok.iter().filter_map(|r| r.tpot_s()).collect()),
-        e2e_s: dist(
-            ok.iter()
-                .map(|r| (r.end_ns - r.start_ns) as f64 / 1e9)
-                .collect(),
-        ),
-        output_tokens: dist(ok.iter().map(|r| r.output_tokens as f64).collect()),
-        goodput_per_s: good as f64 / duration_s.max(1e-9),
-        steady_window_ns: trilemma_telemetry::steady_state_window(&events, batch),
-        ttft_gap_s: dist(ok.iter().filter_map(|r| r.ttft_gap_s()).collect()),
-    })
 }
 
 struct Client {
@@ -467,60 +357,4 @@ async fn stream(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sweep_rates_lie_strictly_between() {
-        assert_eq!(sweep_rates(1.0, 5.0, 3), vec![2.0, 3.0, 4.0]);
-        assert!(sweep_rates(4.0, 4.0, 3).is_empty());
-        assert!(sweep_rates(0.0, 4.0, 3).is_empty());
-        assert!(sweep_rates(1.0, 2.0, 0).is_empty());
-    }
-
-    #[test]
-    fn slo_parses_and_rejects() {
-        let s: Slo = "ttft=500ms,tpot=50ms".parse().unwrap();
-        assert_eq!(s.ttft_s, Some(0.5));
-        assert_eq!(s.tpot_s, Some(0.05));
-        assert!("ttft=fast".parse::<Slo>().is_err());
-        assert!("latency=1s".parse::<Slo>().is_err());
-    }
-
-    fn rec(start: u64, tokens: &[u64], end: u64) -> RequestRecord {
-        RequestRecord {
-            start_ns: start,
-            token_ns: tokens.to_vec(),
-            end_ns: end,
-            output_tokens: tokens.len() as u32,
-            error: None,
-            server_ttft_ns: None,
-        }
-    }
-
-    #[test]
-    fn summary_goodput_and_window() {
-        let ms = 1_000_000u64;
-        let run = LoadRun {
-            profile: Profile::Concurrency { n: 2 },
-            started_ns: 0,
-            ended_ns: 1000 * ms,
-            requests: vec![
-                rec(0, &[100 * ms, 120 * ms, 140 * ms], 150 * ms),
-                rec(10 * ms, &[700 * ms, 900 * ms], 950 * ms),
-                rec(160 * ms, &[200 * ms], 900 * ms),
-            ],
-            warm_connections: 2,
-        };
-        let slo: Slo = "ttft=500ms,tpot=50ms".parse().unwrap();
-        let s = summarize(&run, &slo, 2).unwrap();
-        assert_eq!(s.completed, 3);
-        assert!((s.requests_per_s - 3.0).abs() < 1e-9);
-        // The second request misses both objectives.
-        assert!((s.goodput_per_s - 2.0).abs() < 1e-9);
-        assert!((s.ttft_s.unwrap().max - 0.69).abs() < 1e-9);
-        assert!((s.itl_s.unwrap().mean - (0.02 + 0.02 + 0.2) / 3.0).abs() < 1e-9);
-        // Two in flight from 10 ms to 150 ms, again from 160 ms until 900 ms.
-        assert_eq!(s.steady_window_ns, Some((10 * ms, 900 * ms)));
-    }
-}
+mod tests;

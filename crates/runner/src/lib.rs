@@ -28,7 +28,7 @@ pub use evaluate::{
 };
 pub use observe::{RunEvent, RunObserver};
 pub use open::{Backend, EngineOpts};
-pub use summary::{summarize, SummaryInputs};
+use summary::{summarize, SummaryInputs};
 pub use trilemma_core::RunSettings;
 pub use trilemma_store::run::RunStore;
 

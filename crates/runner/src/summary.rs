@@ -16,7 +16,7 @@ use crate::{Error, Result, RunSettings};
 
 /// Everything besides the records that a summary reports.
 #[derive(Debug, Clone)]
-pub struct SummaryInputs<'a> {
+pub(crate) struct SummaryInputs<'a> {
     pub run_id: String,
     pub model: &'a ModelInfo,
     pub task: &'a TaskInfo,
@@ -281,7 +281,7 @@ pub fn classification(records: &[SampleRecord], task: &TaskInfo) -> Option<serde
     report.ok().and_then(|r| serde_json::to_value(r).ok())
 }
 
-pub fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<RunSummary> {
+pub(crate) fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> Result<RunSummary> {
     if records.is_empty() {
         return Err(Error::Empty);
     }

@@ -12,7 +12,6 @@ pub mod open;
 mod summary;
 pub mod sweep;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -320,22 +319,20 @@ fn failed(
     gold: Option<&String>,
     timing: RequestTiming,
 ) -> SampleRecord {
-    SampleRecord {
-        sample_id: id.to_string(),
-        task: task.to_string(),
-        repeat: 0,
-        session: 0,
-        outcome: Outcome::Error { message },
+    let score = ItemScore {
         prediction: String::new(),
         gold: gold.cloned().unwrap_or_default(),
-        scores: metrics
-            .iter()
-            .map(|m| ((*m).to_string(), 0.0))
-            .collect::<BTreeMap<_, _>>(),
-        tokens: TokenCounts::default(),
-        timing,
+        scores: metrics.iter().map(|m| ((*m).to_string(), 0.0)).collect(),
         detail: serde_json::Value::Null,
-    }
+    };
+    record(
+        task,
+        id,
+        Outcome::Error { message },
+        score,
+        TokenCounts::default(),
+        timing,
+    )
 }
 
 /// Runs every (item, repeat) not yet in the store, batch by batch, appending records.

@@ -86,16 +86,13 @@ impl OpenAiEngine {
                     .iter()
                     .map(|m| json!({"role": m.role, "content": m.content}))
                     .collect();
-                let mut body = json!({
-                    "model": shared.cfg.model,
-                    "messages": messages,
-                    "max_tokens": r.max_tokens,
-                    "temperature": 0.0,
-                    "stream": true,
-                });
-                if !r.stop.is_empty() {
-                    body["stop"] = json!(r.stop);
-                }
+                let body = greedy_stream_body(
+                    &shared.cfg.model,
+                    "messages",
+                    json!(messages),
+                    r.max_tokens,
+                    &r.stop,
+                );
                 stream_generation(&shared, "chat/completions", body, &r.stop, true).await
             }
         });
@@ -172,16 +169,13 @@ impl Engine for OpenAiEngine {
             let shared = self.shared.clone();
             let r = r.clone();
             async move {
-                let mut body = json!({
-                    "model": shared.cfg.model,
-                    "prompt": r.prompt,
-                    "max_tokens": r.max_tokens,
-                    "temperature": 0.0,
-                    "stream": true,
-                });
-                if !r.stop.is_empty() {
-                    body["stop"] = json!(r.stop);
-                }
+                let body = greedy_stream_body(
+                    &shared.cfg.model,
+                    "prompt",
+                    json!(r.prompt),
+                    r.max_tokens,
+                    &r.stop,
+                );
                 stream_generation(&shared, "completions", body, &r.stop, false).await
             }
         });
@@ -248,4 +242,26 @@ impl Engine for OpenAiEngine {
         });
         self.run_all(jobs)
     }
+}
+
+/// The body of a greedy, streamed generation request: `input` is the prompt or the chat
+/// messages, under `key`.
+fn greedy_stream_body(
+    model: &str,
+    key: &str,
+    input: Value,
+    max_tokens: u32,
+    stop: &[String],
+) -> Value {
+    let mut body = json!({
+        "model": model,
+        key: input,
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "stream": true,
+    });
+    if !stop.is_empty() {
+        body["stop"] = json!(stop);
+    }
+    body
 }

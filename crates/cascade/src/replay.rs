@@ -23,8 +23,8 @@ pub struct TierRun {
     pub primary_metric: String,
     /// SHA-256 of the run's `samples.jsonl`: a calibration names exactly what it used.
     pub samples_sha256: String,
-    /// Where the per-request energy comes from: `"<source> (measured J/token x tokens)"`,
-    /// `"cascade.toml joules_per_token"`, or `None` when there is none.
+    /// Where the per-request energy comes from: the run's energy source (its J/token times
+    /// the item's tokens), `"cascade.toml joules_per_token"`, or `None` when there is none.
     pub energy_from: Option<String>,
     /// Scored samples of the run (repeat 0).
     pub items: usize,
@@ -177,10 +177,7 @@ fn energy_per_token(run: &RunDir, configured: Option<f64>) -> (Option<f64>, Opti
     match (pick, configured) {
         (Some(e), _) => (
             Some(e.per_token_j),
-            Some(format!(
-                "{} (J/token of the run x the item's tokens)",
-                e.source.label()
-            )),
+            Some(e.source.label().to_string()),
         ),
         (None, Some(j)) => (Some(j), Some("cascade.toml joules_per_token".into())),
         (None, None) => (None, None),

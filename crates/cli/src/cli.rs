@@ -48,6 +48,9 @@ pub enum Command {
     /// Benchmarks of Trilemma itself against peers.
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
+    /// SLM-first cascades: calibrate thresholds from recorded runs, compare calibrations.
+    #[command(subcommand)]
+    Cascade(crate::cmd_cascade::CascadeCommand),
 }
 
 pub fn init_tracing(verbose: u8) {
@@ -76,6 +79,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Score(args) => cmd_score::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Analyze(cmd) => cmd_analyze::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Compare(args) => cmd_compare::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Cascade(cmd) => crate::cmd_cascade::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Judge(args) => cmd_judge::run(&args, |s| {
             Ok(trilemma_runner::open::open_spec(
                 s,

@@ -4,6 +4,7 @@ mod cli;
 mod cmd_analyze;
 mod cmd_assets;
 mod cmd_bench;
+mod cmd_cascade;
 mod cmd_compare;
 mod cmd_judge;
 mod cmd_load;

@@ -175,10 +175,7 @@ fn energy_per_token(run: &RunDir, configured: Option<f64>) -> (Option<f64>, Opti
         .filter(|e| e.per_token_j > 0.0)
         .min_by_key(|e| e.source == EnergySource::Estimate);
     match (pick, configured) {
-        (Some(e), _) => (
-            Some(e.per_token_j),
-            Some(e.source.label().to_string()),
-        ),
+        (Some(e), _) => (Some(e.per_token_j), Some(e.source.label().to_string())),
         (None, Some(j)) => (Some(j), Some("cascade.toml joules_per_token".into())),
         (None, None) => (None, None),
     }

@@ -3,38 +3,11 @@
 //! and a live answer (the gateway), so a calibration predicts what the gateway does.
 
 use serde::{Deserialize, Serialize};
+pub use trilemma_core::LogprobStats;
 use trilemma_core::{Outcome, SampleRecord};
 
 use crate::config::{Policy, Signal};
 use crate::{Error, Result};
-
-/// Statistics of the log-probabilities of generated tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LogprobStats {
-    pub mean: f64,
-    pub min: f64,
-    /// 10th percentile (nearest rank).
-    pub p10: f64,
-    pub n: usize,
-}
-
-impl LogprobStats {
-    /// `None` for no tokens.
-    pub fn of(logprobs: &[f64]) -> Option<Self> {
-        if logprobs.is_empty() {
-            return None;
-        }
-        let mut sorted = logprobs.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let rank = ((sorted.len() as f64) * 0.1).ceil().max(1.0) as usize - 1;
-        Some(Self {
-            mean: sorted.iter().sum::<f64>() / sorted.len() as f64,
-            min: sorted[0],
-            p10: sorted[rank],
-            n: sorted.len(),
-        })
-    }
-}
 
 /// What a tier answered, as the policy sees it.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -10,7 +10,7 @@ pub mod stats;
 pub mod summary;
 
 pub use clock::{now_ns, MonoNs};
-pub use record::{EnergySource, Outcome, RequestTiming, SampleRecord, TokenCounts};
+pub use record::{EnergySource, LogprobStats, Outcome, RequestTiming, SampleRecord, TokenCounts};
 pub use setup::{EngineInfo, HostInfo, OutputType, RunSettings, TaskInfo, DEFAULT_SEED};
 pub use summary::{
     Attribution, CpuUse, EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary,

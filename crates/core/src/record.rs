@@ -141,6 +141,34 @@ impl SampleRecord {
     }
 }
 
+/// Statistics of the log-probabilities of generated tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LogprobStats {
+    pub mean: f64,
+    pub min: f64,
+    /// 10th percentile (nearest rank).
+    pub p10: f64,
+    pub n: usize,
+}
+
+impl LogprobStats {
+    /// `None` for no tokens.
+    pub fn of(logprobs: &[f64]) -> Option<Self> {
+        if logprobs.is_empty() {
+            return None;
+        }
+        let mut sorted = logprobs.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = ((sorted.len() as f64) * 0.1).ceil().max(1.0) as usize - 1;
+        Some(Self {
+            mean: sorted.iter().sum::<f64>() / sorted.len() as f64,
+            min: sorted[0],
+            p10: sorted[rank],
+            n: sorted.len(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

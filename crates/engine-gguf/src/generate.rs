@@ -13,7 +13,7 @@ use trilemma_engine::{
     Incoming, Result,
 };
 
-use crate::{argmax, decode_err, GgufEngine};
+use crate::{argmax, decode_err, logprob_of, GgufEngine};
 
 /// One sequence being generated.
 struct Active {
@@ -28,6 +28,8 @@ struct Active {
     pos: usize,
     last: Option<LlamaToken>,
     output: Vec<LlamaToken>,
+    /// Log-probability of each token in `output`.
+    logprobs: Vec<f32>,
     bytes: Vec<u8>,
     /// Bytes of the text already handed to the streaming callback.
     emitted: usize,
@@ -151,6 +153,7 @@ fn prepare(
                     end_ns: now,
                     ..RequestTiming::default()
                 },
+                token_logprobs: Vec::new(),
             }),
         ));
     }
@@ -246,6 +249,7 @@ pub fn run(
                     pos: 0,
                     last: None,
                     output: Vec::new(),
+                    logprobs: Vec::new(),
                     bytes: Vec::new(),
                     emitted: 0,
                     timing: RequestTiming {
@@ -307,7 +311,10 @@ pub fn run(
                     continue;
                 }
                 let logits = ctx.get_logits_ith(a.logits_at);
-                let tok = LlamaToken(argmax(&logits[..n_vocab.min(logits.len())]) as i32);
+                let logits = &logits[..n_vocab.min(logits.len())];
+                let best = argmax(logits);
+                a.logprobs.push(logprob_of(logits, best));
+                let tok = LlamaToken(best as i32);
                 a.timing.first_token_ns.get_or_insert(now);
                 a.timing.token_ns.push(now);
                 a.output.push(tok);
@@ -355,6 +362,7 @@ pub fn run(
                         output_tokens: a.output.len() as u32,
                         finish,
                         timing: a.timing,
+                        token_logprobs: a.logprobs,
                     }),
                 );
             }

@@ -108,6 +108,19 @@ pub fn greedy_generation_is_greedy_under_loglikelihood(engine: &mut dyn Engine) 
         "greedy text {:?} not greedy under loglikelihood",
         g.text
     );
+    // Token log-probabilities, where the engine reports them, are those of the scored text.
+    if !g.token_logprobs.is_empty() {
+        assert_eq!(g.token_logprobs.len(), g.output_tokens as usize);
+        assert!(g.token_logprobs.iter().all(|&lp| lp <= 0.0), "{:?}", g.token_logprobs);
+        if r.tokens == g.output_tokens {
+            let sum: f64 = g.token_logprobs.iter().map(|&x| f64::from(x)).sum();
+            assert!(
+                (sum - r.logprob).abs() < 0.05 * f64::from(r.tokens) + 0.05,
+                "generated tokens' log-probabilities sum to {sum}, loglikelihood says {}",
+                r.logprob
+            );
+        }
+    }
     let other = engine
         .loglikelihood(&[ll(prompt, " zebra zebra")])
         .remove(0)

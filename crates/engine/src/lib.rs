@@ -73,6 +73,10 @@ pub struct Generation {
     pub finish: FinishReason,
     /// Raw monotonic stamps: request start, each token, end.
     pub timing: RequestTiming,
+    /// Natural-log probability of each generated token under the model (greedy: the most
+    /// likely token's). Empty where the engine does not report them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_logprobs: Vec<f32>,
 }
 
 /// Log-likelihood of `continuation` given `context`, as lm-evaluation-harness defines it.

@@ -260,6 +260,10 @@ pub fn evaluate_batch(
                         s
                     };
                     s.detail["finish"] = serde_json::to_value(g.finish).unwrap_or_default();
+                    let lps: Vec<f64> = g.token_logprobs.iter().map(|&x| f64::from(x)).collect();
+                    if let Some(c) = trilemma_core::LogprobStats::of(&lps) {
+                        s.detail["confidence"] = serde_json::to_value(c).unwrap_or_default();
+                    }
                     record(task_name, id, Outcome::Scored, s, tokens, g.timing)
                 }
                 Err(e) => {

@@ -107,6 +107,7 @@ impl Engine for FakeEngine {
                         token_ns: vec![t; n as usize],
                         end_ns: t,
                     },
+                    token_logprobs: Vec::new(),
                 })
             })
             .collect()

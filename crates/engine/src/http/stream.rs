@@ -114,5 +114,6 @@ pub(super) async fn stream_generation(
             token_ns,
             end_ns,
         },
+        token_logprobs: Vec::new(),
     })
 }

@@ -46,6 +46,36 @@ pub struct CascadeConfig {
     /// Requests sent straight to a named tier.
     #[serde(default, rename = "rule")]
     pub rules: Vec<Rule>,
+    /// How `serve --cascade` answers.
+    #[serde(default)]
+    pub gateway: GatewaySettings,
+}
+
+/// How a streamed request is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamMode {
+    /// Wait for the decision, then stream the chosen tier's answer.
+    #[default]
+    Buffer,
+    /// Stream the first tier's answer as it comes; it is never escalated.
+    Commit,
+}
+
+/// Settings of the live gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    #[serde(default)]
+    pub stream: StreamMode,
+    /// The tier that answers a lone echo request (one choice of a multiple-choice item sent
+    /// on its own, as lm-evaluation-harness does): default the last tier, so that the
+    /// choices of one item are never scored on different tiers.
+    #[serde(default)]
+    pub echo_tier: Option<String>,
+    /// Request traces, one JSON line per request.
+    #[serde(default)]
+    pub trace: Option<PathBuf>,
 }
 
 /// One tier: an embedded model or an upstream server.
@@ -236,6 +266,9 @@ impl CascadeConfig {
         if let Some(s) = self.policy.json_schema.as_mut() {
             fix(s);
         }
+        if let Some(t) = self.gateway.trace.as_mut() {
+            fix(t);
+        }
     }
 
     fn check(&self) -> std::result::Result<(), String> {
@@ -278,6 +311,11 @@ impl CascadeConfig {
                 self.policy.thresholds.len(),
                 n - 1
             ));
+        }
+        if let Some(t) = &self.gateway.echo_tier {
+            if !names.contains(t.as_str()) {
+                return Err(format!("gateway.echo_tier: no tier named {t:?}"));
+            }
         }
         for (i, r) in self.rules.iter().enumerate() {
             if !names.contains(r.tier.as_str()) {

@@ -10,14 +10,16 @@ pub mod calibrate;
 pub mod config;
 pub mod replay;
 pub mod route;
+pub mod rules;
 pub mod signal;
 
 use std::path::PathBuf;
 
 pub use calibrate::{calibrate, diff, CalibrateOptions, Calibration, Frontier, RouteDiff, Target};
-pub use config::{CascadeConfig, Cost, Policy, Rule, Signal, Tier};
+pub use config::{CascadeConfig, Cost, GatewaySettings, Policy, Rule, Signal, StreamMode, Tier};
 pub use replay::{join_runs, Joined};
 pub use route::{Plan, Point, Step};
+pub use rules::{RequestView, Rules};
 pub use signal::{Answer, Judge, LogprobStats, Reason};
 
 /// Errors of the cascade.

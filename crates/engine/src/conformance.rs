@@ -111,7 +111,11 @@ pub fn greedy_generation_is_greedy_under_loglikelihood(engine: &mut dyn Engine) 
     // Token log-probabilities, where the engine reports them, are those of the scored text.
     if !g.token_logprobs.is_empty() {
         assert_eq!(g.token_logprobs.len(), g.output_tokens as usize);
-        assert!(g.token_logprobs.iter().all(|&lp| lp <= 0.0), "{:?}", g.token_logprobs);
+        assert!(
+            g.token_logprobs.iter().all(|&lp| lp <= 0.0),
+            "{:?}",
+            g.token_logprobs
+        );
         if r.tokens == g.output_tokens {
             let sum: f64 = g.token_logprobs.iter().map(|&x| f64::from(x)).sum();
             assert!(

@@ -17,7 +17,7 @@ pub use trilemma_core::ModelInfo;
 use trilemma_core::RequestTiming;
 
 /// Errors an engine reports.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("cannot load model {path}: {reason}")]
     Load { path: String, reason: String },

@@ -26,6 +26,10 @@ pub struct OpenAiConfig {
     pub context_length: u32,
     /// Ask for `stream_options.include_usage` (token counts in the last event).
     pub include_usage: bool,
+    /// Send the choices of one multiple-choice item (consecutive log-likelihood requests
+    /// with one context) in one request, `prompt` as a list, as the completions API
+    /// allows; a cascade gateway then decides them together. Off: one request per choice.
+    pub group_choices: bool,
 }
 
 impl OpenAiConfig {
@@ -42,6 +46,7 @@ impl OpenAiConfig {
             idle_timeout: Duration::from_secs(60),
             context_length: 0,
             include_usage: true,
+            group_choices: true,
         }
     }
 }

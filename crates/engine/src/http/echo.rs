@@ -22,8 +22,19 @@ pub(super) struct EchoToken {
 }
 
 fn parse_echo(v: &Value) -> Result<Vec<EchoToken>> {
-    let lp = v
-        .pointer("/choices/0/logprobs")
+    parse_echo_choice(v, 0)
+}
+
+/// The echoed prompt of choice `index` (the completions API answers a list of prompts
+/// with one choice per prompt, `index` in order).
+fn parse_echo_choice(v: &Value, index: usize) -> Result<Vec<EchoToken>> {
+    let choice = v.get("choices").and_then(Value::as_array).and_then(|cs| {
+        cs.iter()
+            .find(|c| c.get("index").and_then(Value::as_u64) == Some(index as u64))
+            .or_else(|| cs.get(index))
+    });
+    let lp = choice
+        .and_then(|c| c.get("logprobs"))
         .filter(|l| !l.is_null())
         .ok_or_else(|| Error::Unsupported(NO_PROMPT_LOGPROBS.into()))?;
     let arr = |k: &str| lp.get(k).and_then(Value::as_array);
@@ -127,6 +138,43 @@ pub(super) async fn echo_request(
     Ok((parse_echo(&v)?, start, now_ns()))
 }
 
+/// The echoed prompts of several prompts in one request (`prompt` as a list): the choices
+/// of one multiple-choice item, so that a server (such as a cascade gateway) sees and
+/// decides them together.
+pub(super) async fn echo_request_many(
+    shared: &Shared,
+    prompts: &[String],
+) -> Result<(Vec<Vec<EchoToken>>, u64, u64)> {
+    let body = json!({
+        "model": shared.cfg.model,
+        "prompt": prompts,
+        "echo": true,
+        "logprobs": 1,
+        "max_tokens": 1,
+        "temperature": 0.0,
+    });
+    let start = now_ns();
+    let resp = post(shared, "completions", &body).await?;
+    let v = read_json(shared, resp, &url(shared, "completions")).await?;
+    if let Some(err) = v.get("error") {
+        return Err(Error::Inference(format!("server error: {err}")));
+    }
+    let n = v
+        .get("choices")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if n != prompts.len() {
+        return Err(Error::Transport(format!(
+            "{} prompts sent in one request, {n} choices answered",
+            prompts.len()
+        )));
+    }
+    let toks = (0..prompts.len())
+        .map(|i| parse_echo_choice(&v, i))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((toks, start, now_ns()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +205,18 @@ mod tests {
             score_span(&toks, 0, 13),
             Err(Error::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn choices_of_a_prompt_list_are_read_by_index() {
+        let lp = |x: f64| json!({"tokens": ["a", "b"], "token_logprobs": [null, x], "text_offset": [0, 1]});
+        let v = json!({"choices": [
+            {"index": 1, "text": "ab", "logprobs": lp(-2.0)},
+            {"index": 0, "text": "ab", "logprobs": lp(-1.0)},
+        ]});
+        assert_eq!(parse_echo_choice(&v, 0).unwrap()[1].logprob, Some(-1.0));
+        assert_eq!(parse_echo_choice(&v, 1).unwrap()[1].logprob, Some(-2.0));
+        assert!(parse_echo_choice(&v, 2).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use trilemma_core::{ModelInfo, RequestTiming};
 
 use super::client::Shared;
 use super::config::{ApiKey, OpenAiConfig};
-use super::echo::{echo_request, score_span};
+use super::echo::{echo_request, echo_request_many, score_span};
 use super::preflight::preflight;
 use super::stream::stream_generation;
 use crate::{
@@ -183,36 +183,78 @@ impl Engine for OpenAiEngine {
     }
 
     fn loglikelihood(&mut self, requests: &[LoglikelihoodRequest]) -> Vec<Result<Loglikelihood>> {
-        let jobs = requests.iter().map(|r| {
-            let shared = self.shared.clone();
-            let r = r.clone();
-            async move {
-                let (ctx, cont) = crate::move_trailing_spaces(&r.context, &r.continuation);
-                if ctx.is_empty() {
-                    return Err(Error::Unsupported(
-                        "log-likelihood with an empty context over HTTP".into(),
-                    ));
+        // Consecutive requests with one context are the choices of one item: they go in
+        // one request (`prompt` as a list) so that the server sees them together.
+        let mut groups: Vec<Vec<LoglikelihoodRequest>> = Vec::new();
+        for r in requests {
+            match groups.last_mut() {
+                Some(g) if self.shared.cfg.group_choices && g[0].context == r.context => {
+                    g.push(r.clone())
                 }
-                let prompt = format!("{ctx}{cont}");
-                let (tokens, start_ns, end_ns) = echo_request(&shared, &prompt).await?;
-                let from = ctx.chars().count();
-                let to = prompt.chars().count();
-                let (logprob, n, is_greedy, before) = score_span(&tokens, from, to)?;
-                Ok(Loglikelihood {
-                    logprob,
-                    tokens: n,
-                    is_greedy,
-                    context_tokens: before,
-                    timing: RequestTiming {
-                        start_ns,
-                        first_token_ns: None,
-                        token_ns: vec![],
-                        end_ns,
-                    },
-                })
+                _ => groups.push(vec![r.clone()]),
+            }
+        }
+        let jobs = groups.into_iter().map(|group| {
+            let shared = self.shared.clone();
+            async move {
+                let split: Vec<(String, String)> = group
+                    .iter()
+                    .map(|r| {
+                        let (c, k) = crate::move_trailing_spaces(&r.context, &r.continuation);
+                        (c.to_string(), k.to_string())
+                    })
+                    .collect();
+                if split.iter().any(|(c, _)| c.is_empty()) {
+                    let e = || {
+                        Err(Error::Unsupported(
+                            "log-likelihood with an empty context over HTTP".into(),
+                        ))
+                    };
+                    return Ok(group.iter().map(|_| e()).collect::<Vec<_>>());
+                }
+                let prompts: Vec<String> = split.iter().map(|(c, k)| format!("{c}{k}")).collect();
+                let echoed = if prompts.len() == 1 {
+                    echo_request(&shared, &prompts[0])
+                        .await
+                        .map(|(t, a, b)| (vec![t], a, b))
+                } else {
+                    echo_request_many(&shared, &prompts).await
+                };
+                let (tokens, start_ns, end_ns) = match echoed {
+                    Ok(x) => x,
+                    Err(e) => return Ok(group.iter().map(|_| Err(e.clone())).collect()),
+                };
+                Ok(split
+                    .iter()
+                    .zip(&prompts)
+                    .zip(&tokens)
+                    .map(|(((ctx, _), prompt), toks)| {
+                        let from = ctx.chars().count();
+                        let to = prompt.chars().count();
+                        let (logprob, n, is_greedy, before) = score_span(toks, from, to)?;
+                        Ok(Loglikelihood {
+                            logprob,
+                            tokens: n,
+                            is_greedy,
+                            context_tokens: before,
+                            timing: RequestTiming {
+                                start_ns,
+                                first_token_ns: None,
+                                token_ns: vec![],
+                                end_ns,
+                            },
+                        })
+                    })
+                    .collect())
             }
         });
         self.run_all(jobs)
+            .into_iter()
+            .flat_map(|g| match g {
+                Ok(v) => v,
+                Err(e) => vec![Err(e)],
+            })
+            .collect()
     }
 
     fn loglikelihood_rolling(&mut self, texts: &[String]) -> Vec<Result<RollingLoglikelihood>> {

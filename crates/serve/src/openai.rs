@@ -391,3 +391,67 @@ pub(crate) fn usage_of(gs: &[Generation]) -> Value {
         gs.iter().map(|g| g.output_tokens as u64).sum(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/serve.md's table of request fields says what [`FIELDS`] does, row for row.
+    #[test]
+    fn the_docs_table_matches_the_fields_the_server_knows() {
+        let doc = include_str!("../../../docs/serve.md");
+        let rows: Vec<&str> = doc
+            .lines()
+            .filter(|l| l.starts_with("| `") && l.contains("| **"))
+            .collect();
+        assert_eq!(rows.len(), FIELDS.len(), "one row per field");
+        for f in FIELDS {
+            let row = rows
+                .iter()
+                .find(|r| r.starts_with(&format!("| `{}` |", f.name)))
+                .unwrap_or_else(|| panic!("docs/serve.md has no row for `{}`", f.name));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let yes = |b: bool| if b { "yes" } else { "-" };
+            let treatment = match f.treatment {
+                Treatment::Honoured => "**honoured**",
+                Treatment::NeutralOnly => "**neutral only**",
+                Treatment::Ignored => "**ignored**",
+                Treatment::Refused => "**refused**",
+            };
+            assert_eq!(
+                (cells[2], cells[3], cells[4]),
+                (yes(f.completions), yes(f.chat), treatment),
+                "{row}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_context_overflow_is_the_clients_and_names_what_to_cut() {
+        let e = |needed, max_tokens| {
+            engine_error(
+                Failure::Engine(trilemma_engine::Error::ContextOverflow {
+                    needed,
+                    limit: 4096,
+                }),
+                max_tokens,
+                "prompt",
+            )
+        };
+        let long = e(6017, 16);
+        assert_eq!(long.status, StatusCode::BAD_REQUEST);
+        assert_eq!(long.param.as_deref(), Some("prompt"));
+        assert!(long.message.contains(
+            "maximum context length is 4096 tokens. However, you requested 6017 tokens (6001 in the prompt, 16 in the completion)"
+        ));
+        // The prompt fits alone: max_tokens is what to cut.
+        assert_eq!(e(4100, 100).param.as_deref(), Some("max_tokens"));
+        let other = engine_error(
+            Failure::Engine(trilemma_engine::Error::Inference("boom".into())),
+            1,
+            "prompt",
+        );
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(other.body()["error"]["type"], "server_error");
+    }
+}

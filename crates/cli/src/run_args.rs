@@ -118,6 +118,25 @@ pub(crate) fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig
     })
 }
 
+/// Checks every input of a run or sweep in milliseconds, before anything slow (fetching
+/// data or models, hashing, idle metering, loading): task names and files, the engine
+/// URL and its key variable, or the models' files, and the output directory `out`.
+pub(crate) fn preflight(args: &RunArgs, out: &std::path::Path) -> anyhow::Result<()> {
+    crate::preflight::tasks(&args.tasks, &args.task_files)?;
+    match &args.engine {
+        Some(url) => {
+            crate::preflight::engine_url(url, "--engine")?;
+            if let Some(var) = &args.api_key_env {
+                if std::env::var_os(var).is_none() {
+                    anyhow::bail!("--api-key-env {var}: the environment variable {var} is not set");
+                }
+            }
+        }
+        None => crate::preflight::models(&args.models)?,
+    }
+    crate::preflight::out_dir(out, "--out")
+}
+
 /// Loads the tasks `--task`/`--task-file` name (arc-easy when neither is given); bad names
 /// fail before anything is fetched. Rows that could not be parsed are reported.
 pub(crate) fn tasks(args: &RunArgs) -> anyhow::Result<Vec<trilemma_tasks::Task>> {

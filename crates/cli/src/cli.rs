@@ -182,6 +182,67 @@ mod tests {
         }
     }
 
+    /// The `trilemma ...` command lines a document shows: inline code spans, and the
+    /// commands of its fenced shell blocks.
+    fn documented_commands(doc: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut fenced = false;
+        for line in doc.lines() {
+            if line.starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            if fenced {
+                for part in line.split("&&") {
+                    let part = part.trim();
+                    if part.starts_with("trilemma ") {
+                        out.push(part.split('>').next().unwrap_or(part).trim().to_string());
+                    }
+                }
+                continue;
+            }
+            for (i, span) in line.split('`').enumerate() {
+                if i % 2 == 1 && span.starts_with("trilemma ") {
+                    out.push(span.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// Every command line the README and the serve docs show parses with the flags as
+    /// built (placeholders such as `[NAME...]` or `a\|b` aside).
+    #[test]
+    fn the_documented_command_lines_parse() {
+        let docs = [
+            ("README.md", include_str!("../../../README.md")),
+            ("docs/serve.md", include_str!("../../../docs/serve.md")),
+        ];
+        let mut checked = 0;
+        for (file, text) in docs {
+            for line in documented_commands(text) {
+                if line.contains("\\|") || line.contains('[') || line.contains("...") {
+                    continue;
+                }
+                let args: Vec<&str> = line.split_whitespace().collect();
+                if args.len() == 2 && !args[1].starts_with('-') {
+                    assert!(
+                        Cli::command().find_subcommand(args[1]).is_some(),
+                        "{file}: `{line}`: no such command"
+                    );
+                    continue;
+                }
+                match command().try_get_matches_from(&args) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {}
+                    Err(e) => panic!("{file}: `{line}` does not parse: {e}"),
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 15, "only {checked} command lines found");
+    }
+
     #[test]
     fn the_command_line_is_consistent() {
         command().debug_assert();

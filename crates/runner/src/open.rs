@@ -131,7 +131,7 @@ fn ggml_block(t: u32) -> Option<(u64, u64)> {
 pub fn check_gguf(path: &Path) -> Result<()> {
     let bad = |why: String| {
         crate::Error::Input(format!(
-            "{}: not a usable GGUF model file: {why}",
+            "{}: a damaged GGUF model file: {why}",
             path.display()
         ))
     };
@@ -149,8 +149,9 @@ pub fn check_gguf(path: &Path) -> Result<()> {
         .array()
         .map_err(|_| bad("the file is empty or shorter than a GGUF header".into()))?;
     if &magic != b"GGUF" {
-        return Err(bad(format!(
-            "it does not start with the GGUF magic (found {:02x?})",
+        return Err(crate::Error::Input(format!(
+            "{}: not a GGUF file: it does not start with the GGUF magic (found {:02x?})",
+            path.display(),
             magic
         )));
     }
@@ -203,8 +204,12 @@ pub fn check_gguf(path: &Path) -> Result<()> {
         });
         data_needed = data_needed.max(offset.saturating_add(size));
     }
-    let data_start = r.pos.div_ceil(alignment) * alignment;
-    let needed = data_start.saturating_add(data_needed);
+    // Tensor data starts at the next multiple of the alignment (none without tensors).
+    let needed = if tensors == 0 {
+        r.pos
+    } else {
+        (r.pos.div_ceil(alignment) * alignment).saturating_add(data_needed)
+    };
     if needed > len {
         return Err(bad(format!(
             "its tensors need {needed} bytes but the file has {len}: it is truncated"

@@ -16,7 +16,12 @@ use trilemma_telemetry::{IdleBaseline, TelemetryConfig};
 pub struct RunArgs {
     /// Model: a catalog name (fetched and verified on first use) or a path to a GGUF file.
     /// Repeat to compare several models.
-    #[arg(long = "model", short = 'm', default_value = "smollm2-135m")]
+    #[arg(
+        long = "model",
+        short = 'm',
+        value_name = "MODEL",
+        default_value = "smollm2-135m"
+    )]
     pub models: Vec<String>,
     /// Task name (arc-easy, arc-challenge, hellaswag, mmlu, boolq, piqa, winogrande, sst2,
     /// gsm8k; see README "Built-in tasks"). Repeat to run several.

@@ -384,7 +384,7 @@ mod tests {
         f.extend(elements.to_le_bytes());
         f.extend(0u32.to_le_bytes()); // F32
         f.extend(0u64.to_le_bytes()); // offset
-        while f.len() % 32 != 0 {
+        while !f.len().is_multiple_of(32) {
             f.push(0);
         }
         f.extend(vec![0u8; data]);

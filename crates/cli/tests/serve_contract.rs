@@ -143,6 +143,8 @@ fn error(a: &Answer, status: u16) -> Value {
         assert!(e.get(k).is_some(), "no {k} in {e}");
     }
     assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(e["type"].as_str().is_some_and(|t| !t.is_empty()), "{e}");
+    assert!(e["code"].as_str().is_some_and(|c| !c.is_empty()), "{e}");
     e
 }
 

@@ -38,7 +38,7 @@ impl ApiError {
             429 => ("rate_limit_error", Some("rate_limit_exceeded")),
             503 => ("server_error", Some("engine_unavailable")),
             s if s >= 500 => ("server_error", Some("engine_error")),
-            _ => ("invalid_request_error", None),
+            _ => ("invalid_request_error", Some("invalid_request")),
         };
         Self {
             status,

@@ -333,6 +333,7 @@ pub fn assert_error(a: &Answer, status: u16) -> serde_json::Value {
     let e = v["error"].clone();
     assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
     assert!(e["type"].as_str().is_some_and(|t| !t.is_empty()), "{v}");
+    assert!(e["code"].as_str().is_some_and(|c| !c.is_empty()), "{v}");
     let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
     for k in ["message", "type", "param", "code"] {
         assert!(keys.contains(&k), "no `{k}` in {v}");

@@ -40,7 +40,12 @@ impl std::str::FromStr for Target {
         let v: f64 = num.trim().parse().map_err(|_| {
             format!("--target {s:?}: give a quality such as 0.6, or 0.95x of the best tier")
         })?;
-        if !(0.0..=1.0).contains(&v) && !rel || rel && !(v > 0.0 && v <= 1.0) {
+        let ok = if rel {
+            v > 0.0 && v <= 1.0
+        } else {
+            (0.0..=1.0).contains(&v)
+        };
+        if !ok {
             return Err(format!("--target {s:?}: must lie in 0..=1 (or 0..=1x)"));
         }
         Ok(if rel {

@@ -300,7 +300,7 @@ impl CascadeConfig {
                 }
                 (Some(_), None) => {}
             }
-            if !(t.timeout_s > 0.0) {
+            if t.timeout_s.is_nan() || t.timeout_s <= 0.0 {
                 return Err(format!("tier[{i}].timeout_s must be positive"));
             }
         }

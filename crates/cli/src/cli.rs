@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::cmd_sweep;
 use crate::{
@@ -12,7 +12,7 @@ use crate::{
 
 /// Measure small language models on correctness, speed and energy together.
 #[derive(Debug, Parser)]
-#[command(name = "trilemma", version, about, long_about = None)]
+#[command(name = "trilemma", version, long_about = None)]
 pub struct Cli {
     /// More log output (-v: info, -vv: debug, including llama.cpp's own log).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -51,6 +51,60 @@ pub enum Command {
     /// SLM-first cascades: calibrate thresholds from recorded runs, compare calibrations.
     #[command(subcommand)]
     Cascade(crate::cmd_cascade::CascadeCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `trilemma --help` lists the commands under what a user wants to do, in this order.
+pub const GROUPS: &[(&str, &[&str])] = &[
+    ("Measure", &["run", "sweep", "judge"]),
+    ("Compare", &["compare"]),
+    ("Analyse", &["report", "analyze", "score"]),
+    ("Serve", &["serve", "cascade"]),
+    ("Load-test", &["load"]),
+    ("Set up and more", &["assets", "completions", "bench"]),
+];
+
+/// The command line, with the top-level help's commands grouped by [`GROUPS`] (clap lists
+/// subcommands in one block; the grouped list is built from each command's own about
+/// text, so the two cannot drift apart).
+pub fn command() -> clap::Command {
+    let cmd = Cli::command();
+    let width = GROUPS
+        .iter()
+        .flat_map(|(_, names)| names.iter().map(|n| n.len()))
+        .max()
+        .unwrap_or(0);
+    let mut listing = String::new();
+    for (group, names) in GROUPS {
+        listing.push_str(&format!("{group}:\n"));
+        for name in *names {
+            let about = cmd
+                .find_subcommand(name)
+                .and_then(|c| c.get_about())
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            listing.push_str(&format!("  {name:width$}  {about}\n"));
+        }
+        listing.push('\n');
+    }
+    cmd.help_template(format!(
+        "{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{listing}Options:\n{{options}}{{after-help}}"
+    ))
+    .after_help("`trilemma COMMAND --help` says more about each command.")
+}
+
+/// Parses the process's arguments (exits with clap's message on a bad command line).
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 pub fn init_tracing(verbose: u8) {
@@ -88,5 +142,113 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         })
         .map(|()| ExitCode::SUCCESS),
         Command::Report(args) => cmd_report::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Completions(args) => {
+            clap_complete::generate(
+                args.shell,
+                &mut command(),
+                "trilemma",
+                &mut std::io::stdout().lock(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_is_in_exactly_one_help_group() {
+        let cmd = Cli::command();
+        let visible: Vec<&str> = cmd
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(|c| c.get_name())
+            .collect();
+        let grouped: Vec<&str> = GROUPS.iter().flat_map(|(_, n)| n.iter().copied()).collect();
+        for name in &visible {
+            let n = grouped.iter().filter(|g| *g == name).count();
+            assert_eq!(n, 1, "`{name}` is in {n} help groups");
+        }
+        for name in &grouped {
+            assert!(
+                visible.contains(name),
+                "help group names `{name}`, no such command"
+            );
+        }
+        let help = command().render_help().to_string();
+        for (group, names) in GROUPS {
+            assert!(help.contains(&format!("{group}:\n")), "{help}");
+            for name in *names {
+                assert!(help.contains(&format!("  {name} ")), "{help}");
+            }
+        }
+    }
+
+    /// The `trilemma ...` command lines a document shows: inline code spans, and the
+    /// commands of its fenced shell blocks.
+    fn documented_commands(doc: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut fenced = false;
+        for line in doc.lines() {
+            if line.starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            if fenced {
+                for part in line.split("&&") {
+                    let part = part.trim();
+                    if part.starts_with("trilemma ") {
+                        out.push(part.split('>').next().unwrap_or(part).trim().to_string());
+                    }
+                }
+                continue;
+            }
+            for (i, span) in line.split('`').enumerate() {
+                if i % 2 == 1 && span.starts_with("trilemma ") {
+                    out.push(span.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// Every command line the README and the serve docs show parses with the flags as
+    /// built (placeholders such as `[NAME...]` or `a\|b` aside).
+    #[test]
+    fn the_documented_command_lines_parse() {
+        let docs = [
+            ("README.md", include_str!("../../../README.md")),
+            ("docs/serve.md", include_str!("../../../docs/serve.md")),
+        ];
+        let mut checked = 0;
+        for (file, text) in docs {
+            for line in documented_commands(text) {
+                if line.contains("\\|") || line.contains('[') || line.contains("...") {
+                    continue;
+                }
+                let args: Vec<&str> = line.split_whitespace().collect();
+                if args.len() == 2 && !args[1].starts_with('-') {
+                    assert!(
+                        Cli::command().find_subcommand(args[1]).is_some(),
+                        "{file}: `{line}`: no such command"
+                    );
+                    continue;
+                }
+                match command().try_get_matches_from(&args) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {}
+                    Err(e) => panic!("{file}: `{line}` does not parse: {e}"),
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 15, "only {checked} command lines found");
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        command().debug_assert();
     }
 }

@@ -10,6 +10,9 @@ pub enum AssetsCommand {
     Fetch {
         /// Catalog names (see `trilemma assets list`).
         names: Vec<String>,
+        /// Print what was fetched as JSON (a list of {name, path, sha256}) on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Show every catalog asset and whether it is cached.
     List {
@@ -23,7 +26,7 @@ pub fn run(cmd: &AssetsCommand) -> anyhow::Result<()> {
     let catalog = Catalog::builtin();
     let cache = Cache::from_env();
     match cmd {
-        AssetsCommand::Fetch { names } => {
+        AssetsCommand::Fetch { names, json } => {
             let names: Vec<String> = if names.is_empty() {
                 catalog
                     .models
@@ -34,8 +37,27 @@ pub fn run(cmd: &AssetsCommand) -> anyhow::Result<()> {
             } else {
                 names.clone()
             };
+            // Every name is checked before anything is fetched.
             for name in &names {
-                fetch_one(&catalog, &cache, name)?;
+                if catalog.model(name).is_err() && catalog.dataset(name).is_err() {
+                    anyhow::bail!("unknown asset {name:?}; run `trilemma assets list`");
+                }
+            }
+            let mut fetched = Vec::with_capacity(names.len());
+            for name in &names {
+                fetched.push(fetch_one(&catalog, &cache, name)?);
+            }
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&fetched)?);
+            } else {
+                for f in &fetched {
+                    println!(
+                        "{}: {} (sha256 {}, verified)",
+                        f.name,
+                        f.path.display(),
+                        f.sha256
+                    );
+                }
             }
             Ok(())
         }
@@ -64,8 +86,16 @@ pub fn run(cmd: &AssetsCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Fetches one model or data set by catalog name, printing where it landed.
-pub fn fetch_one(catalog: &Catalog, cache: &Cache, name: &str) -> anyhow::Result<()> {
+/// An asset fetched and verified.
+#[derive(Debug, serde::Serialize)]
+pub struct Fetched {
+    pub name: String,
+    pub path: std::path::PathBuf,
+    pub sha256: String,
+}
+
+/// Fetches one model or data set by catalog name and verifies what is cached.
+pub fn fetch_one(catalog: &Catalog, cache: &Cache, name: &str) -> anyhow::Result<Fetched> {
     let (path, expected) = if let Ok(m) = catalog.model(name) {
         eprintln!("fetching model {name} ({}, {} bytes)", m.title, m.bytes);
         (cache.fetch_model(m)?, m.sha256.clone())
@@ -84,6 +114,9 @@ pub fn fetch_one(catalog: &Catalog, cache: &Cache, name: &str) -> anyhow::Result
         "cached {} has SHA-256 {sha}, expected {expected}; delete it and fetch again",
         path.display()
     );
-    println!("{name}: {} (sha256 {sha}, verified)", path.display());
-    Ok(())
+    Ok(Fetched {
+        name: name.to_string(),
+        path,
+        sha256: sha,
+    })
 }

@@ -54,6 +54,9 @@ pub struct OverheadArgs {
     /// Seconds the idle meter thread is watched for its CPU cost.
     #[arg(long, default_value_t = 10.0)]
     pub sampler_seconds: f64,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +130,7 @@ fn bench_model(b: &BenchModelArgs) -> BenchModel {
 }
 
 fn engine_bench(args: &EngineBenchArgs) -> anyhow::Result<()> {
+    crate::preflight::models(&[&args.bench.model])?;
     let cfg = EngineBenchConfig {
         bench: bench_model(&args.bench),
         threads: args.threads,
@@ -180,7 +184,13 @@ fn overhead_bench(args: &OverheadArgs) -> anyhow::Result<()> {
         bench: bench_model(&args.bench),
         sampler_seconds: args.sampler_seconds,
     };
-    print_overhead(&trilemma_bench::overhead_bench(&cfg)?);
+    crate::preflight::models(&[&args.bench.model])?;
+    let report = trilemma_bench::overhead_bench(&cfg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_overhead(&report);
+    }
     Ok(())
 }
 

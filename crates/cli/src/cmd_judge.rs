@@ -17,7 +17,12 @@ pub struct JudgeArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// Judge model: a catalog name or a path to a GGUF file.
-    #[arg(long)]
+    #[arg(
+        long = "model",
+        short = 'm',
+        visible_alias = "judge-model",
+        value_name = "MODEL"
+    )]
     pub judge_model: String,
     /// Rubric file (TOML), or a custom task file whose `[judge]` table holds the rubric;
     /// default: the shipped seed-004 3-level rubric
@@ -42,6 +47,10 @@ pub fn run(
     args: &JudgeArgs,
     open_engine: impl Fn(&str) -> anyhow::Result<Box<dyn Engine>>,
 ) -> anyhow::Result<()> {
+    crate::preflight::models(&[&args.judge_model])?;
+    if !args.run.is_dir() {
+        anyhow::bail!("--run {}: no such run directory", args.run.display());
+    }
     let job = JudgeJob::prepare(JudgeConfig {
         run: args.run.clone(),
         rubric: args.rubric.clone(),

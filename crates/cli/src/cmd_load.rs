@@ -9,16 +9,27 @@ use trilemma_load::{LoadEntry, LoadEvent, LoadPlan, ProfilePlan, Server, Slo, Sp
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
+    /// The model: with --engine, the name the server serves (unless --served-model says
+    /// otherwise); with --serve, the catalog name or GGUF path to serve.
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: Option<String>,
     /// Server base URL with the API prefix, e.g. http://127.0.0.1:8080/v1.
-    #[arg(long, required_unless_present = "serve", conflicts_with = "serve")]
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "serve",
+        conflicts_with = "serve"
+    )]
     pub engine: Option<String>,
-    /// Model name the server serves (with --serve: the name to serve it under).
-    #[arg(long, required_unless_present = "serve")]
+    /// Model name the server serves (with --serve: the name to serve it under); default:
+    /// the -m given.
+    #[arg(long)]
     pub served_model: Option<String>,
-    /// Start `trilemma serve MODEL` on 127.0.0.1 for each --max-batch in turn, load it,
-    /// and stop it: a batch-size sweep whose energy-latency curve ends the report.
-    #[arg(long, value_name = "MODEL")]
-    pub serve: Option<String>,
+    /// Start `trilemma serve -m MODEL` on 127.0.0.1 for each --max-batch in turn, load
+    /// it, and stop it: a batch-size sweep whose energy-latency curve ends the report.
+    /// MODEL defaults to the -m given.
+    #[arg(long, value_name = "MODEL", num_args = 0..=1)]
+    pub serve: Option<Option<String>>,
     /// The servers' max batch sizes (vLLM's max_num_seqs), comma-separated; with no
     /// --concurrency/--rate/--sweep, each is loaded at a concurrency equal to its batch.
     #[arg(long, value_delimiter = ',', requires = "serve", default_value = "8")]
@@ -83,8 +94,39 @@ pub struct LoadArgs {
     pub energy: bool,
     /// Write raw per-request records and summaries as JSON here (rewritten whole after
     /// every profile, so an interrupted sweep keeps what it measured).
-    #[arg(long)]
+    #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Print the load file (what --out writes) as JSON on stdout; progress goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl LoadArgs {
+    /// The model to serve with --serve: its value, else -m.
+    fn serve_model(&self) -> anyhow::Result<Option<&str>> {
+        match &self.serve {
+            None => Ok(None),
+            Some(Some(m)) => Ok(Some(m)),
+            Some(None) => self
+                .model
+                .as_deref()
+                .map(Some)
+                .context("--serve needs a model: give -m MODEL (or --serve MODEL)"),
+        }
+    }
+
+    /// The name requests carry as `model`.
+    fn served_name(&self) -> anyhow::Result<String> {
+        if let Some(s) = &self.served_model {
+            return Ok(s.clone());
+        }
+        if let Some(m) = self.serve_model()? {
+            return Ok(m.to_string());
+        }
+        self.model
+            .clone()
+            .context("give -m MODEL (the name the server serves) with --engine")
+    }
 }
 
 /// The prompts of a built-in task's items, in the data set's order. (Here, not in
@@ -115,10 +157,11 @@ fn ms(d: &Option<trilemma_core::stats::Distribution>) -> String {
 
 /// The session's settings from the flags.
 fn plan(args: &LoadArgs, slo: Slo, prompts: Vec<String>) -> anyhow::Result<LoadPlan> {
-    let server = match &args.serve {
+    let served = args.served_name()?;
+    let server = match args.serve_model()? {
         Some(model) => Server::Spawn(SpawnServers {
-            model: model.clone(),
-            served: args.served_model.clone().unwrap_or_else(|| model.clone()),
+            model: model.to_string(),
+            served,
             max_batches: args.max_batch.clone(),
             threads: args.serve_threads,
             prefill_chunk: args.serve_prefill_chunk,
@@ -128,10 +171,7 @@ fn plan(args: &LoadArgs, slo: Slo, prompts: Vec<String>) -> anyhow::Result<LoadP
                 .engine
                 .clone()
                 .context("give --engine URL or --serve MODEL")?,
-            model: args
-                .served_model
-                .clone()
-                .context("give --served-model with --engine")?,
+            model: served,
         },
     };
     Ok(LoadPlan {
@@ -158,6 +198,33 @@ fn plan(args: &LoadArgs, slo: Slo, prompts: Vec<String>) -> anyhow::Result<LoadP
     })
 }
 
+/// Checks the inputs in milliseconds, before any server starts or prompt is sent.
+fn preflight(args: &LoadArgs) -> anyhow::Result<()> {
+    use crate::preflight;
+    if let Some(url) = &args.engine {
+        preflight::engine_url(url, "--engine")?;
+    }
+    if let Some(model) = args.serve_model()? {
+        preflight::models(&[model])?;
+    }
+    args.served_name()?;
+    if let Some(p) = &args.prompts {
+        preflight::input_file(p, "--prompts")?;
+    }
+    if let Some(t) = &args.task {
+        preflight::tasks(std::slice::from_ref(t), &[])?;
+    }
+    if let Some(out) = &args.out {
+        preflight::out_file(out, "--out")?;
+    }
+    if let Some(var) = &args.api_key_env {
+        if std::env::var_os(var).is_none() {
+            bail!("--api-key-env {var}: the environment variable {var} is not set");
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
     let slo: Slo = args.slo.parse()?;
     if args.concurrency.is_empty()
@@ -170,20 +237,24 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
     if args.max_batch.contains(&0) {
         bail!("--max-batch sizes must be at least 1");
     }
+    preflight(args)?;
     let prompts = match (&args.prompts, &args.task) {
         (Some(p), _) => trilemma_load::read_prompts(p)?,
         (None, Some(t)) => task_prompts(t)?,
         (None, None) => bail!("give --prompts FILE or --task NAME"),
     };
-    let file = trilemma_load::run_plan(&plan(args, slo, prompts)?, print_event)?;
-    if args.serve.is_some() && args.max_batch.len() > 1 {
+    let file = trilemma_load::run_plan(&plan(args, slo, prompts)?, |e| print_event(e, args.json))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&file)?);
+    } else if args.serve.is_some() && args.max_batch.len() > 1 {
         print_batch_curve(&file.profiles, args.out.as_deref())?;
     }
     Ok(())
 }
 
-/// Prints a session's progress: a line per profile, as it ends.
-fn print_event(event: LoadEvent<'_>) {
+/// Prints a session's progress: a line per profile, as it ends (on stderr with --json,
+/// whose stdout is the load file alone).
+fn print_event(event: LoadEvent<'_>, json: bool) {
     match event {
         LoadEvent::Starting { model, max_batch } => {
             eprintln!("starting trilemma serve {model} --max-batch {max_batch}");
@@ -191,11 +262,24 @@ fn print_event(event: LoadEvent<'_>) {
         LoadEvent::NoSweepRates => eprintln!(
             "sweep: the throughput run was not faster than the synchronous one; no rates between them"
         ),
-        LoadEvent::Profile(entry) => print_entry(entry),
+        LoadEvent::Profile(entry) => {
+            let text = entry_text(entry);
+            if json {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+        }
     }
 }
 
-fn print_entry(entry: &LoadEntry) {
+/// A profile's lines.
+fn entry_text(entry: &LoadEntry) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let mut line = |s: String| {
+        let _ = writeln!(out, "{s}");
+    };
     let p = entry.run.profile;
     let label = match entry.max_batch {
         Some(b) => format!("max batch {b}, {p:?}"),
@@ -209,10 +293,10 @@ fn print_entry(entry: &LoadEntry) {
             .filter(|r| r.error.is_some())
             .count();
         let error = entry.error.as_deref().unwrap_or("nothing measured");
-        eprintln!("{label}: {error} ({failed} failed)");
-        return;
+        line(format!("{label}: {error} ({failed} failed)"));
+        return out;
     };
-    println!(
+    line(format!(
         "{label}: {:.2} req/s, {:.1} tok/s, goodput {:.2}/s, TTFT p50/p99 {} ms, ITL p50/p99 {} ms, e2e p50/p99 {} ms, {} failed",
         s.requests_per_s,
         s.output_tokens_per_s,
@@ -221,19 +305,20 @@ fn print_entry(entry: &LoadEntry) {
         ms(&s.itl_s),
         ms(&s.e2e_s),
         s.failed
-    );
+    ));
     if let Some(g) = &s.ttft_gap_s {
-        println!(
+        line(format!(
             "  client TTFT - server's own TTFT (server_timing), {} requests: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
             g.n,
             g.p50 * 1e3,
             g.p99 * 1e3,
             g.max * 1e3
-        );
+        ));
     }
     if let Some(e) = &entry.energy {
-        println!("  energy: {}", e.text);
+        line(format!("  energy: {}", e.text));
     }
+    out
 }
 
 /// Seed 004's energy-latency curve over the servers' batch sizes: one line per

@@ -27,6 +27,9 @@ pub struct ReportArgs {
     /// Output format; HTML is one self-contained file.
     #[arg(long, value_enum, default_value = "html")]
     pub format: Format,
+    /// The report as JSON (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
 }
 
 pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
@@ -42,7 +45,11 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         serving.extend(trilemma_analysis::serving::load_serving(f)?);
     }
     let r = report::build_with_serving(&runs, serving)?;
-    let text = match args.format {
+    let format = if args.json { Format::Json } else { args.format };
+    if let Some(out) = &args.output {
+        crate::preflight::out_file(out, "--output")?;
+    }
+    let text = match format {
         Format::Html => report::to_html(&r),
         Format::Json => report::to_json(&r)?,
         Format::Csv => report::to_csv(&r)?,

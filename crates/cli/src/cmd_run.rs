@@ -6,10 +6,14 @@ use std::process::ExitCode;
 use trilemma_runner::{open, Backend, EngineOpts, EvalModel};
 
 use crate::output;
-use crate::run_args::{eval_context, stop_on_ctrl_c, tasks, telemetry_config, RunArgs};
+use crate::run_args::{eval_context, preflight, stop_on_ctrl_c, tasks, telemetry_config, RunArgs};
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let meters = telemetry_config(args)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
+    });
+    preflight(args, &out)?;
     let tasks = tasks(args)?;
     let (models, backend): (Vec<EvalModel>, Backend) = match &args.engine {
         // Over HTTP the server holds the model: it is named, not resolved or hashed.
@@ -37,9 +41,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             (models, Backend::Embedded(opts))
         }
     };
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("runs").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
-    });
     let stop = stop_on_ctrl_c()?;
     let ctx = eval_context(args, args.batch_size, meters, args.engine.is_some());
     let done = trilemma_runner::run_models(

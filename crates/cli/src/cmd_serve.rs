@@ -7,16 +7,21 @@ use clap::Args;
 use trilemma_serve::{serve_blocking, ServeConfig};
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("the_model").required(true).args(["model", "model_arg"])))]
 pub struct ServeArgs {
-    /// Catalog name or GGUF path of the model to serve.
-    pub model: String,
+    /// Model to serve: a catalog name or a path to a GGUF file.
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: Option<String>,
+    /// The model as the first argument: the same as -m.
+    #[arg(value_name = "MODEL", conflicts_with = "model")]
+    pub model_arg: Option<String>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Most sequences given to the engine at once (vLLM's max_num_seqs).
     #[arg(long, default_value_t = 8)]
     pub max_batch: usize,
-    /// Model name served at /v1/models (default: the model argument).
+    /// Model name served at /v1/models and expected in requests (default: the model given).
     #[arg(long)]
     pub served_model: Option<String>,
     /// Most prompt tokens evaluated per decode step, across newly arrived requests
@@ -29,30 +34,59 @@ pub struct ServeArgs {
     /// CPU threads (default: every core).
     #[arg(long)]
     pub threads: Option<u32>,
-    /// KV cells shared by the sequences in flight (prompt + output tokens of each).
+    /// KV cells shared by the sequences in flight (prompt + output tokens of each); a
+    /// prompt that does not fit beside its max_tokens is refused (400) unless the client
+    /// sends truncate_prompt_tokens.
     #[arg(long, default_value_t = 4096)]
     pub n_ctx: u32,
+    /// Environment variable holding an API key: every /v1/ request must then send
+    /// `Authorization: Bearer KEY` (else 401). The key itself is never printed.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Most requests waiting for a sequence; one more is answered 429 (default: no limit).
+    #[arg(long, value_name = "N")]
+    pub max_waiting: Option<usize>,
+}
+
+impl ServeArgs {
+    /// The model given, with -m or as the first argument.
+    pub fn model(&self) -> &str {
+        self.model
+            .as_deref()
+            .or(self.model_arg.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 /// Opens the model (catalog name or path), serves until Ctrl-C, then finishes the
 /// requests in flight.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let model = args.model();
+    crate::preflight::models(&[model])?;
+    let api_key = match &args.api_key_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            anyhow::anyhow!("--api-key-env {var}: the environment variable {var} is not set")
+        })?),
+        None => None,
+    };
+    if args.max_waiting == Some(0) {
+        anyhow::bail!("--max-waiting 0 would refuse every request; give at least 1");
+    }
     let engine = trilemma_runner::open::open_spec(
-        &args.model,
+        model,
         &trilemma_runner::EngineOpts {
             threads: args.threads,
             n_ctx: args.n_ctx,
             max_sequences: args.max_batch.max(1) as u32,
         },
     )?;
-    let cfg = ServeConfig {
-        model_name: args
-            .served_model
-            .clone()
-            .unwrap_or_else(|| args.model.clone()),
-        max_batch: args.max_batch,
-        prefill_chunk: (args.prefill_chunk > 0).then_some(args.prefill_chunk),
-    };
+    let mut cfg = ServeConfig::new(
+        args.served_model.as_deref().unwrap_or(model),
+        args.max_batch,
+    );
+    cfg.prefill_chunk = (args.prefill_chunk > 0).then_some(args.prefill_chunk);
+    cfg.api_key = api_key;
+    cfg.max_waiting = args.max_waiting;
     // First Ctrl-C: stop accepting and finish the requests in flight.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let tx = std::sync::Mutex::new(Some(tx));

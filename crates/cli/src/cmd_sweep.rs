@@ -106,16 +106,20 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     }
     let r = &args.run;
     let meters = run_args::telemetry_config(r)?;
+    let out = r
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&args.name));
+    if r.engine.is_some() {
+        anyhow::bail!("--engine: a sweep runs the embedded engine (its axes are quantizations, batch sizes and threads of a local model)");
+    }
+    run_args::preflight(r, &out)?;
     let tasks = run_args::tasks(r)?;
     let models = r
         .models
         .iter()
         .map(|m| trilemma_runner::open::resolve(m, r.offline))
         .collect::<Result<_, _>>()?;
-    let out = r
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(&args.name));
     let plan = SweepPlan {
         name: args.name.clone(),
         models,

@@ -14,14 +14,13 @@ mod cmd_score;
 mod cmd_serve;
 mod cmd_sweep;
 mod output;
+mod preflight;
 mod run_args;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::parse();
     cli::init_tracing(args.verbose);
     match cli::dispatch(args) {
         Ok(code) => code,

@@ -16,7 +16,12 @@ use trilemma_telemetry::{IdleBaseline, TelemetryConfig};
 pub struct RunArgs {
     /// Model: a catalog name (fetched and verified on first use) or a path to a GGUF file.
     /// Repeat to compare several models.
-    #[arg(long = "model", short = 'm', default_value = "smollm2-135m")]
+    #[arg(
+        long = "model",
+        short = 'm',
+        value_name = "MODEL",
+        default_value = "smollm2-135m"
+    )]
     pub models: Vec<String>,
     /// Task name (arc-easy, arc-challenge, hellaswag, mmlu, boolq, piqa, winogrande, sst2,
     /// gsm8k; see README "Built-in tasks"). Repeat to run several.
@@ -116,6 +121,25 @@ pub(crate) fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig
         price_usd_per_kwh: args.price,
         estimate_machine_wide: false,
     })
+}
+
+/// Checks every input of a run or sweep in milliseconds, before anything slow (fetching
+/// data or models, hashing, idle metering, loading): task names and files, the engine
+/// URL and its key variable, or the models' files, and the output directory `out`.
+pub(crate) fn preflight(args: &RunArgs, out: &std::path::Path) -> anyhow::Result<()> {
+    crate::preflight::tasks(&args.tasks, &args.task_files)?;
+    match &args.engine {
+        Some(url) => {
+            crate::preflight::engine_url(url, "--engine")?;
+            if let Some(var) = &args.api_key_env {
+                if std::env::var_os(var).is_none() {
+                    anyhow::bail!("--api-key-env {var}: the environment variable {var} is not set");
+                }
+            }
+        }
+        None => crate::preflight::models(&args.models)?,
+    }
+    crate::preflight::out_dir(out, "--out")
 }
 
 /// Loads the tasks `--task`/`--task-file` name (arc-easy when neither is given); bad names

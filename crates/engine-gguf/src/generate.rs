@@ -10,7 +10,7 @@ use llama_cpp_2::token::LlamaToken;
 use trilemma_core::{now_ns, RequestTiming};
 use trilemma_engine::{
     cut_at_stop, Admit, Error, FinishReason, Generation, GenerationRequest, GenerationSource,
-    Incoming, Result,
+    Incoming, PromptFit, Result,
 };
 
 use crate::{argmax, decode_err, logprob_of, GgufEngine};
@@ -102,6 +102,7 @@ pub fn generate(
                 id: i as u64,
                 request: r.clone(),
                 chat: None,
+                fit: PromptFit::KeepNewest,
             })
             .collect(),
         results: requests.iter().map(|_| None).collect(),
@@ -125,6 +126,8 @@ struct Waiting {
 
 /// Tokenizes an incoming request (rendering its chat messages first), or answers it at
 /// once when there is nothing to generate or it cannot fit.
+// `Err` is the request's answer, handed back once per request and never propagated.
+#[allow(clippy::result_large_err)]
 fn prepare(
     model: &LlamaModel,
     add_bos: bool,
@@ -132,7 +135,12 @@ fn prepare(
     n_ctx: usize,
     incoming: Incoming,
 ) -> std::result::Result<Waiting, (u64, Result<Generation>)> {
-    let Incoming { id, request, chat } = incoming;
+    let Incoming {
+        id,
+        request,
+        chat,
+        fit,
+    } = incoming;
     let prompt_text = match chat {
         Some(messages) => crate::render_chat(model, &messages).map_err(|e| (id, Err(e)))?,
         None => request.prompt,
@@ -160,17 +168,23 @@ fn prepare(
     if prompt.is_empty() {
         prompt.push(prefix);
     }
-    if max_new >= n_ctx {
-        return Err((
-            id,
-            Err(Error::ContextOverflow {
-                needed: max_new + 1,
-                limit: n_ctx,
-            }),
-        ));
+    if let PromptFit::KeepLast(n) = fit {
+        if prompt.len() > n.max(1) {
+            prompt.drain(..prompt.len() - n.max(1));
+        }
     }
-    // Keep the newest prompt tokens so that the generation fits (as lm-eval does).
+    let overflow = Error::ContextOverflow {
+        needed: prompt.len() + max_new,
+        limit: n_ctx,
+    };
+    if max_new >= n_ctx {
+        return Err((id, Err(overflow)));
+    }
     if prompt.len() + max_new > n_ctx {
+        if fit != PromptFit::KeepNewest {
+            return Err((id, Err(overflow)));
+        }
+        // Keep the newest prompt tokens so that the generation fits (as lm-eval does).
         prompt.drain(..prompt.len() + max_new - n_ctx);
     }
     Ok(Waiting {

@@ -120,6 +120,22 @@ pub struct PromptLogprobs {
     pub greedy: Vec<bool>,
 }
 
+/// What an engine does with a prompt that does not fit the context beside its
+/// `max_tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PromptFit {
+    /// Keep the newest prompt tokens that fit, as lm-evaluation-harness truncates
+    /// (evaluation).
+    #[default]
+    KeepNewest,
+    /// Answer [`Error::ContextOverflow`], with `needed` = prompt tokens + `max_tokens`
+    /// (an OpenAI-compatible server's 400).
+    Refuse,
+    /// Keep only the last `n` prompt tokens (vLLM's `truncate_prompt_tokens`); a prompt
+    /// that still does not fit beside `max_tokens` is refused as with [`PromptFit::Refuse`].
+    KeepLast(usize),
+}
+
 /// A generation request that arrives while [`Engine::generate_continuous`] runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Incoming {
@@ -129,6 +145,8 @@ pub struct Incoming {
     /// When set, the prompt is these messages rendered with the model's chat template
     /// (and `request.prompt` is ignored).
     pub chat: Option<Vec<ChatMessage>>,
+    /// What to do when the prompt and `max_tokens` do not fit the context together.
+    pub fit: PromptFit,
 }
 
 /// What a [`GenerationSource`] answers when the engine asks for work.
@@ -212,6 +230,7 @@ pub trait Engine: Send {
                 id,
                 mut request,
                 chat,
+                fit,
             } in incoming
             {
                 if let Some(messages) = chat {
@@ -222,6 +241,10 @@ pub trait Engine: Send {
                             continue;
                         }
                     }
+                }
+                if let Err(e) = fit_prompt(&*self, &mut request, fit) {
+                    source.on_done(id, Err(e));
+                    continue;
                 }
                 ids.push(id);
                 requests.push(request);
@@ -252,6 +275,34 @@ pub trait Engine: Send {
             "per-token prompt log-probabilities".into(),
         ))
     }
+}
+
+/// [`PromptFit`] for an engine without step-level scheduling, on the prompt's text: an
+/// engine that cannot tokenize, or does not know its context length, leaves the prompt
+/// to its backend (a server applies its own limit).
+fn fit_prompt<E: Engine + ?Sized>(
+    engine: &E,
+    request: &mut GenerationRequest,
+    fit: PromptFit,
+) -> Result<()> {
+    if fit == PromptFit::KeepNewest {
+        return Ok(());
+    }
+    let limit = engine.model_info().context_length as usize;
+    let Ok(mut tokens) = engine.tokenize(&request.prompt, true) else {
+        return Ok(());
+    };
+    if let PromptFit::KeepLast(n) = fit {
+        if tokens.len() > n {
+            tokens.drain(..tokens.len() - n);
+            request.prompt = engine.detokenize(&tokens)?;
+        }
+    }
+    let needed = tokens.len() + request.max_tokens as usize;
+    if limit > 0 && needed > limit {
+        return Err(Error::ContextOverflow { needed, limit });
+    }
+    Ok(())
 }
 
 /// Cuts `text` before the earliest occurrence of any stop sequence.

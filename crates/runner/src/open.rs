@@ -3,7 +3,8 @@
 //! over its OpenAI-compatible API. `run`, `sweep`, `serve`, `judge` and the benchmarks
 //! all open engines here.
 
-use std::path::PathBuf;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
 
 use trilemma_assets::{Cache, Catalog, ResolvedModel};
 use trilemma_engine::http::{OpenAiConfig, OpenAiEngine};
@@ -63,9 +64,250 @@ pub enum Backend {
 }
 
 /// Resolves a model spec (catalog name, fetched and verified unless `offline`, or a path
-/// to a GGUF file, hashed on first use).
+/// to a GGUF file, hashed on first use). The spec is checked first ([`check_spec`]), so
+/// that a file that is no GGUF model fails before it is hashed.
 pub fn resolve(spec: &str, offline: bool) -> Result<ResolvedModel> {
+    check_spec(spec)?;
     Ok(Cache::from_env().resolve_model(&Catalog::builtin(), spec, !offline)?)
+}
+
+/// Checks a model spec in milliseconds, before anything slow (fetching, hashing, idle
+/// metering, loading): a path must be a readable GGUF file whose header holds together
+/// and whose tensors fit in the file ([`check_gguf`]); any other spec must be a catalog
+/// name (a cached copy is checked the same way). Classifies specs as
+/// `Cache::resolve_model` does.
+pub fn check_spec(spec: &str) -> Result<()> {
+    let catalog = Catalog::builtin();
+    let path = Path::new(spec);
+    let looks_like_path = spec.contains('/') || spec.ends_with(".gguf");
+    if looks_like_path || (path.exists() && catalog.model(spec).is_err()) {
+        if !path.is_file() {
+            return Err(crate::Error::Input(format!(
+                "model {spec}: no such file (give a catalog name, see `trilemma assets list`, or a path to a GGUF file)"
+            )));
+        }
+        return check_gguf(path);
+    }
+    catalog.model(spec)?;
+    let cached = Cache::from_env().model_path(spec);
+    if cached.is_file() {
+        check_gguf(&cached)?;
+    }
+    Ok(())
+}
+
+/// Bytes per block and elements per block of the ggml tensor types whose size is known
+/// here (others are bounded by their offset alone).
+fn ggml_block(t: u32) -> Option<(u64, u64)> {
+    Some(match t {
+        0 => (4, 1),      // F32
+        1 => (2, 1),      // F16
+        2 => (18, 32),    // Q4_0
+        3 => (20, 32),    // Q4_1
+        6 => (22, 32),    // Q5_0
+        7 => (24, 32),    // Q5_1
+        8 => (34, 32),    // Q8_0
+        9 => (36, 32),    // Q8_1
+        10 => (84, 256),  // Q2_K
+        11 => (110, 256), // Q3_K
+        12 => (144, 256), // Q4_K
+        13 => (176, 256), // Q5_K
+        14 => (210, 256), // Q6_K
+        15 => (292, 256), // Q8_K
+        24 => (1, 1),     // I8
+        25 => (2, 1),     // I16
+        26 => (4, 1),     // I32
+        27 => (8, 1),     // I64
+        28 => (8, 1),     // F64
+        30 => (2, 1),     // BF16
+        _ => return None,
+    })
+}
+
+/// Reads a GGUF file's header (versions 2 and 3): magic, metadata, tensor table; the file
+/// must be long enough to hold every tensor the table places in it. Reads the header
+/// only, so a truncated or foreign file fails in milliseconds, naming the file and what
+/// is wrong, where llama.cpp would fail only after the run's slow start.
+pub fn check_gguf(path: &Path) -> Result<()> {
+    let bad = |why: String| {
+        crate::Error::Input(format!(
+            "{}: a damaged GGUF model file: {why}",
+            path.display()
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot open it ({e})")))?;
+    let len = file
+        .metadata()
+        .map_err(|e| bad(format!("cannot read its size ({e})")))?
+        .len();
+    let mut r = GgufReader {
+        inner: BufReader::new(file),
+        pos: 0,
+        len,
+    };
+    let magic: [u8; 4] = r
+        .array()
+        .map_err(|_| bad("the file is empty or shorter than a GGUF header".into()))?;
+    if &magic != b"GGUF" {
+        return Err(crate::Error::Input(format!(
+            "{}: not a GGUF file: it does not start with the GGUF magic (found {:02x?})",
+            path.display(),
+            magic
+        )));
+    }
+    let version = r.u32().map_err(bad)?;
+    if !(2..=3).contains(&version) {
+        return Err(bad(format!("GGUF version {version} (2 and 3 are read)")));
+    }
+    let tensors = r.u64().map_err(bad)?;
+    let kvs = r.u64().map_err(bad)?;
+    // Every entry takes at least a few bytes: counts larger than the file are corrupt.
+    if tensors > len / 8 || kvs > len / 8 {
+        return Err(bad(format!(
+            "the header counts {tensors} tensors and {kvs} metadata entries, more than the file's {len} bytes hold"
+        )));
+    }
+    let mut alignment = 32u64;
+    for i in 0..kvs {
+        let key = r
+            .string()
+            .map_err(|e| bad(format!("metadata entry {i}: {e}")))?;
+        let t = r.u32().map_err(|e| bad(format!("metadata `{key}`: {e}")))?;
+        if key == "general.alignment" && t == 4 {
+            alignment = u64::from(r.u32().map_err(|e| bad(format!("metadata `{key}`: {e}")))?);
+            continue;
+        }
+        r.skip_value(t, 0)
+            .map_err(|e| bad(format!("metadata `{key}`: {e}")))?;
+    }
+    if alignment == 0 || !alignment.is_power_of_two() {
+        return Err(bad(format!(
+            "general.alignment {alignment} is not a power of two"
+        )));
+    }
+    let mut data_needed = 0u64;
+    for i in 0..tensors {
+        let name = r.string().map_err(|e| bad(format!("tensor {i}: {e}")))?;
+        let dims = r.u32().map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        if dims > 8 {
+            return Err(bad(format!("tensor `{name}` has {dims} dimensions")));
+        }
+        let mut elements = 1u64;
+        for _ in 0..dims {
+            let d = r.u64().map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+            elements = elements.saturating_mul(d);
+        }
+        let t = r.u32().map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let offset = r.u64().map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let size = ggml_block(t).map_or(0, |(bytes, per)| {
+            elements.div_ceil(per).saturating_mul(bytes)
+        });
+        data_needed = data_needed.max(offset.saturating_add(size));
+    }
+    // Tensor data starts at the next multiple of the alignment (none without tensors).
+    let needed = if tensors == 0 {
+        r.pos
+    } else {
+        (r.pos.div_ceil(alignment) * alignment).saturating_add(data_needed)
+    };
+    if needed > len {
+        return Err(bad(format!(
+            "its tensors need {needed} bytes but the file has {len}: it is truncated"
+        )));
+    }
+    Ok(())
+}
+
+/// A GGUF header reader that knows how many bytes are left, so that a corrupt length
+/// is an error rather than a huge allocation.
+struct GgufReader<R> {
+    inner: R,
+    pos: u64,
+    len: u64,
+}
+
+impl<R: Read> GgufReader<R> {
+    fn array<const N: usize>(&mut self) -> std::result::Result<[u8; N], String> {
+        let mut b = [0u8; N];
+        self.inner
+            .read_exact(&mut b)
+            .map_err(|_| format!("the file ends at byte {} inside the header", self.len))?;
+        self.pos += N as u64;
+        Ok(b)
+    }
+
+    fn u32(&mut self) -> std::result::Result<u32, String> {
+        self.array().map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self) -> std::result::Result<u64, String> {
+        self.array().map(u64::from_le_bytes)
+    }
+
+    fn skip(&mut self, n: u64) -> std::result::Result<(), String> {
+        if n > self.len.saturating_sub(self.pos) {
+            return Err(format!(
+                "a length of {n} bytes at byte {} runs past the end of the file ({} bytes)",
+                self.pos, self.len
+            ));
+        }
+        let copied = std::io::copy(&mut (&mut self.inner).take(n), &mut std::io::sink())
+            .map_err(|e| e.to_string())?;
+        if copied < n {
+            return Err(format!(
+                "the file ends at byte {} inside the header",
+                self.len
+            ));
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    fn string(&mut self) -> std::result::Result<String, String> {
+        let n = self.u64()?;
+        if n > 1 << 20 || n > self.len.saturating_sub(self.pos) {
+            return Err(format!("a string of {n} bytes at byte {}", self.pos));
+        }
+        let mut b = vec![0u8; n as usize];
+        self.inner
+            .read_exact(&mut b)
+            .map_err(|_| format!("the file ends at byte {} inside the header", self.len))?;
+        self.pos += n;
+        Ok(String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// Skips one metadata value of GGUF type `t`.
+    fn skip_value(&mut self, t: u32, depth: u32) -> std::result::Result<(), String> {
+        match t {
+            0 | 1 | 7 => self.skip(1),
+            2 | 3 => self.skip(2),
+            4..=6 => self.skip(4),
+            10..=12 => self.skip(8),
+            8 => {
+                let n = self.u64()?;
+                self.skip(n)
+            }
+            9 if depth < 4 => {
+                let item = self.u32()?;
+                let n = self.u64()?;
+                if n > self.len.saturating_sub(self.pos) {
+                    return Err(format!("an array of {n} items at byte {}", self.pos));
+                }
+                let fixed = match item {
+                    0 | 1 | 7 => Some(1),
+                    2 | 3 => Some(2),
+                    4..=6 => Some(4),
+                    10..=12 => Some(8),
+                    _ => None,
+                };
+                match fixed {
+                    Some(size) => self.skip(n.saturating_mul(size)),
+                    None => (0..n).try_for_each(|_| self.skip_value(item, depth + 1)),
+                }
+            }
+            _ => Err(format!("unknown value type {t} at byte {}", self.pos)),
+        }
+    }
 }
 
 /// The record of a model a server holds: named, neither resolved nor hashed.
@@ -112,4 +354,73 @@ pub fn open(model: &ResolvedModel, backend: &Backend) -> Result<Box<dyn Engine>>
 pub fn open_spec(spec: &str, opts: &EngineOpts) -> Result<Box<dyn Engine>> {
     let model = resolve(spec, false)?;
     Ok(Box::new(open_embedded(&model, opts)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GGUF file of one F32 tensor of `elements` values, `data` bytes of tensor data.
+    fn gguf(elements: u64, data: usize) -> Vec<u8> {
+        let mut f = b"GGUF".to_vec();
+        f.extend(3u32.to_le_bytes());
+        f.extend(1u64.to_le_bytes()); // tensors
+        f.extend(2u64.to_le_bytes()); // metadata entries
+        let key = |f: &mut Vec<u8>, k: &str| {
+            f.extend((k.len() as u64).to_le_bytes());
+            f.extend(k.as_bytes());
+        };
+        key(&mut f, "general.architecture");
+        f.extend(8u32.to_le_bytes());
+        key(&mut f, "llama");
+        key(&mut f, "tokenizer.ggml.tokens");
+        f.extend(9u32.to_le_bytes());
+        f.extend(8u32.to_le_bytes());
+        f.extend(2u64.to_le_bytes());
+        key(&mut f, "a");
+        key(&mut f, "b");
+        key(&mut f, "w");
+        f.extend(1u32.to_le_bytes());
+        f.extend(elements.to_le_bytes());
+        f.extend(0u32.to_le_bytes()); // F32
+        f.extend(0u64.to_le_bytes()); // offset
+        while !f.len().is_multiple_of(32) {
+            f.push(0);
+        }
+        f.extend(vec![0u8; data]);
+        f
+    }
+
+    fn check(bytes: &[u8]) -> std::result::Result<(), String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.gguf");
+        std::fs::write(&p, bytes).unwrap();
+        check_gguf(&p).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_whole_gguf_passes_and_damaged_ones_are_named() {
+        assert_eq!(check(&gguf(16, 64)), Ok(()));
+        let e = check(&gguf(16, 63)).unwrap_err();
+        assert!(e.contains("m.gguf") && e.contains("truncated"), "{e}");
+        let e = check(b"PK\x03\x04 not a model").unwrap_err();
+        assert!(e.contains("GGUF magic"), "{e}");
+        assert!(check(b"")
+            .unwrap_err()
+            .contains("shorter than a GGUF header"));
+        let full = gguf(16, 64);
+        let e = check(&full[..40]).unwrap_err();
+        assert!(e.contains("metadata"), "{e}");
+        let mut v1 = full.clone();
+        v1[4] = 1;
+        assert!(check(&v1).unwrap_err().contains("GGUF version 1"));
+    }
+
+    #[test]
+    fn specs_are_checked_without_fetching() {
+        let e = check_spec("./no/such/model.gguf").unwrap_err().to_string();
+        assert!(e.contains("no such file"), "{e}");
+        let e = check_spec("no-such-catalog-model").unwrap_err().to_string();
+        assert!(e.contains("no-such-catalog-model"), "{e}");
+    }
 }

@@ -1,6 +1,6 @@
 //! Server counters and the latency histogram, rendered as Prometheus text at `/metrics`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use trilemma_engine::Generation;
 
@@ -21,6 +21,8 @@ pub(crate) struct Metrics {
     pub(crate) latency_buckets: [AtomicU64; BUCKETS.len()],
     pub(crate) latency_count: AtomicU64,
     pub(crate) latency_sum_us: AtomicU64,
+    /// The scheduler thread has ended (the engine panicked): no request is answered.
+    pub(crate) engine_stopped: AtomicBool,
 }
 
 impl Metrics {
@@ -62,6 +64,11 @@ impl Metrics {
         );
         line("trilemma_running_sequences", "gauge", g(&self.running));
         line("trilemma_queue_depth", "gauge", g(&self.queue_depth));
+        line(
+            "trilemma_engine_stopped",
+            "gauge",
+            self.engine_stopped.load(Ordering::Relaxed) as u64,
+        );
         s.push_str("# TYPE trilemma_request_latency_seconds histogram\n");
         for (b, c) in BUCKETS.iter().zip(&self.latency_buckets) {
             s.push_str(&format!(

@@ -1,34 +1,375 @@
-//! OpenAI request and response shapes: the fields every request shares, stop lists,
-//! finish reasons, usage, and error answers.
+//! OpenAI's request and response shapes: the error body every failure has, the request
+//! fields this server knows and what it does with each, stop lists, finish reasons,
+//! usage.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
-use trilemma_engine::{FinishReason, Generation};
+use serde_json::{json, Map, Value};
+use trilemma_engine::{FinishReason, Generation, PromptFit};
 
-use crate::routes::AppState;
+use crate::routes::{AppState, Failure};
 
-pub(crate) fn bad(code: StatusCode, msg: impl std::fmt::Display) -> Response {
-    (
-        code,
-        Json(json!({"error": {"message": msg.to_string(), "type": "invalid_request_error"}})),
-    )
-        .into_response()
+/// An error answer in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
+/// Every failure the server answers goes through here (the one `IntoResponse` of an
+/// error), so that a client's error handling sees one shape.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+    pub(crate) kind: &'static str,
+    pub(crate) param: Option<String>,
+    pub(crate) code: Option<&'static str>,
 }
 
-/// An error answer, kept small until it becomes a response.
-pub(crate) struct ApiError(StatusCode, String);
-
 impl ApiError {
-    pub(crate) fn new(code: StatusCode, msg: impl std::fmt::Display) -> Self {
-        Self(code, msg.to_string())
+    /// A client error (400 `invalid_request_error`).
+    pub(crate) fn invalid(message: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// An error with `status`; its `type` follows from the status as OpenAI's do.
+    pub(crate) fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
+        let (kind, code) = match status.as_u16() {
+            401 => ("invalid_request_error", Some("invalid_api_key")),
+            404 => ("invalid_request_error", Some("not_found")),
+            405 => ("invalid_request_error", Some("method_not_allowed")),
+            413 => ("invalid_request_error", Some("request_too_large")),
+            429 => ("rate_limit_error", Some("rate_limit_exceeded")),
+            503 => ("server_error", Some("engine_unavailable")),
+            s if s >= 500 => ("server_error", Some("engine_error")),
+            _ => ("invalid_request_error", Some("invalid_request")),
+        };
+        Self {
+            status,
+            message: message.to_string(),
+            kind,
+            param: None,
+            code,
+        }
+    }
+
+    /// Names the request field at fault.
+    pub(crate) fn param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub(crate) fn code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// The `{"error": {...}}` object (also sent as a stream's last event).
+    pub(crate) fn body(&self) -> Value {
+        json!({"error": {"message": self.message, "type": self.kind,
+                         "param": self.param, "code": self.code}})
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        bad(self.0, self.1)
+        (self.status, Json(self.body())).into_response()
+    }
+}
+
+/// Which endpoint a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Completions,
+    Chat,
+}
+
+/// What the server does with a request field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Treatment {
+    /// Acted on.
+    Honoured,
+    /// Accepted for the values that mean what greedy decoding does anyway; any other
+    /// value is refused with a 400 naming the field.
+    NeutralOnly,
+    /// Accepted and not acted on; named in the `x-trilemma-ignored-fields` header.
+    Ignored,
+    /// Refused with a 400 naming the field whenever it is set (not null).
+    Refused,
+}
+
+/// A request field this server knows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Field {
+    pub(crate) name: &'static str,
+    pub(crate) completions: bool,
+    pub(crate) chat: bool,
+    pub(crate) treatment: Treatment,
+}
+
+const fn field(name: &'static str, completions: bool, chat: bool, treatment: Treatment) -> Field {
+    Field {
+        name,
+        completions,
+        chat,
+        treatment,
+    }
+}
+
+/// Every request field the server knows and what it does with it. `docs/serve.md`
+/// holds the same table for people (a test keeps the two together); a field not listed
+/// here is ignored and named in the `x-trilemma-ignored-fields` header.
+pub(crate) const FIELDS: &[Field] = &[
+    field("model", true, true, Treatment::Honoured),
+    field("prompt", true, false, Treatment::Honoured),
+    field("messages", false, true, Treatment::Honoured),
+    field("max_tokens", true, true, Treatment::Honoured),
+    field("max_completion_tokens", false, true, Treatment::Honoured),
+    field("stop", true, true, Treatment::Honoured),
+    field("stream", true, true, Treatment::Honoured),
+    field("stream_options", true, true, Treatment::Honoured),
+    field("echo", true, false, Treatment::Honoured),
+    field("logprobs", true, true, Treatment::NeutralOnly),
+    field("truncate_prompt_tokens", true, true, Treatment::Honoured),
+    field("temperature", true, true, Treatment::NeutralOnly),
+    field("n", true, true, Treatment::NeutralOnly),
+    field("best_of", true, false, Treatment::NeutralOnly),
+    field("presence_penalty", true, true, Treatment::NeutralOnly),
+    field("frequency_penalty", true, true, Treatment::NeutralOnly),
+    field("repetition_penalty", true, true, Treatment::NeutralOnly),
+    field("logit_bias", true, true, Treatment::NeutralOnly),
+    field("min_tokens", true, true, Treatment::NeutralOnly),
+    field("ignore_eos", true, true, Treatment::NeutralOnly),
+    field("top_logprobs", false, true, Treatment::NeutralOnly),
+    field("suffix", true, false, Treatment::Refused),
+    field("tools", false, true, Treatment::Refused),
+    field("tool_choice", false, true, Treatment::Refused),
+    field("functions", false, true, Treatment::Refused),
+    field("function_call", false, true, Treatment::Refused),
+    field("response_format", false, true, Treatment::Refused),
+    field("top_p", true, true, Treatment::Ignored),
+    field("top_k", true, true, Treatment::Ignored),
+    field("min_p", true, true, Treatment::Ignored),
+    field("seed", true, true, Treatment::Ignored),
+    field("user", true, true, Treatment::Ignored),
+];
+
+/// The settings of a request, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Params {
+    pub(crate) max_tokens: u32,
+    pub(crate) stop: Vec<String>,
+    pub(crate) stream: bool,
+    /// Send the usage chunk at the end of a stream (`stream_options.include_usage`).
+    pub(crate) include_usage: bool,
+    pub(crate) fit: PromptFit,
+    /// Fields accepted and not acted on, for the response header.
+    pub(crate) ignored: Vec<String>,
+}
+
+fn is_set(v: &Value) -> bool {
+    !v.is_null()
+}
+
+/// Whether `v` is a value that changes nothing under greedy decoding with one choice.
+fn neutral(name: &str, v: &Value) -> bool {
+    let num = |x: f64| v.as_f64() == Some(x);
+    match name {
+        "temperature" | "presence_penalty" | "frequency_penalty" => num(0.0),
+        "repetition_penalty" => num(1.0),
+        "n" | "best_of" => num(1.0),
+        "min_tokens" => num(0.0),
+        "ignore_eos" => v == &Value::Bool(false),
+        "logit_bias" => v.as_object().is_some_and(Map::is_empty),
+        "logprobs" => v == &Value::Bool(false) || num(0.0),
+        "top_logprobs" => num(0.0),
+        _ => false,
+    }
+}
+
+fn refusal(name: &str, v: &Value) -> ApiError {
+    let why = match name {
+        "temperature" => "only greedy decoding (temperature 0) is supported".to_string(),
+        "n" | "best_of" => format!(
+            "{name} must be 1: decoding is greedy, so every choice would be the same (got {v})"
+        ),
+        "logprobs" | "top_logprobs" => format!(
+            "{name} of generated tokens are not supported (got {v}); /v1/completions gives the prompt's with `echo`"
+        ),
+        "suffix" => "suffix (insertion) is not supported".to_string(),
+        "tools" | "tool_choice" | "functions" | "function_call" => {
+            format!("{name}: tool calls are not supported")
+        }
+        "response_format" => "response_format (constrained output) is not supported".to_string(),
+        _ => format!("{name} = {v} is not supported: decoding is greedy with no penalties or biases"),
+    };
+    ApiError::invalid(why).param(name).code("unsupported_value")
+}
+
+/// Checks the request's fields against [`FIELDS`] and reads the settings every request
+/// shares.
+pub(crate) fn params(st: &AppState, body: &Value, endpoint: Endpoint) -> Result<Params, ApiError> {
+    let Some(obj) = body.as_object() else {
+        return Err(
+            ApiError::invalid("the request body must be a JSON object").code("invalid_json")
+        );
+    };
+    if let Some(m) = obj.get("model").filter(|m| is_set(m)) {
+        let Some(m) = m.as_str() else {
+            return Err(ApiError::invalid("model must be a string").param("model"));
+        };
+        if m != st.cfg.model_name {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "The model `{m}` does not exist: this server serves {:?}",
+                    st.cfg.model_name
+                ),
+            )
+            .param("model")
+            .code("model_not_found"));
+        }
+    }
+    let mut ignored = Vec::new();
+    for (name, v) in obj {
+        let known = FIELDS.iter().find(|f| {
+            f.name == name
+                && match endpoint {
+                    Endpoint::Completions => f.completions,
+                    Endpoint::Chat => f.chat,
+                }
+        });
+        match known.map(|f| f.treatment) {
+            Some(Treatment::Honoured) => {}
+            Some(Treatment::NeutralOnly) if !is_set(v) || neutral(name, v) => {}
+            // `logprobs` with `echo` is the prompt's logprobs: honoured.
+            Some(Treatment::NeutralOnly)
+                if name == "logprobs"
+                    && endpoint == Endpoint::Completions
+                    && obj.get("echo") == Some(&Value::Bool(true)) => {}
+            Some(Treatment::NeutralOnly) => return Err(refusal(name, v)),
+            Some(Treatment::Refused) if is_set(v) => return Err(refusal(name, v)),
+            Some(Treatment::Refused) => {}
+            Some(Treatment::Ignored) | None => ignored.push(name.clone()),
+        }
+    }
+    let int = |name: &str| -> Result<Option<u64>, ApiError> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                ApiError::invalid(format!("{name} must be a non-negative integer, got {v}"))
+                    .param(name)
+            }),
+        }
+    };
+    // OpenAI's chat API renamed max_tokens max_completion_tokens; the newer name wins.
+    let (tokens_field, requested) = match int("max_completion_tokens")? {
+        Some(n) if endpoint == Endpoint::Chat => ("max_completion_tokens", Some(n)),
+        _ => ("max_tokens", int("max_tokens")?),
+    };
+    let max_tokens = requested.unwrap_or(16);
+    let limit = st.context_length as u64;
+    if limit > 0 && max_tokens >= limit {
+        return Err(ApiError::invalid(format!(
+            "'{tokens_field}' is too large: {max_tokens}. This model's maximum context length is \
+             {limit} tokens, and a prompt takes at least one of them: {tokens_field} must be at most {}.",
+            limit - 1
+        ))
+        .param(tokens_field)
+        .code("context_length_exceeded"));
+    }
+    let max_tokens = u32::try_from(max_tokens).map_err(|_| {
+        ApiError::invalid(format!("'{tokens_field}' is too large: {max_tokens}"))
+            .param(tokens_field)
+    })?;
+    let stop = match obj.get("stop") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect(),
+        Some(v) => {
+            return Err(ApiError::invalid(format!(
+                "stop must be a string or a list of strings, got {v}"
+            ))
+            .param("stop"))
+        }
+    };
+    let stream = match obj.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => {
+            return Err(
+                ApiError::invalid(format!("stream must be a boolean, got {v}")).param("stream"),
+            )
+        }
+    };
+    let include_usage = match obj.get("stream_options") {
+        None | Some(Value::Null) => false,
+        Some(_) if !stream => {
+            return Err(
+                ApiError::invalid("stream_options are only allowed when stream is true")
+                    .param("stream_options"),
+            )
+        }
+        Some(o) => match o.get("include_usage") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                return Err(ApiError::invalid(format!(
+                    "stream_options.include_usage must be a boolean, got {v}"
+                ))
+                .param("stream_options"))
+            }
+        },
+    };
+    let fit = match obj.get("truncate_prompt_tokens") {
+        None | Some(Value::Null) => PromptFit::Refuse,
+        // vLLM: -1 keeps as many of the newest prompt tokens as the context holds.
+        Some(v) if v.as_i64() == Some(-1) => PromptFit::KeepLast(st.context_length.max(1)),
+        Some(v) => match v.as_u64() {
+            Some(k) if k >= 1 => PromptFit::KeepLast(k as usize),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "truncate_prompt_tokens must be a positive integer or -1, got {v}"
+                ))
+                .param("truncate_prompt_tokens"))
+            }
+        },
+    };
+    Ok(Params {
+        max_tokens,
+        stop,
+        stream,
+        include_usage,
+        fit,
+        ignored,
+    })
+}
+
+/// A failure of the engine as an answer: a prompt that does not fit is the client's
+/// (400, worded as vLLM words it), anything else the server's (500).
+pub(crate) fn engine_error(f: Failure, max_tokens: u32, prompt_field: &str) -> ApiError {
+    let e = match f {
+        Failure::Api(a) => return a,
+        Failure::Engine(e) => e,
+    };
+    match e {
+        trilemma_engine::Error::ContextOverflow { needed, limit } => {
+            let asked = max_tokens as usize;
+            let prompt = needed.saturating_sub(asked);
+            let param = if prompt >= limit {
+                prompt_field
+            } else {
+                "max_tokens"
+            };
+            ApiError::invalid(format!(
+                "This model's maximum context length is {limit} tokens. However, you requested \
+                 {needed} tokens ({prompt} in the {prompt_field}, {asked} in the completion). \
+                 Please reduce the length of the {prompt_field} or completion \
+                 (or set truncate_prompt_tokens to keep only the newest prompt tokens)."
+            ))
+            .param(param)
+            .code("context_length_exceeded")
+        }
+        e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 
@@ -39,53 +380,78 @@ pub(crate) fn finish_str(f: FinishReason) -> &'static str {
     }
 }
 
-pub(crate) fn parse_stop(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|s| s.as_str().map(String::from))
-            .collect(),
-        _ => vec![],
-    }
+pub(crate) fn usage(prompt_tokens: u64, completion_tokens: u64) -> Value {
+    json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+           "total_tokens": prompt_tokens + completion_tokens})
 }
 
-/// Checks the fields every request shares; returns (max_tokens, stop, stream).
-pub(crate) fn common(st: &AppState, body: &Value) -> Result<(u32, Vec<String>, bool), ApiError> {
-    if let Some(m) = body.get("model").and_then(Value::as_str) {
-        if m != st.cfg.model_name {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "model {m:?} is not served here; this server serves {:?}",
-                    st.cfg.model_name
-                ),
-            ));
+pub(crate) fn usage_of(gs: &[Generation]) -> Value {
+    usage(
+        gs.iter().map(|g| g.prompt_tokens as u64).sum(),
+        gs.iter().map(|g| g.output_tokens as u64).sum(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/serve.md's table of request fields says what [`FIELDS`] does, row for row.
+    #[test]
+    fn the_docs_table_matches_the_fields_the_server_knows() {
+        let doc = include_str!("../../../docs/serve.md");
+        let rows: Vec<&str> = doc
+            .lines()
+            .filter(|l| l.starts_with("| `") && l.contains("| **"))
+            .collect();
+        assert_eq!(rows.len(), FIELDS.len(), "one row per field");
+        for f in FIELDS {
+            let row = rows
+                .iter()
+                .find(|r| r.starts_with(&format!("| `{}` |", f.name)))
+                .unwrap_or_else(|| panic!("docs/serve.md has no row for `{}`", f.name));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let yes = |b: bool| if b { "yes" } else { "-" };
+            let treatment = match f.treatment {
+                Treatment::Honoured => "**honoured**",
+                Treatment::NeutralOnly => "**neutral only**",
+                Treatment::Ignored => "**ignored**",
+                Treatment::Refused => "**refused**",
+            };
+            assert_eq!(
+                (cells[2], cells[3], cells[4]),
+                (yes(f.completions), yes(f.chat), treatment),
+                "{row}"
+            );
         }
     }
-    if let Some(t) = body.get("temperature").and_then(Value::as_f64) {
-        if t != 0.0 {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "only greedy decoding (temperature 0) is supported",
-            ));
-        }
-    }
-    let max_tokens = match body.get("max_tokens") {
-        None | Some(Value::Null) => 16,
-        Some(v) => v.as_u64().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "max_tokens must be a non-negative integer",
+
+    #[test]
+    fn a_context_overflow_is_the_clients_and_names_what_to_cut() {
+        let e = |needed, max_tokens| {
+            engine_error(
+                Failure::Engine(trilemma_engine::Error::ContextOverflow {
+                    needed,
+                    limit: 4096,
+                }),
+                max_tokens,
+                "prompt",
             )
-        })? as u32,
-    };
-    let stop = body.get("stop").map(parse_stop).unwrap_or_default();
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    Ok((max_tokens, stop, stream))
-}
-
-pub(crate) fn usage(g: &Generation) -> Value {
-    json!({"prompt_tokens": g.prompt_tokens, "completion_tokens": g.output_tokens,
-           "total_tokens": g.prompt_tokens + g.output_tokens})
+        };
+        let long = e(6017, 16);
+        assert_eq!(long.status, StatusCode::BAD_REQUEST);
+        assert_eq!(long.param.as_deref(), Some("prompt"));
+        assert!(long.message.contains(
+            "maximum context length is 4096 tokens. However, you requested 6017 tokens (6001 in the prompt, 16 in the completion)"
+        ));
+        // The prompt fits alone: max_tokens is what to cut.
+        assert_eq!(e(4100, 100).param.as_deref(), Some("max_tokens"));
+        let other = engine_error(
+            Failure::Engine(trilemma_engine::Error::Inference("boom".into())),
+            1,
+            "prompt",
+        );
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(other.body()["error"]["type"], "server_error");
+    }
 }

@@ -9,6 +9,7 @@ use tokio::sync::mpsc as mpsc_async;
 use tokio::sync::oneshot;
 use trilemma_engine::{
     Admit, ChatMessage, Engine, Generation, GenerationRequest, GenerationSource, Incoming,
+    PromptFit,
 };
 
 use crate::echo::{echo, Echo};
@@ -19,13 +20,15 @@ pub(crate) enum Job {
     Generate {
         req: GenerationRequest,
         chat: Option<Vec<ChatMessage>>,
+        /// What the engine does with a prompt that does not fit beside `max_tokens`.
+        fit: PromptFit,
         /// Where text pieces go as they are generated (streamed requests).
         stream: Option<mpsc_async::UnboundedSender<String>>,
-        reply: oneshot::Sender<Result<Generation, String>>,
+        reply: oneshot::Sender<trilemma_engine::Result<Generation>>,
     },
     Echo {
         prompt: String,
-        reply: oneshot::Sender<Result<Echo, String>>,
+        reply: oneshot::Sender<trilemma_engine::Result<Echo>>,
     },
 }
 
@@ -43,7 +46,7 @@ struct Feed<'a> {
 
 struct Reply {
     stream: Option<mpsc_async::UnboundedSender<String>>,
-    reply: oneshot::Sender<Result<Generation, String>>,
+    reply: oneshot::Sender<trilemma_engine::Result<Generation>>,
 }
 
 impl GenerationSource for Feed<'_> {
@@ -63,6 +66,7 @@ impl GenerationSource for Feed<'_> {
                 Some(Job::Generate {
                     req,
                     chat,
+                    fit,
                     stream,
                     reply,
                 }) => {
@@ -73,6 +77,7 @@ impl GenerationSource for Feed<'_> {
                         id,
                         request: req,
                         chat,
+                        fit,
                     });
                 }
                 // An echo needs the engine to itself: let the sequences in flight end.
@@ -111,11 +116,20 @@ impl GenerationSource for Feed<'_> {
         if let Some(r) = self.inflight.remove(&id) {
             // Dropping the stream first tells a streamed response its text is complete.
             drop(r.stream);
-            let _ = r.reply.send(result.map_err(|e| e.to_string()));
+            let _ = r.reply.send(result);
         }
         self.metrics
             .running
             .store(self.inflight.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Marks the engine stopped when the scheduler ends.
+struct StoppedOnDrop<'a>(&'a Metrics);
+
+impl Drop for StoppedOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.engine_stopped.store(true, Ordering::SeqCst);
     }
 }
 
@@ -137,6 +151,10 @@ pub(crate) fn schedule(
         disconnected: false,
         metrics: m,
     };
+    // Declared after `feed`, so dropped before it: however the thread ends (a panic
+    // in the engine included), the server knows the engine stopped before the requests
+    // in flight lose their answers.
+    let _stopped = StoppedOnDrop(m);
     loop {
         engine.generate_continuous(&mut feed, max_batch, prefill_chunk);
         // The echoes at the front of the backlog run now, alone.

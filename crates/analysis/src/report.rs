@@ -4,12 +4,14 @@
 //! gets its own PER, frontiers, medals and recommendations.
 
 mod build;
+mod charts;
 mod csv;
 mod group;
 mod html;
 mod json;
 mod markdown;
 mod read;
+mod svg;
 mod types;
 
 pub use build::{build, build_with_serving};

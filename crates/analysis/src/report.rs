@@ -8,6 +8,7 @@ mod charts;
 mod csv;
 mod group;
 mod html;
+mod identity;
 mod json;
 mod markdown;
 mod read;

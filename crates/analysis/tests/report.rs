@@ -79,7 +79,11 @@ fn manifest(f: &Fix) -> serde_json::Value {
             "info": {"name": f.model, "architecture": "llama", "parameters": null,
                      "quantization": f.quant, "file_bytes": f.file_mb << 20,
                      "context_length": 4096, "trained_context_length": null,
-                     "sha256": null, "has_chat_template": false}
+                     "sha256": null, "has_chat_template": false},
+            // The files of one model agree on what their headers say: that, not the
+            // shared name, makes them precision variants of one model.
+            "gguf": {"name": f.model, "size_label": null, "architecture": "llama",
+                     "parameters": f.model.len() as u64 * 100_000_000, "file_type": f.quant}
         },
         "task": {"name": f.task, "output_type": "multiple_choice", "primary_metric": "acc",
                  "level": "sample", "source": "test", "data_set": "test", "num_fewshot": 0},
@@ -472,4 +476,128 @@ fn load_files_make_a_serving_section_with_the_energy_latency_front() {
     let r = report::build_with_serving(&runs, points).unwrap();
     let md = report::to_markdown(&r);
     assert!(md.find("## Serving under load").unwrap() > md.find("## arc_easy").unwrap_or(0));
+}
+
+/// Edits the manifest a fixture run was written with.
+fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut m);
+    std::fs::write(&path, m.to_string()).unwrap();
+}
+
+fn sha(c: char) -> String {
+    std::iter::repeat_n(c, 64).collect()
+}
+
+fn derivation(source: &str, source_precision: &str, target: &str, file: &str) -> serde_json::Value {
+    json!({"source_path": "/m/model.gguf", "source_sha256": source,
+           "source_precision": source_precision, "source_is_quantized": true,
+           "target": target, "target_ftype": 7, "quantizer": "llama.cpp test",
+           "sha256": file, "bytes": 1, "created_unix_s": 0})
+}
+
+fn qwen(size: &str, params: u64, file_type: &str) -> serde_json::Value {
+    json!({"name": format!("Qwen2.5 Coder {size} Instruct"), "size_label": size,
+           "architecture": "qwen2", "parameters": params, "file_type": file_type})
+}
+
+/// The situation: two different models both saved as `model.gguf` (so both
+/// named `model`, both Q4_K_M), a variant a sweep derived from one of them and a variant
+/// derived from that one, and an F16 file of the other model that the user brought under
+/// another name. Names never group runs; content and lineage do.
+#[test]
+fn models_are_told_apart_by_content_and_compared_within_their_lineage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("runs");
+    let fix = |id: &'static str, model: &'static str, quant: &'static str, lat: f64| Fix {
+        id,
+        model,
+        quant,
+        task: "arc_easy",
+        batch: 1,
+        acc: 0.5,
+        lat,
+        mem_mb: 1000,
+        file_mb: 900,
+        joules: 3.0,
+        source: "rapl",
+    };
+    let small = write_run(&root, &fix("small", "model", "Q4_K_M", 0.2));
+    let large = write_run(&root, &fix("large", "model", "Q4_K_M", 0.5));
+    let q8 = write_run(&root, &fix("small-q8", "model", "Q8_0", 0.3));
+    let q4 = write_run(&root, &fix("small-q8-q4", "model", "Q4_0", 0.25));
+    let f16 = write_run(&root, &fix("large-f16", "qwen-1.5b-f16", "F16", 0.9));
+    let (a, b, c, d, e) = (sha('a'), sha('b'), sha('c'), sha('d'), sha('e'));
+    edit_manifest(&small, |m| {
+        m["model"]["sha256"] = json!(a);
+        m["model"]["gguf"] = qwen("0.5B", 494_032_768, "Q4_K_M");
+    });
+    edit_manifest(&large, |m| {
+        m["model"]["sha256"] = json!(b);
+        m["model"]["gguf"] = qwen("1.5B", 1_543_714_304, "Q4_K_M");
+    });
+    edit_manifest(&q8, |m| {
+        m["model"]["sha256"] = json!(c);
+        m["model"]["gguf"] = json!(null);
+        m["model"]["derived"] = derivation(&a, "Q4_K_M", "Q8_0", &c);
+    });
+    edit_manifest(&q4, |m| {
+        m["model"]["sha256"] = json!(d);
+        m["model"]["gguf"] = json!(null);
+        m["model"]["derived"] = derivation(&c, "Q8_0", "Q4_0", &d);
+    });
+    edit_manifest(&f16, |m| {
+        m["model"]["sha256"] = json!(e);
+        m["model"]["gguf"] = qwen("1.5B", 1_543_714_304, "F16");
+    });
+    let r = report::build(&load_runs(&[root]).unwrap()).unwrap();
+    let g = &r.groups[0];
+    let label = |id: &str| {
+        g.rows
+            .iter()
+            .find(|x| x.run_id == id)
+            .unwrap()
+            .label
+            .clone()
+    };
+    // Every file named `model` is another model or another file of its type than some
+    // other `model`: each shows the start of its hash. The F16 file's name is its own.
+    assert_eq!(label("small"), "model #aaaaaaaa Q4_K_M");
+    assert_eq!(label("large"), "model #bbbbbbbb Q4_K_M");
+    assert_eq!(label("small-q8"), "model #cccccccc Q8_0");
+    assert_eq!(label("large-f16"), "qwen-1.5b-f16 F16");
+    // Deltas: within the chain a -> c -> d against its Q8_0, and the two files whose
+    // headers agree against the F16. Never the two Q4_K_M models against each other.
+    let deltas: Vec<(&str, &str, &str)> = g
+        .quant_deltas
+        .iter()
+        .map(|d| (d.model.as_str(), d.precision.as_str(), d.baseline.as_str()))
+        .collect();
+    // Run directories are read in name order: `large` comes first.
+    assert_eq!(
+        deltas,
+        [
+            ("qwen-1.5b-f16 b1", "Q4_K_M", "F16"),
+            ("model #cccccccc b1", "Q4_K_M", "Q8_0 (derived from Q4_K_M)"),
+            (
+                "model #cccccccc b1",
+                "Q4_0 (derived from Q8_0)",
+                "Q8_0 (derived from Q4_K_M)"
+            ),
+        ]
+    );
+    let large_delta = &g.quant_deltas[0];
+    assert!((large_delta.speedup - 0.9 / 0.5).abs() < 1e-9);
+    // Every table and chart tells them apart.
+    let md = report::to_markdown(&r);
+    let html = report::to_html(&r);
+    for l in ["model #aaaaaaaa Q4_K_M", "model #bbbbbbbb Q4_K_M"] {
+        assert!(md.contains(&format!("| {l} |")), "{md}");
+        assert!(html.contains(&format!("<td>{l}</td>")), "{l}");
+        assert!(html.contains(&format!(">{l}<")), "{l} in a chart");
+    }
+    let csv = report::to_csv(&r).unwrap();
+    assert!(csv.contains("model #aaaaaaaa Q4_K_M") && csv.contains("model #bbbbbbbb Q4_K_M"));
 }

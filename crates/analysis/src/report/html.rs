@@ -153,8 +153,12 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
     for p in &r.provenance {
         let _ = writeln!(
             s,
-            "<h3>{}</h3><p class=\"note\">{} · {} · engine {} · {} repeat(s) · {} samples · {} errors{} · {} → {}<br>memory: {}</p>",
+            "<h3>{}</h3><p class=\"note\">model {}{} · {} · {} · engine {} · {} repeat(s) · {} samples · {} errors{} · {} → {}<br>memory: {}</p>",
             esc(&p.run_id),
+            esc(&p.model),
+            p.model_sha256
+                .as_deref()
+                .map_or(String::new(), |h| format!(" (sha256 {})", esc(h))),
             esc(&p.task),
             esc(&p.hardware),
             esc(&p.engine),

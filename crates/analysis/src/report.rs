@@ -6,6 +6,7 @@
 mod build;
 mod charts;
 mod csv;
+mod fit;
 mod group;
 mod html;
 mod identity;

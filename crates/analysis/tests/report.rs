@@ -327,6 +327,28 @@ fn chromium() -> PathBuf {
     );
 }
 
+/// Headless Chromium on the page at `page` with `args`, in a profile of its own.
+fn headless(page: &Path, args: &[String]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn html_renders_in_headless_chromium() {
     let tmp = tempfile::tempdir().unwrap();
@@ -347,27 +369,7 @@ fn html_renders_in_headless_chromium() {
     std::fs::write(&page, &html).unwrap();
     let shot = art.join("report.png");
     let _ = std::fs::remove_file(&shot);
-    let browser = chromium();
-    let profile = tempfile::tempdir().unwrap();
-    let common = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--enable-logging=stderr",
-        "--v=0",
-    ];
-    let url = format!("file://{}", page.display());
-    let dom = Command::new(&browser)
-        .args(common)
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .unwrap();
+    let dom = headless(&page, &["--dump-dom".to_string()]);
     assert!(dom.status.success(), "chromium --dump-dom failed");
     let dom_text = String::from_utf8_lossy(&dom.stdout);
     let stderr = String::from_utf8_lossy(&dom.stderr);
@@ -380,14 +382,13 @@ fn html_renders_in_headless_chromium() {
         !stderr.contains("CONSOLE"),
         "console messages while rendering: {stderr}"
     );
-    let out = Command::new(&browser)
-        .args(common)
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1400,3000")
-        .arg(&url)
-        .output()
-        .unwrap();
+    let out = headless(
+        &page,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1400,3000".to_string(),
+        ],
+    );
     assert!(out.status.success(), "chromium --screenshot failed");
     let png = std::fs::read(&shot).unwrap();
     assert!(
@@ -396,10 +397,9 @@ fn html_renders_in_headless_chromium() {
     );
 }
 
-#[test]
-fn load_files_make_a_serving_section_with_the_energy_latency_front() {
-    let tmp = tempfile::tempdir().unwrap();
-    let load = tmp.path().join("load.json");
+/// A load file (`trilemma load --out`) of three server batch sizes at `path`: b1 and b4
+/// on the energy-latency front, b8 dominated.
+fn write_load_file(path: &Path) {
     use trilemma_core::stats::Distribution;
     use trilemma_store::load::{
         LoadEntry, LoadFile, LoadRun, LoadSummary, Profile, SourceEnergy, SteadyEnergy,
@@ -459,7 +459,14 @@ fn load_files_make_a_serving_section_with_the_energy_latency_front() {
     };
     let mut file = LoadFile::new();
     file.profiles = vec![entry(1, 0.4, 2.0), entry(4, 0.5, 0.9), entry(8, 0.9, 1.1)];
-    trilemma_store::load::write_load(&load, &file).unwrap();
+    trilemma_store::load::write_load(path, &file).unwrap();
+}
+
+#[test]
+fn load_files_make_a_serving_section_with_the_energy_latency_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let load = tmp.path().join("load.json");
+    write_load_file(&load);
     let points = trilemma_analysis::serving::load_serving(&load).unwrap();
     // Load files alone make a report.
     let r = report::build_with_serving(&[], points.clone()).unwrap();
@@ -600,4 +607,99 @@ fn models_are_told_apart_by_content_and_compared_within_their_lineage() {
     }
     let csv = report::to_csv(&r).unwrap();
     assert!(csv.contains("model #aaaaaaaa Q4_K_M") && csv.contains("model #bbbbbbbb Q4_K_M"));
+}
+
+/// Measures, in the browser, every text of every chart against its chart's box; the
+/// report has no scripts, so the check is added to a copy of the page.
+const MEASURE: &str = r#"<script>
+(function () {
+  var out = [], n = 0;
+  document.querySelectorAll('svg.chart').forEach(function (svg) {
+    var b = svg.getBoundingClientRect();
+    svg.querySelectorAll('text').forEach(function (t) {
+      var r = t.getBoundingClientRect();
+      n++;
+      if (r.left < b.left - 0.5 || r.right > b.right + 0.5 || r.top < b.top - 0.5 || r.bottom > b.bottom + 0.5) {
+        out.push(t.textContent + ' [' + [r.left - b.left, r.right - b.left, b.width].map(Math.round).join(', ') + ']');
+      }
+    });
+  });
+  var pre = document.createElement('pre');
+  pre.id = 'overflow';
+  pre.textContent = 'checked ' + n + '\n' + out.join('\n');
+  document.body.appendChild(pre);
+})();
+</script>"#;
+
+#[test]
+fn charts_keep_long_names_inside_their_boxes() {
+    // A name as long as GGUF headers give (community fine-tunes), at two batch sizes so
+    // the batch curve names it too, another long one, a short one, and a load file at a
+    // long path (the serving curve names load files by path).
+    let long = "Qwen2.5 Coder 1.5B Instruct abliterated, merged with DeepSeek R1 Distill (GGUF imatrix, WWMM edition)";
+    let other =
+        "Mistral Small 3.1 24B Instruct 2503 Q4_K_M community quantization with a long name";
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("runs");
+    let fix = |id: &'static str, model: &'static str, batch: u32, acc: f64, lat: f64| Fix {
+        id,
+        model,
+        quant: "Q4_K_M",
+        task: "arc_easy",
+        batch,
+        acc,
+        lat,
+        mem_mb: 1000,
+        file_mb: 900 + model.len() as u64,
+        joules: lat * 10.0,
+        source: "rapl",
+    };
+    // The most accurate run is the long-named one: the ranking chart's title names it.
+    write_run(&root, &fix("long-b1", long, 1, 0.8, 0.9));
+    write_run(&root, &fix("long-b4", long, 4, 0.79, 0.5));
+    write_run(&root, &fix("other-b1", other, 1, 0.6, 0.2));
+    write_run(&root, &fix("tiny-b1", "tiny", 1, 0.4, 0.05));
+    let load_dir = tmp
+        .path()
+        .join("a-long-directory-of-load-measurements")
+        .join("server-sweep-of-a-model-with-a-long-name");
+    std::fs::create_dir_all(&load_dir).unwrap();
+    let load = load_dir.join("load-energy-latency.json");
+    write_load_file(&load);
+    let runs = load_runs(&[root]).unwrap();
+    let points = trilemma_analysis::serving::load_serving(&load).unwrap();
+    let r = report::build_with_serving(&runs, points).unwrap();
+    assert_eq!(
+        r.groups[0].om_reference.as_deref(),
+        Some(&*format!("{long} Q4_K_M b1"))
+    );
+    let html = report::to_html(&r);
+    assert!(
+        html.contains("…<title>"),
+        "the longest labels are cut, named whole in a tooltip"
+    );
+    let page = tmp.path().join("measured.html");
+    std::fs::write(&page, html.replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
+    let dom = headless(&page, &["--dump-dom".to_string()]);
+    assert!(dom.status.success(), "chromium --dump-dom failed");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let found = dom
+        .split("<pre id=\"overflow\">")
+        .nth(1)
+        .and_then(|s| s.split("</pre>").next())
+        .expect("the measuring script ran");
+    let mut lines = found.lines();
+    let checked: usize = lines
+        .next()
+        .and_then(|l| l.strip_prefix("checked "))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    // Five charts (latency, energy, size, batch curve, ranking) and the serving curve.
+    assert_eq!(dom.matches("<svg").count(), 6);
+    assert!(checked > 60, "{checked} texts measured");
+    let outside: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        outside.is_empty(),
+        "texts outside their chart: {outside:#?}"
+    );
 }

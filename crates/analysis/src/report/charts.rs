@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::svg::{curve, esc, scatter, Point, Series, B, H, L, PALETTE, R, T, W};
+use super::svg::{
+    axis_titles, curve, esc, open, point_label, scatter, Point, Series, B, H, L, PALETTE, R, T, W,
+};
 use super::{Group, Row};
 use crate::serving::ServingPoint;
 
@@ -125,18 +127,18 @@ fn ranking_chart(g: &Group) -> String {
     let k = g.rankings.len();
     let px = |i: usize| L + i as f64 * (W - L - R) / (k.max(2) - 1) as f64;
     let py = |r: usize| T + 10.0 + (r - 1) as f64 * (H - T - B - 20.0) / (n.max(2) - 1) as f64;
-    let mut s = format!(
-        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="Ranking under weights">
-<text x="{cx}" y="22" text-anchor="middle" class="title">OM rank under weights (reference: {refn})</text>
-<text x="{cx2}" y="{xy}" text-anchor="middle" class="axis">weights quality/latency/energy, % (OM, seed 004)</text>
-<text transform="translate(18,{cy}) rotate(-90)" text-anchor="middle" class="axis">rank (1 = best, at top)</text>
-"#,
-        cx = W / 2.0,
-        refn = esc(g.om_reference.as_deref().unwrap_or("")),
-        cx2 = L + (W - L - R) / 2.0,
-        xy = H - 12.0,
-        cy = T + (H - T - B) / 2.0,
+    let mut s = open(
+        &format!(
+            "OM rank under weights (reference: {})",
+            g.om_reference.as_deref().unwrap_or("")
+        ),
+        false,
     );
+    s.push_str(&axis_titles(
+        "weights quality/latency/energy, % (OM, seed 004)",
+        H - 12.0,
+        "rank (1 = best, at top)",
+    ));
     for (j, rk) in g.rankings.iter().enumerate() {
         let _ = writeln!(
             s,
@@ -178,13 +180,8 @@ fn ranking_chart(g: &Group) -> String {
             );
         }
         if let Some(last) = g.rankings.last() {
-            let _ = writeln!(
-                s,
-                r#"<text x="{:.1}" y="{:.1}" class="pt" fill="{color}">{}</text>"#,
-                px(k - 1) + 10.0,
-                py(last.ranks[i]) + 4.0 + (i % 2) as f64 * 10.0,
-                esc(&row.label)
-            );
+            let (x, y) = (px(k - 1), py(last.ranks[i]) + 4.0 + (i % 2) as f64 * 10.0);
+            let _ = writeln!(s, "{}", point_label(x, y, 10.0, color, &row.label));
         }
     }
     s.push_str("</svg>");

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use super::fit::{text, width, Anchor, Font};
+
 pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -59,6 +61,87 @@ fn fmt_tick(v: f64) -> String {
     }
 }
 
+/// The chart's `<svg>` opening, its title (kept inside the chart) and, with `plot`, the
+/// plot area's frame.
+pub(super) fn open(title: &str, plot: bool) -> String {
+    let mut s = format!(
+        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{}">
+{}
+"#,
+        esc(title),
+        text(
+            &format!(r#"x="{}" y="22""#, W / 2.0),
+            Anchor::Middle,
+            Font::Title,
+            None,
+            title,
+            W - 16.0
+        )
+    );
+    if plot {
+        let _ = writeln!(
+            s,
+            r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="#fafafa" stroke="#999"/>"##,
+            W - L - R,
+            H - T - B
+        );
+    }
+    s
+}
+
+/// The axis titles: `x` centred under the plot at height `x_at`, `y` turned along the
+/// left edge; each kept inside the chart.
+pub(super) fn axis_titles(x: &str, x_at: f64, y: &str) -> String {
+    let (cx, cy) = (L + (W - L - R) / 2.0, T + (H - T - B) / 2.0);
+    format!(
+        "{}
+{}
+",
+        text(
+            &format!(r#"x="{cx}" y="{x_at}""#),
+            Anchor::Middle,
+            Font::Axis,
+            None,
+            x,
+            2.0 * cx.min(W - cx) - 8.0
+        ),
+        text(
+            &format!(r#"transform="translate(18,{cy}) rotate(-90)""#),
+            Anchor::Middle,
+            Font::Axis,
+            None,
+            y,
+            2.0 * cy.min(H - cy) - 8.0
+        )
+    )
+}
+
+/// A point's label at (`x`, `y`): to the right of the point (`gap` pixels away) when it
+/// fits there, else on whichever side has more room, kept inside the chart.
+pub(super) fn point_label(x: f64, y: f64, gap: f64, fill: &str, label: &str) -> String {
+    let right = W - (x + gap) - 4.0;
+    let left = x - gap - 4.0;
+    if width(label, Font::Point) <= right || right >= left {
+        text(
+            &format!(r#"x="{:.1}" y="{y:.1}""#, x + gap),
+            Anchor::Start,
+            Font::Point,
+            Some(fill),
+            label,
+            right,
+        )
+    } else {
+        text(
+            &format!(r#"x="{:.1}" y="{y:.1}""#, x - gap),
+            Anchor::End,
+            Font::Point,
+            Some(fill),
+            label,
+            left,
+        )
+    }
+}
+
 /// A scatter chart with axes, units, a "better" arrow per axis, labelled points and the
 /// frontier joined by a line.
 pub(super) fn scatter(
@@ -72,18 +155,7 @@ pub(super) fn scatter(
     let (y0, y1) = range(points.iter().map(|p| p.y));
     let px = |x: f64| L + (x - x0) / (x1 - x0) * (W - L - R);
     let py = |y: f64| H - B - (y - y0) / (y1 - y0) * (H - T - B);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r##"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{t}">
-<text x="{cx}" y="22" text-anchor="middle" class="title">{t}</text>
-<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#999"/>
-"##,
-        t = esc(title),
-        cx = W / 2.0,
-        pw = W - L - R,
-        ph = H - T - B,
-    );
+    let mut s = open(title, true);
     for i in 0..=4 {
         let fx = x0 + (x1 - x0) * i as f64 / 4.0;
         let fy = y0 + (y1 - y0) * i as f64 / 4.0;
@@ -108,17 +180,11 @@ pub(super) fn scatter(
     } else {
         "better →"
     };
-    let _ = write!(
-        s,
-        r#"<text x="{cx}" y="{xy}" text-anchor="middle" class="axis">{xlab} ({arrow})</text>
-<text transform="translate(18,{cy}) rotate(-90)" text-anchor="middle" class="axis">{ylab} (better ↑)</text>
-"#,
-        cx = L + (W - L - R) / 2.0,
-        xy = H - 18.0,
-        xlab = esc(x_label),
-        cy = T + (H - T - B) / 2.0,
-        ylab = esc(y_label),
-    );
+    s.push_str(&axis_titles(
+        &format!("{x_label} ({arrow})"),
+        H - 18.0,
+        &format!("{y_label} (better ↑)"),
+    ));
     let mut front: Vec<&Point> = points.iter().filter(|p| p.frontier).collect();
     front.sort_by(|a, b| a.x.total_cmp(&b.x));
     if front.len() > 1 {
@@ -146,14 +212,9 @@ pub(super) fn scatter(
                 r##"<circle cx="{cx:.1}" cy="{cy:.1}" r="5" fill="#fff" stroke="{color}" stroke-width="2"/>"##
             );
         }
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" class="pt" fill="{color}">{}{}</text>"#,
-            cx + 9.0,
-            cy - 6.0 + (i % 3) as f64 * 6.0,
-            esc(&p.label),
-            if p.frontier { " ★" } else { "" }
-        );
+        let label = format!("{}{}", p.label, if p.frontier { " ★" } else { "" });
+        let ly = cy - 6.0 + (i % 3) as f64 * 6.0;
+        let _ = writeln!(s, "{}", point_label(cx, ly, 9.0, color, &label));
     }
     let _ = write!(
         s,
@@ -178,24 +239,17 @@ pub(super) fn curve(title: &str, x_label: &str, y_label: &str, series: &[Series]
     let (y0, y1) = range(all().map(|p| p.2));
     let px = |x: f64| L + (x - x0) / (x1 - x0) * (W - L - R);
     let py = |y: f64| H - B - (y - y0) / (y1 - y0) * (H - T - B);
-    let mut s = format!(
-        r##"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{t}">
-<text x="{cx}" y="22" text-anchor="middle" class="title">{t}</text>
-<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#999"/>
-<text x="{cx2}" y="{xy}" text-anchor="middle" class="axis">{xl} (← better)</text>
-<text transform="translate(18,{cy}) rotate(-90)" text-anchor="middle" class="axis">{yl} (↓ better)</text>
-<text x="{L}" y="{t1}" class="tick">{y1l}</text><text x="{L}" y="{t2}" class="tick">{y0l}</text>
+    let mut s = open(title, true);
+    s.push_str(&axis_titles(
+        &format!("{x_label} (← better)"),
+        H - 18.0,
+        &format!("{y_label} (↓ better)"),
+    ));
+    let _ = write!(
+        s,
+        r#"<text x="{L}" y="{t1}" class="tick">{y1l}</text><text x="{L}" y="{t2}" class="tick">{y0l}</text>
 <text x="{L}" y="{t3}" class="tick">{x0l}</text><text x="{xr}" y="{t3}" text-anchor="end" class="tick">{x1l}</text>
-"##,
-        t = esc(title),
-        xl = esc(x_label),
-        yl = esc(y_label),
-        cx = W / 2.0,
-        pw = W - L - R,
-        ph = H - T - B,
-        cx2 = L + (W - L - R) / 2.0,
-        xy = H - 18.0,
-        cy = T + (H - T - B) / 2.0,
+"#,
         t1 = T + 12.0,
         t2 = H - B - 4.0,
         t3 = H - B + 16.0,
@@ -220,18 +274,21 @@ pub(super) fn curve(title: &str, x_label: &str, y_label: &str, series: &[Series]
             let (x, y) = (px(*x), py(*y));
             let _ = writeln!(
                 s,
-                r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" class="pt" fill="{color}">{}</text>"#,
-                x + 6.0,
-                y - 6.0,
-                esc(label)
+                r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{color}"/>{}"#,
+                point_label(x, y - 6.0, 6.0, color, label)
             );
         }
         let _ = writeln!(
             s,
-            r#"<text x="{}" y="{}" class="pt" fill="{color}">{}</text>"#,
-            W - R + 12.0,
-            T + 14.0 + i as f64 * 16.0,
-            esc(name.trim())
+            "{}",
+            text(
+                &format!(r#"x="{}" y="{}""#, W - R + 12.0, T + 14.0 + i as f64 * 16.0),
+                Anchor::Start,
+                Font::Point,
+                Some(color),
+                name.trim(),
+                R - 16.0
+            )
         );
     }
     s.push_str("</svg>");

@@ -1,4 +1,8 @@
 //! Quantization deltas against a model's highest-precision variant (seed 003, Table III).
+//!
+//! Variants are compared only within one source: whatever the caller knows makes them
+//! one model's (a report's lineage of file hashes; a published table's model column),
+//! never a name that merely looks the same.
 
 use std::collections::BTreeMap;
 
@@ -9,9 +13,16 @@ use crate::{Error, Result};
 /// One precision variant of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Variant {
+    /// The model as a table shows it.
     pub model: String,
+    /// What makes variants one model's: only variants of the same source are compared.
+    pub source: String,
     /// Precision label (F32, F16, BF16, FP16, Q8_0, INT8, Q4_K_M, INT4, ...).
     pub precision: String,
+    /// The precision of the file this variant was derived from, when it was derived
+    /// (shown beside its precision: a variant holds no more than its source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_from: Option<String>,
     /// Latency per query, any unit shared by the variants.
     pub latency: f64,
     pub memory: f64,
@@ -57,10 +68,20 @@ fn pct(base: f64, v: f64) -> f64 {
     (base - v) / base * 100.0
 }
 
-/// Deltas of every variant against the highest-precision variant of the same model.
-/// Models with a single variant have no deltas.
+/// A variant's precision as tables show it.
+fn shown(v: &Variant) -> String {
+    match &v.derived_from {
+        Some(src) => format!("{} (derived from {src})", v.precision),
+        None => v.precision.clone(),
+    }
+}
+
+/// Deltas of every variant against the highest-precision variant of the same source, in
+/// the order sources first appear. A variant of the baseline's own precision has no
+/// delta (two files of one precision are not a quantization step), so a source with a
+/// single precision has no rows.
 pub fn deltas(variants: &[Variant]) -> Result<Vec<Delta>> {
-    let mut by_model: BTreeMap<&str, Vec<&Variant>> = BTreeMap::new();
+    let mut by_source: Vec<(&str, Vec<&Variant>)> = Vec::new();
     for v in variants {
         if precision_bits(&v.precision).is_none() {
             return Err(Error::Invalid {
@@ -68,23 +89,33 @@ pub fn deltas(variants: &[Variant]) -> Result<Vec<Delta>> {
                 reason: "unknown precision label".into(),
             });
         }
-        by_model.entry(&v.model).or_default().push(v);
+        match by_source.iter_mut().find(|(s, _)| *s == v.source) {
+            Some((_, vs)) => vs.push(v),
+            None => by_source.push((&v.source, vec![v])),
+        }
     }
     let mut out = Vec::new();
-    for vs in by_model.values() {
+    for (_, vs) in &by_source {
         let base = vs
             .iter()
             .copied()
-            .max_by(|a, b| {
-                precision_bits(&a.precision)
-                    .unwrap_or(0.0)
-                    .total_cmp(&precision_bits(&b.precision).unwrap_or(0.0))
+            .reduce(|best, v| {
+                // The first of the most precise stays the baseline.
+                let bits = |x: &Variant| precision_bits(&x.precision).unwrap_or(0.0);
+                if bits(v) > bits(best) {
+                    v
+                } else {
+                    best
+                }
             })
             .ok_or_else(|| Error::Invalid {
                 what: "quantization deltas".into(),
                 reason: "empty model group".into(),
             })?;
-        for v in vs.iter().filter(|v| !std::ptr::eq(**v, base)) {
+        let steps = vs
+            .iter()
+            .filter(|v| !v.precision.eq_ignore_ascii_case(&base.precision));
+        for v in steps {
             if v.latency <= 0.0 || base.latency <= 0.0 || base.memory == 0.0 {
                 return Err(Error::Invalid {
                     what: format!("{} {}", v.model, v.precision),
@@ -104,9 +135,9 @@ pub fn deltas(variants: &[Variant]) -> Result<Vec<Delta>> {
                 })
                 .collect();
             out.push(Delta {
-                model: v.model.clone(),
-                precision: v.precision.clone(),
-                baseline: base.precision.clone(),
+                model: base.model.clone(),
+                precision: shown(v),
+                baseline: shown(base),
                 speedup: base.latency / v.latency,
                 memory_change_pct: pct(base.memory, v.memory),
                 energy_reduction_pct,
@@ -120,6 +151,48 @@ pub fn deltas(variants: &[Variant]) -> Result<Vec<Delta>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v(model: &str, source: &str, precision: &str, latency: f64) -> Variant {
+        Variant {
+            model: model.into(),
+            source: source.into(),
+            precision: precision.into(),
+            derived_from: None,
+            latency,
+            memory: 100.0 / latency,
+            energy: None,
+            accuracy: BTreeMap::from([("t".to_string(), 0.5)]),
+        }
+    }
+
+    #[test]
+    fn variants_are_compared_within_a_source_and_only_across_precisions() {
+        let d = deltas(&[
+            // Two different models that happen to share a name.
+            v("model", "a", "Q4_K_M", 1.0),
+            v("model", "b", "Q4_K_M", 2.0),
+            // One model at two precisions, and a second file at the baseline's.
+            v("qwen", "c", "Q8_0", 2.0),
+            v("qwen", "c", "Q4_K_M", 1.0),
+            v("qwen", "c", "q8_0", 1.5),
+        ])
+        .unwrap();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (
+                d[0].model.as_str(),
+                d[0].precision.as_str(),
+                d[0].baseline.as_str()
+            ),
+            ("qwen", "Q4_K_M", "Q8_0")
+        );
+        assert!((d[0].speedup - 2.0).abs() < 1e-12);
+        let mut derived = v("m", "s", "Q4_0", 1.0);
+        derived.derived_from = Some("Q4_1".into());
+        let d = deltas(&[v("m", "s", "Q4_1", 1.0), derived]).unwrap();
+        assert_eq!(d[0].precision, "Q4_0 (derived from Q4_1)");
+        assert_eq!(d[0].baseline, "Q4_1");
+    }
 
     #[test]
     fn precision_order() {

@@ -4,12 +4,16 @@
 //! gets its own PER, frontiers, medals and recommendations.
 
 mod build;
+mod charts;
 mod csv;
+mod fit;
 mod group;
 mod html;
+mod identity;
 mod json;
 mod markdown;
 mod read;
+mod svg;
 mod types;
 
 pub use build::{build, build_with_serving};

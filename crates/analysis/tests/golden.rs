@@ -90,9 +90,12 @@ fn seed003() -> Seed003 {
     let tasks = ["mmlu", "gsm8k", "hellaswag"];
     let mut variants = Vec::new();
     for r in &t2 {
+        // A published table names its models: the model column is the source.
         variants.push(Variant {
             model: r[0].to_string(),
+            source: r[0].to_string(),
             precision: "FP16".into(),
+            derived_from: None,
             latency: num(r, 1),
             memory: num(r, 2),
             energy: Some(num(r, 4)),
@@ -107,7 +110,9 @@ fn seed003() -> Seed003 {
         let base = t2.iter().find(|b| b[0] == r[0]).unwrap();
         variants.push(Variant {
             model: r[0].to_string(),
+            source: r[0].to_string(),
             precision: r[1].to_string(),
+            derived_from: None,
             latency: num(base, 1) / num(r, 2),
             memory: num(base, 2) * (1.0 - num(r, 3) / 100.0),
             energy: Some(num(base, 4) * (1.0 - num(r, 4) / 100.0)),

@@ -79,7 +79,11 @@ fn manifest(f: &Fix) -> serde_json::Value {
             "info": {"name": f.model, "architecture": "llama", "parameters": null,
                      "quantization": f.quant, "file_bytes": f.file_mb << 20,
                      "context_length": 4096, "trained_context_length": null,
-                     "sha256": null, "has_chat_template": false}
+                     "sha256": null, "has_chat_template": false},
+            // The files of one model agree on what their headers say: that, not the
+            // shared name, makes them precision variants of one model.
+            "gguf": {"name": f.model, "size_label": null, "architecture": "llama",
+                     "parameters": f.model.len() as u64 * 100_000_000, "file_type": f.quant}
         },
         "task": {"name": f.task, "output_type": "multiple_choice", "primary_metric": "acc",
                  "level": "sample", "source": "test", "data_set": "test", "num_fewshot": 0},
@@ -323,6 +327,28 @@ fn chromium() -> PathBuf {
     );
 }
 
+/// Headless Chromium on the page at `page` with `args`, in a profile of its own.
+fn headless(page: &Path, args: &[String]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn html_renders_in_headless_chromium() {
     let tmp = tempfile::tempdir().unwrap();
@@ -343,27 +369,7 @@ fn html_renders_in_headless_chromium() {
     std::fs::write(&page, &html).unwrap();
     let shot = art.join("report.png");
     let _ = std::fs::remove_file(&shot);
-    let browser = chromium();
-    let profile = tempfile::tempdir().unwrap();
-    let common = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--enable-logging=stderr",
-        "--v=0",
-    ];
-    let url = format!("file://{}", page.display());
-    let dom = Command::new(&browser)
-        .args(common)
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .unwrap();
+    let dom = headless(&page, &["--dump-dom".to_string()]);
     assert!(dom.status.success(), "chromium --dump-dom failed");
     let dom_text = String::from_utf8_lossy(&dom.stdout);
     let stderr = String::from_utf8_lossy(&dom.stderr);
@@ -376,14 +382,13 @@ fn html_renders_in_headless_chromium() {
         !stderr.contains("CONSOLE"),
         "console messages while rendering: {stderr}"
     );
-    let out = Command::new(&browser)
-        .args(common)
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1400,3000")
-        .arg(&url)
-        .output()
-        .unwrap();
+    let out = headless(
+        &page,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1400,3000".to_string(),
+        ],
+    );
     assert!(out.status.success(), "chromium --screenshot failed");
     let png = std::fs::read(&shot).unwrap();
     assert!(
@@ -392,10 +397,9 @@ fn html_renders_in_headless_chromium() {
     );
 }
 
-#[test]
-fn load_files_make_a_serving_section_with_the_energy_latency_front() {
-    let tmp = tempfile::tempdir().unwrap();
-    let load = tmp.path().join("load.json");
+/// A load file (`trilemma load --out`) of three server batch sizes at `path`: b1 and b4
+/// on the energy-latency front, b8 dominated.
+fn write_load_file(path: &Path) {
     use trilemma_core::stats::Distribution;
     use trilemma_store::load::{
         LoadEntry, LoadFile, LoadRun, LoadSummary, Profile, SourceEnergy, SteadyEnergy,
@@ -455,7 +459,14 @@ fn load_files_make_a_serving_section_with_the_energy_latency_front() {
     };
     let mut file = LoadFile::new();
     file.profiles = vec![entry(1, 0.4, 2.0), entry(4, 0.5, 0.9), entry(8, 0.9, 1.1)];
-    trilemma_store::load::write_load(&load, &file).unwrap();
+    trilemma_store::load::write_load(path, &file).unwrap();
+}
+
+#[test]
+fn load_files_make_a_serving_section_with_the_energy_latency_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let load = tmp.path().join("load.json");
+    write_load_file(&load);
     let points = trilemma_analysis::serving::load_serving(&load).unwrap();
     // Load files alone make a report.
     let r = report::build_with_serving(&[], points.clone()).unwrap();
@@ -472,4 +483,223 @@ fn load_files_make_a_serving_section_with_the_energy_latency_front() {
     let r = report::build_with_serving(&runs, points).unwrap();
     let md = report::to_markdown(&r);
     assert!(md.find("## Serving under load").unwrap() > md.find("## arc_easy").unwrap_or(0));
+}
+
+/// Edits the manifest a fixture run was written with.
+fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut m);
+    std::fs::write(&path, m.to_string()).unwrap();
+}
+
+fn sha(c: char) -> String {
+    std::iter::repeat_n(c, 64).collect()
+}
+
+fn derivation(source: &str, source_precision: &str, target: &str, file: &str) -> serde_json::Value {
+    json!({"source_path": "/m/model.gguf", "source_sha256": source,
+           "source_precision": source_precision, "source_is_quantized": true,
+           "target": target, "target_ftype": 7, "quantizer": "llama.cpp test",
+           "sha256": file, "bytes": 1, "created_unix_s": 0})
+}
+
+fn qwen(size: &str, params: u64, file_type: &str) -> serde_json::Value {
+    json!({"name": format!("Qwen2.5 Coder {size} Instruct"), "size_label": size,
+           "architecture": "qwen2", "parameters": params, "file_type": file_type})
+}
+
+/// The issue's situation: two different models both saved as `model.gguf` (so both
+/// named `model`, both Q4_K_M), a variant a sweep derived from one of them and a variant
+/// derived from that one, and an F16 file of the other model that the user brought under
+/// another name. Names never group runs; content and lineage do.
+#[test]
+fn models_are_told_apart_by_content_and_compared_within_their_lineage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("runs");
+    let fix = |id: &'static str, model: &'static str, quant: &'static str, lat: f64| Fix {
+        id,
+        model,
+        quant,
+        task: "arc_easy",
+        batch: 1,
+        acc: 0.5,
+        lat,
+        mem_mb: 1000,
+        file_mb: 900,
+        joules: 3.0,
+        source: "rapl",
+    };
+    let small = write_run(&root, &fix("small", "model", "Q4_K_M", 0.2));
+    let large = write_run(&root, &fix("large", "model", "Q4_K_M", 0.5));
+    let q8 = write_run(&root, &fix("small-q8", "model", "Q8_0", 0.3));
+    let q4 = write_run(&root, &fix("small-q8-q4", "model", "Q4_0", 0.25));
+    let f16 = write_run(&root, &fix("large-f16", "qwen-1.5b-f16", "F16", 0.9));
+    let (a, b, c, d, e) = (sha('a'), sha('b'), sha('c'), sha('d'), sha('e'));
+    edit_manifest(&small, |m| {
+        m["model"]["sha256"] = json!(a);
+        m["model"]["gguf"] = qwen("0.5B", 494_032_768, "Q4_K_M");
+    });
+    edit_manifest(&large, |m| {
+        m["model"]["sha256"] = json!(b);
+        m["model"]["gguf"] = qwen("1.5B", 1_543_714_304, "Q4_K_M");
+    });
+    edit_manifest(&q8, |m| {
+        m["model"]["sha256"] = json!(c);
+        m["model"]["gguf"] = json!(null);
+        m["model"]["derived"] = derivation(&a, "Q4_K_M", "Q8_0", &c);
+    });
+    edit_manifest(&q4, |m| {
+        m["model"]["sha256"] = json!(d);
+        m["model"]["gguf"] = json!(null);
+        m["model"]["derived"] = derivation(&c, "Q8_0", "Q4_0", &d);
+    });
+    edit_manifest(&f16, |m| {
+        m["model"]["sha256"] = json!(e);
+        m["model"]["gguf"] = qwen("1.5B", 1_543_714_304, "F16");
+    });
+    let r = report::build(&load_runs(&[root]).unwrap()).unwrap();
+    let g = &r.groups[0];
+    let label = |id: &str| {
+        g.rows
+            .iter()
+            .find(|x| x.run_id == id)
+            .unwrap()
+            .label
+            .clone()
+    };
+    // Every file named `model` is another model or another file of its type than some
+    // other `model`: each shows the start of its hash. The F16 file's name is its own.
+    assert_eq!(label("small"), "model #aaaaaaaa Q4_K_M");
+    assert_eq!(label("large"), "model #bbbbbbbb Q4_K_M");
+    assert_eq!(label("small-q8"), "model #cccccccc Q8_0");
+    assert_eq!(label("large-f16"), "qwen-1.5b-f16 F16");
+    // Deltas: within the chain a -> c -> d against its Q8_0, and the two files whose
+    // headers agree against the F16. Never the two Q4_K_M models against each other.
+    let deltas: Vec<(&str, &str, &str)> = g
+        .quant_deltas
+        .iter()
+        .map(|d| (d.model.as_str(), d.precision.as_str(), d.baseline.as_str()))
+        .collect();
+    // Run directories are read in name order: `large` comes first.
+    assert_eq!(
+        deltas,
+        [
+            ("qwen-1.5b-f16 b1", "Q4_K_M", "F16"),
+            ("model #cccccccc b1", "Q4_K_M", "Q8_0 (derived from Q4_K_M)"),
+            (
+                "model #cccccccc b1",
+                "Q4_0 (derived from Q8_0)",
+                "Q8_0 (derived from Q4_K_M)"
+            ),
+        ]
+    );
+    let large_delta = &g.quant_deltas[0];
+    assert!((large_delta.speedup - 0.9 / 0.5).abs() < 1e-9);
+    // Every table and chart tells them apart.
+    let md = report::to_markdown(&r);
+    let html = report::to_html(&r);
+    for l in ["model #aaaaaaaa Q4_K_M", "model #bbbbbbbb Q4_K_M"] {
+        assert!(md.contains(&format!("| {l} |")), "{md}");
+        assert!(html.contains(&format!("<td>{l}</td>")), "{l}");
+        assert!(html.contains(&format!(">{l}<")), "{l} in a chart");
+    }
+    let csv = report::to_csv(&r).unwrap();
+    assert!(csv.contains("model #aaaaaaaa Q4_K_M") && csv.contains("model #bbbbbbbb Q4_K_M"));
+}
+
+/// Measures, in the browser, every text of every chart against its chart's box; the
+/// report has no scripts, so the check is added to a copy of the page.
+const MEASURE: &str = r#"<script>
+(function () {
+  var out = [], n = 0;
+  document.querySelectorAll('svg.chart').forEach(function (svg) {
+    var b = svg.getBoundingClientRect();
+    svg.querySelectorAll('text').forEach(function (t) {
+      var r = t.getBoundingClientRect();
+      n++;
+      if (r.left < b.left - 0.5 || r.right > b.right + 0.5 || r.top < b.top - 0.5 || r.bottom > b.bottom + 0.5) {
+        out.push(t.textContent + ' [' + [r.left - b.left, r.right - b.left, b.width].map(Math.round).join(', ') + ']');
+      }
+    });
+  });
+  var pre = document.createElement('pre');
+  pre.id = 'overflow';
+  pre.textContent = 'checked ' + n + '\n' + out.join('\n');
+  document.body.appendChild(pre);
+})();
+</script>"#;
+
+#[test]
+fn charts_keep_long_names_inside_their_boxes() {
+    // A name as long as GGUF headers give (community fine-tunes), at two batch sizes so
+    // the batch curve names it too, another long one, a short one, and a load file at a
+    // long path (the serving curve names load files by path).
+    let long = "Qwen2.5 Coder 1.5B Instruct abliterated, merged with DeepSeek R1 Distill (GGUF imatrix, WWMM edition)";
+    let other =
+        "Mistral Small 3.1 24B Instruct 2503 Q4_K_M community quantization with a long name";
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("runs");
+    let fix = |id: &'static str, model: &'static str, batch: u32, acc: f64, lat: f64| Fix {
+        id,
+        model,
+        quant: "Q4_K_M",
+        task: "arc_easy",
+        batch,
+        acc,
+        lat,
+        mem_mb: 1000,
+        file_mb: 900 + model.len() as u64,
+        joules: lat * 10.0,
+        source: "rapl",
+    };
+    // The most accurate run is the long-named one: the ranking chart's title names it.
+    write_run(&root, &fix("long-b1", long, 1, 0.8, 0.9));
+    write_run(&root, &fix("long-b4", long, 4, 0.79, 0.5));
+    write_run(&root, &fix("other-b1", other, 1, 0.6, 0.2));
+    write_run(&root, &fix("tiny-b1", "tiny", 1, 0.4, 0.05));
+    let load_dir = tmp
+        .path()
+        .join("a-long-directory-of-load-measurements")
+        .join("server-sweep-of-a-model-with-a-long-name");
+    std::fs::create_dir_all(&load_dir).unwrap();
+    let load = load_dir.join("load-energy-latency.json");
+    write_load_file(&load);
+    let runs = load_runs(&[root]).unwrap();
+    let points = trilemma_analysis::serving::load_serving(&load).unwrap();
+    let r = report::build_with_serving(&runs, points).unwrap();
+    assert_eq!(
+        r.groups[0].om_reference.as_deref(),
+        Some(&*format!("{long} Q4_K_M b1"))
+    );
+    let html = report::to_html(&r);
+    assert!(
+        html.contains("…<title>"),
+        "the longest labels are cut, named whole in a tooltip"
+    );
+    let page = tmp.path().join("measured.html");
+    std::fs::write(&page, html.replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
+    let dom = headless(&page, &["--dump-dom".to_string()]);
+    assert!(dom.status.success(), "chromium --dump-dom failed");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let found = dom
+        .split("<pre id=\"overflow\">")
+        .nth(1)
+        .and_then(|s| s.split("</pre>").next())
+        .expect("the measuring script ran");
+    let mut lines = found.lines();
+    let checked: usize = lines
+        .next()
+        .and_then(|l| l.strip_prefix("checked "))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    // Five charts (latency, energy, size, batch curve, ranking) and the serving curve.
+    assert_eq!(dom.matches("<svg").count(), 6);
+    assert!(checked > 60, "{checked} texts measured");
+    let outside: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        outside.is_empty(),
+        "texts outside their chart: {outside:#?}"
+    );
 }

@@ -18,6 +18,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub use header::{metadata, HeaderError};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -29,6 +30,7 @@ use trilemma_engine::{
     ChatMessage, Engine, EngineInfo, Error, Generation, GenerationRequest, Loglikelihood,
     LoglikelihoodRequest, ModelInfo, Result, RollingLoglikelihood,
 };
+pub use trilemma_store::run::GgufMetadata;
 
 self_cell::self_cell!(
     /// A model and the one inference context that borrows it.

@@ -4,7 +4,7 @@
 use trilemma_assets::{Cache, Catalog};
 use trilemma_engine::Engine;
 use trilemma_engine_gguf::quantize::{derive, derived_path, file_type, QuantType};
-use trilemma_engine_gguf::{GgufConfig, GgufEngine};
+use trilemma_engine_gguf::{metadata, GgufConfig, GgufEngine};
 
 #[test]
 fn smollm2_q4_1_requantized_to_q4_0_loads_and_reads_back_q4_0() {
@@ -28,6 +28,13 @@ fn smollm2_q4_1_requantized_to_q4_0_loads_and_reads_back_q4_0() {
             .unwrap();
     assert_eq!(side["source_sha256"], model.sha256.as_str());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    // The variant's header says it is the same model (what reports group variants of a
+    // file the user brings by), of its own type.
+    let (src, var) = (metadata(&model.path).unwrap(), metadata(&d.path).unwrap());
+    assert_eq!(var.name, src.name);
+    assert_eq!(var.architecture, src.architecture);
+    assert_eq!(var.parameters, src.parameters);
+    assert_eq!(var.file_type.as_deref(), Some("Q4_0"));
 
     let mut cfg = GgufConfig::new(&d.path);
     cfg.n_ctx = 256;

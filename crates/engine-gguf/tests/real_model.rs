@@ -3,18 +3,47 @@
 
 use trilemma_assets::{Cache, Catalog};
 use trilemma_engine::{conformance, ChatMessage, Engine};
-use trilemma_engine_gguf::{GgufConfig, GgufEngine};
+use trilemma_engine_gguf::{metadata, GgufConfig, GgufEngine};
 
 fn open(name: &str) -> GgufEngine {
     let model = Cache::from_env()
         .resolve_model(&Catalog::builtin(), name, true)
         .expect("model fetched and verified");
+    // The header, read without loading, says what llama.cpp finds once it has loaded.
+    let meta = metadata(&model.path).expect("header reads");
     let mut cfg = GgufConfig::new(&model.path);
     cfg.name = model.name;
     cfg.sha256 = Some(model.sha256);
     cfg.n_ctx = 2048;
     cfg.max_sequences = 8;
-    GgufEngine::open(&cfg).expect("model loads")
+    let e = GgufEngine::open(&cfg).expect("model loads");
+    let info = e.model_info();
+    assert_eq!(meta.architecture, info.architecture, "{name}");
+    assert_eq!(meta.parameters, info.parameters, "{name}");
+    assert_eq!(meta.file_type, info.quantization, "{name}");
+    e
+}
+
+#[test]
+fn headers_name_the_two_catalog_models() {
+    let name = |m: &str| {
+        let model = Cache::from_env()
+            .resolve_model(&Catalog::builtin(), m, true)
+            .expect("model fetched and verified");
+        let meta = metadata(&model.path).unwrap();
+        (meta.name.unwrap(), meta.size_label.unwrap())
+    };
+    assert_eq!(
+        name("smollm2-135m"),
+        (
+            "Smollm2 135M 8k Lc100K Mix1 Ep2".to_string(),
+            "135M".to_string()
+        )
+    );
+    assert_eq!(
+        name("gemma3-270m"),
+        ("Gemma 3 270m".to_string(), "270M".to_string())
+    );
 }
 
 #[test]

@@ -14,8 +14,8 @@ use trilemma_core::{
 };
 use trilemma_engine::Engine;
 use trilemma_store::run::{
-    Derivation, IdleRecord, MeterSettings, ModelRecord, RunManifest, RunStore, SourceWatts,
-    RUN_SCHEMA_VERSION,
+    Derivation, GgufMetadata, IdleRecord, MeterSettings, ModelRecord, RunManifest, RunStore,
+    SourceWatts, RUN_SCHEMA_VERSION,
 };
 use trilemma_tasks::Task;
 use trilemma_telemetry::{IdleBaseline, Readings, Telemetry, TelemetryConfig};
@@ -93,6 +93,17 @@ pub fn clean_name(s: &str) -> String {
     out
 }
 
+/// What the GGUF header of the file at `path` says, when it is a readable GGUF file (a
+/// model a server holds has a URL for a path, and no header here).
+fn header_of(path: &Path) -> Option<GgufMetadata> {
+    if !path.is_file() {
+        return None;
+    }
+    trilemma_engine_gguf::metadata(path)
+        .map_err(|e| tracing::warn!(%e, "the run's manifest records no GGUF metadata"))
+        .ok()
+}
+
 /// The manifest of an evaluation of `model` on `task` with `engine`.
 pub fn manifest(
     engine: &dyn Engine,
@@ -114,6 +125,7 @@ pub fn manifest(
             origin: m.origin.clone(),
             derived: model.derived.clone(),
             info: engine.model_info().clone(),
+            gguf: header_of(&m.path),
         },
         task: task.info.clone(),
         engine: engine.engine_info(),
@@ -213,12 +225,12 @@ pub fn run_models(
     observer: &mut dyn RunObserver,
 ) -> Result<RunsOutcome> {
     let mut runs = Vec::new();
-    for model in models {
+    let names = distinct_names(models);
+    for (model, name) in models.iter().zip(&names) {
         let mut engine = open(&model.model, backend)?;
         for task in tasks {
-            let dir = out.join(run_dir_name(&model.model.name, &task.info.name));
-            let mut progress =
-                observer.run_progress(&format!("{} · {}", model.model.name, task.info.name));
+            let dir = out.join(run_dir_name(name, &task.info.name));
+            let mut progress = observer.run_progress(&format!("{name} · {}", task.info.name));
             let run = evaluate(
                 engine.as_mut(),
                 model,
@@ -243,6 +255,26 @@ pub fn run_models(
         runs,
         interrupted: false,
     })
+}
+
+/// The name each model's run directories and progress go by: its display name, followed
+/// by the start of its SHA-256 when another file of the invocation has the same name (two
+/// quantizations of one model named by their headers, or two files both `model.gguf`).
+fn distinct_names(models: &[EvalModel]) -> Vec<String> {
+    models
+        .iter()
+        .map(|m| {
+            let (name, sha) = (&m.model.name, &m.model.sha256);
+            let shared = models
+                .iter()
+                .any(|o| &o.model.name == name && &o.model.sha256 != sha);
+            if shared {
+                format!("{name}-{}", sha.chars().take(8).collect::<String>())
+            } else {
+                name.clone()
+            }
+        })
+        .collect()
 }
 
 /// Tells the observer what a finished evaluation resumed and which meters it lacked.
@@ -341,7 +373,36 @@ fn remote_meters(energy: &mut Vec<EnergySummary>, cpu: &mut Option<CpuUse>) {
 
 #[cfg(test)]
 mod tests {
-    use super::run_dir_name;
+    use super::{distinct_names, run_dir_name, EvalModel};
+    use trilemma_assets::ResolvedModel;
+
+    #[test]
+    fn files_sharing_a_name_get_directories_of_their_own() {
+        let m = |name: &str, sha: &str| -> EvalModel {
+            ResolvedModel {
+                name: name.into(),
+                path: format!("/m/{sha}.gguf").into(),
+                sha256: sha.into(),
+                origin: "local file".into(),
+            }
+            .into()
+        };
+        let models = [
+            m("Qwen2.5 1.5B", "aaaaaaaa11"),
+            m("Qwen2.5 1.5B", "bbbbbbbb22"),
+            m("smollm2-135m", "cccccccc33"),
+            m("smollm2-135m", "cccccccc33"),
+        ];
+        assert_eq!(
+            distinct_names(&models),
+            [
+                "Qwen2.5 1.5B-aaaaaaaa",
+                "Qwen2.5 1.5B-bbbbbbbb",
+                "smollm2-135m",
+                "smollm2-135m"
+            ]
+        );
+    }
 
     #[test]
     fn run_directories_stay_inside_out() {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use trilemma_assets::{Cache, Catalog, ResolvedModel};
 use trilemma_engine::http::{OpenAiConfig, OpenAiEngine};
 use trilemma_engine::Engine;
-use trilemma_engine_gguf::{GgufConfig, GgufEngine};
+use trilemma_engine_gguf::{GgufConfig, GgufEngine, GgufMetadata};
 
 use crate::Result;
 
@@ -64,11 +64,57 @@ pub enum Backend {
 }
 
 /// Resolves a model spec (catalog name, fetched and verified unless `offline`, or a path
-/// to a GGUF file, hashed on first use). The spec is checked first ([`check_spec`]), so
-/// that a file that is no GGUF model fails before it is hashed.
+/// to a GGUF file, hashed on first use) and names it: a catalog model (the catalog's
+/// file, by hash) by its catalog name; any other file by what its GGUF header calls it
+/// ([`display_name`]), else by its file stem. Two files both called `model.gguf` are two
+/// names, and reports show each beside its file type. The spec is checked first
+/// ([`check_spec`]), so that a file that is no GGUF model fails before it is hashed.
 pub fn resolve(spec: &str, offline: bool) -> Result<ResolvedModel> {
     check_spec(spec)?;
-    Ok(Cache::from_env().resolve_model(&Catalog::builtin(), spec, !offline)?)
+    let catalog = Catalog::builtin();
+    let mut model = Cache::from_env().resolve_model(&catalog, spec, !offline)?;
+    let in_catalog = catalog
+        .model(&model.name)
+        .is_ok_and(|a| a.sha256 == model.sha256);
+    if !in_catalog {
+        match trilemma_engine_gguf::metadata(&model.path) {
+            Ok(meta) => {
+                if let Some(name) = display_name(&meta) {
+                    model.name = name;
+                }
+            }
+            // Opening it will say what is wrong with the file; until then, its stem.
+            Err(e) => tracing::debug!(%e, "no name from the GGUF header"),
+        }
+    }
+    Ok(model)
+}
+
+/// Longest display name taken from a header, in characters (it names directories).
+const MAX_NAME_CHARS: usize = 80;
+
+/// The name a GGUF header gives its model: `general.name`, followed by the size label
+/// when the name does not already hold it (`Gemma 3` + `270M`); `None` without a name.
+/// The file type is not part of it: a report shows it beside the name, and a variant
+/// derived from the file keeps the name and has a type of its own.
+pub fn display_name(meta: &GgufMetadata) -> Option<String> {
+    let name = meta
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())?;
+    let name = match meta.size_label.as_deref().map(str::trim) {
+        Some(size) if !size.is_empty() && !name.to_lowercase().contains(&size.to_lowercase()) => {
+            format!("{name} {size}")
+        }
+        _ => name.to_string(),
+    };
+    Some(if name.chars().count() > MAX_NAME_CHARS {
+        let cut: String = name.chars().take(MAX_NAME_CHARS - 1).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        name
+    })
 }
 
 /// Checks a model spec in milliseconds, before anything slow (fetching, hashing, idle
@@ -422,5 +468,35 @@ mod tests {
         assert!(e.contains("no such file"), "{e}");
         let e = check_spec("no-such-catalog-model").unwrap_err().to_string();
         assert!(e.contains("no-such-catalog-model"), "{e}");
+    }
+
+    fn meta(name: Option<&str>, size: Option<&str>) -> GgufMetadata {
+        GgufMetadata {
+            name: name.map(str::to_string),
+            size_label: size.map(str::to_string),
+            ..GgufMetadata::default()
+        }
+    }
+
+    #[test]
+    fn a_header_names_its_model_with_the_size_once() {
+        assert_eq!(
+            display_name(&meta(Some("Gemma 3 270m"), Some("270M"))).as_deref(),
+            Some("Gemma 3 270m")
+        );
+        assert_eq!(
+            display_name(&meta(Some("Qwen2.5 Coder Instruct"), Some("1.5B"))).as_deref(),
+            Some("Qwen2.5 Coder Instruct 1.5B")
+        );
+        assert_eq!(
+            display_name(&meta(Some("Tiny"), None)).as_deref(),
+            Some("Tiny")
+        );
+        // A size label alone is not a name: the caller keeps the file stem.
+        assert_eq!(display_name(&meta(None, Some("7B"))), None);
+        assert_eq!(display_name(&meta(Some("  "), Some("7B"))), None);
+        let long = display_name(&meta(Some(&"x".repeat(500)), None)).unwrap();
+        assert_eq!(long.chars().count(), MAX_NAME_CHARS);
+        assert!(long.ends_with('…'));
     }
 }

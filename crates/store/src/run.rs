@@ -65,7 +65,9 @@ impl RunManifest {
 /// The model a run evaluated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
-    /// Catalog name, file stem or served model name.
+    /// Display name: the catalog name, else what the file's GGUF header calls it
+    /// (`general.name` and size label), else the file stem; over HTTP, the served name.
+    /// A name, not an identity: two files may share it (the `sha256` tells them apart).
     pub name: String,
     /// The file (or, over HTTP, the server's URL).
     pub path: PathBuf,
@@ -78,6 +80,26 @@ pub struct ModelRecord {
     pub derived: Option<Derivation>,
     /// What the engine read from the model.
     pub info: ModelInfo,
+    /// What the file's GGUF header says it is (absent over HTTP, and in runs written
+    /// before it was recorded).
+    #[serde(default)]
+    pub gguf: Option<GgufMetadata>,
+}
+
+/// The GGUF header fields that say what a model is, read without loading it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GgufMetadata {
+    /// `general.name` (`Qwen2.5 Coder 1.5B Instruct`).
+    pub name: Option<String>,
+    /// `general.size_label` (`1.5B`, `135M`).
+    pub size_label: Option<String>,
+    /// `general.architecture` (`llama`, `gemma3`, `qwen2`).
+    pub architecture: Option<String>,
+    /// Weights: the element count of every tensor the header lists, summed.
+    pub parameters: Option<u64>,
+    /// `general.file_type` as llama.cpp names it (`Q4_K_M`, `F16`).
+    pub file_type: Option<String>,
 }
 
 /// A quantization variant's record of its source: the sidecar JSON written next to a

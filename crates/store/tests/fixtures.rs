@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use trilemma_store::run::{self, RunDir, RunManifest, RunStore, RUN_SCHEMA_VERSION};
+use trilemma_store::run::{self, GgufMetadata, RunDir, RunManifest, RunStore, RUN_SCHEMA_VERSION};
 use trilemma_store::sweep::read_sweep;
 
 fn fixture(p: &str) -> PathBuf {
@@ -20,6 +20,10 @@ fn a_run_directory_written_before_typing_reads() {
     assert_eq!(m.model.name, "smollm2-135m");
     assert_eq!(m.model.sha256.len(), 64);
     assert!(m.model.derived.is_none());
+    assert!(
+        m.model.gguf.is_none(),
+        "written before headers were recorded"
+    );
     assert_eq!(m.task.name, "arc-easy");
     assert_eq!(m.settings.limit, Some(3));
     assert_eq!(m.settings.batch_size, 2);
@@ -95,4 +99,29 @@ fn todays_manifest_round_trips() {
     trilemma_store::write_json_atomic(&dir.path().join(run::MANIFEST), &m).unwrap();
     let e = run::read_manifest(dir.path()).unwrap_err().to_string();
     assert!(e.contains("schema version"), "{e}");
+}
+
+#[test]
+fn what_a_header_says_is_recorded_and_read_back() {
+    let mut m = run::read_manifest(&fixture("run")).unwrap();
+    m.schema_version = RUN_SCHEMA_VERSION;
+    m.model.gguf = Some(GgufMetadata {
+        name: Some("Smollm2 135M 8k Lc100K Mix1 Ep2".into()),
+        size_label: Some("135M".into()),
+        architecture: Some("llama".into()),
+        parameters: Some(134_515_008),
+        file_type: Some("Q4_1".into()),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    trilemma_store::write_json_atomic(&dir.path().join(run::MANIFEST), &m).unwrap();
+    assert_eq!(run::read_manifest(dir.path()).unwrap(), m);
+    // A header without a name or size label (many files have neither) reads too.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(run::MANIFEST)).unwrap())
+            .unwrap();
+    v["model"]["gguf"] = serde_json::json!({"architecture": "gemma3", "parameters": 268_098_176});
+    let back: RunManifest = serde_json::from_value(v).unwrap();
+    let g = back.model.gguf.unwrap();
+    assert_eq!(g.architecture.as_deref(), Some("gemma3"));
+    assert_eq!((g.name, g.size_label, g.file_type), (None, None, None));
 }

@@ -4,14 +4,17 @@
 use trilemma_core::EnergySource;
 
 use super::group::build_group;
+use super::identity::{identify, Identity};
 use super::{EnergyProvenance, Provenance, Report, RunEntry};
 use crate::serving::ServingPoint;
 use crate::{Error, Result};
 
-fn provenance(run: &RunEntry) -> Provenance {
+fn provenance(run: &RunEntry, id: &Identity) -> Provenance {
     let s = &run.summary;
     Provenance {
         run_id: s.run_id.clone(),
+        model: id.name.clone(),
+        model_sha256: id.file.clone(),
         dir: run.dir.display().to_string(),
         task: s.task.clone(),
         engine: s.engine.clone(),
@@ -70,6 +73,7 @@ pub fn build(runs: &[RunEntry]) -> Result<Report> {
             setting_of(r),
         )
     };
+    let ids = identify(runs);
     let mut keys: Vec<(String, String, String)> = Vec::new();
     for r in runs {
         let k = key(r);
@@ -80,7 +84,11 @@ pub fn build(runs: &[RunEntry]) -> Result<Report> {
     let groups = keys
         .iter()
         .map(|k| {
-            let members: Vec<&RunEntry> = runs.iter().filter(|r| &key(r) == k).collect();
+            let members: Vec<(&RunEntry, &Identity)> = runs
+                .iter()
+                .zip(&ids)
+                .filter(|(r, _)| &key(r) == k)
+                .collect();
             let mut g = build_group(&members)?;
             // Name the setting only where it tells groups of one task and hardware apart.
             if keys.iter().any(|o| o.0 == k.0 && o.1 == k.1 && o.2 != k.2) {
@@ -100,7 +108,11 @@ pub fn build(runs: &[RunEntry]) -> Result<Report> {
     Ok(Report {
         note,
         groups,
-        provenance: runs.iter().map(provenance).collect(),
+        provenance: runs
+            .iter()
+            .zip(&ids)
+            .map(|(r, id)| provenance(r, id))
+            .collect(),
         serving: Vec::new(),
     })
 }

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use trilemma_core::{EnergySource, EnergySummary, RunSummary};
 
+use super::identity::Identity;
 use super::{Frontiers, Group, Ranking, Row, RunEntry};
 use crate::pareto::{non_dominated, pareto_2d};
 use crate::quant::{self, precision_bits, Variant};
@@ -22,7 +23,7 @@ fn preferred_energy(s: &RunSummary) -> Option<&EnergySummary> {
 
 const MB: f64 = 1024.0 * 1024.0;
 
-fn row_of(run: &RunEntry) -> Result<Row> {
+fn row_of(run: &RunEntry, id: &Identity) -> Result<Row> {
     let s = &run.summary;
     let est = s
         .metrics
@@ -53,7 +54,8 @@ fn row_of(run: &RunEntry) -> Result<Row> {
     Ok(Row {
         label: String::new(),
         run_id: s.run_id.clone(),
-        model: s.model.name.clone(),
+        model: id.name.clone(),
+        sha256: id.file.clone(),
         quantization: s.model.quantization.clone(),
         derived_from: run
             .manifest
@@ -83,9 +85,13 @@ fn all<T: Copy>(xs: impl Iterator<Item = Option<T>>) -> Option<Vec<T>> {
     xs.collect()
 }
 
-pub(super) fn build_group(runs: &[&RunEntry]) -> Result<Group> {
+pub(super) fn build_group(members: &[(&RunEntry, &Identity)]) -> Result<Group> {
+    let runs: Vec<&RunEntry> = members.iter().map(|(r, _)| *r).collect();
     let first = &runs[0].summary;
-    let mut rows: Vec<Row> = runs.iter().map(|r| row_of(r)).collect::<Result<_>>()?;
+    let mut rows: Vec<Row> = members
+        .iter()
+        .map(|(r, id)| row_of(r, id))
+        .collect::<Result<_>>()?;
     let batch_sizes_differ = rows.iter().any(|r| r.batch_size != rows[0].batch_size);
     let threads_differ = rows.iter().any(|r| r.threads != rows[0].threads);
     for r in rows.iter_mut() {
@@ -198,7 +204,7 @@ pub(super) fn build_group(runs: &[&RunEntry]) -> Result<Group> {
         .collect();
     let cands: Vec<Candidate> = rows
         .iter()
-        .zip(runs)
+        .zip(&runs)
         .map(|(r, run)| Candidate {
             name: r.label.clone(),
             accuracy: r.accuracy,
@@ -210,24 +216,25 @@ pub(super) fn build_group(runs: &[&RunEntry]) -> Result<Group> {
         .collect();
     let recommendations = recommend(&cands)?;
 
-    // Variants are compared at one batch size and, when the runs differ in it, one
-    // thread count: a delta never mixes them.
+    // Variants of one lineage (one model's files: see `identity`) are compared at one
+    // batch size and, when the runs differ in it, one thread count: a delta never mixes
+    // models, batch sizes or thread counts.
     let mixed_threads = rows.iter().any(|r| r.threads != rows[0].threads);
     let variants: Vec<Variant> = rows
         .iter()
-        .filter_map(|r| {
+        .zip(members)
+        .filter_map(|(r, (_, id))| {
             let q = r.quantization.clone()?;
             precision_bits(&q)?;
-            let q = match &r.derived_from {
-                Some(src) => format!("{q} (derived from {src})"),
-                None => q,
+            let setting = match (mixed_threads, r.threads) {
+                (true, Some(t)) => format!("b{} t{t}", r.batch_size),
+                _ => format!("b{}", r.batch_size),
             };
             Some(Variant {
-                model: match (mixed_threads, r.threads) {
-                    (true, Some(t)) => format!("{} b{} t{t}", r.model, r.batch_size),
-                    _ => format!("{} b{}", r.model, r.batch_size),
-                },
+                model: format!("{} {setting}", r.model),
+                source: format!("{} {setting}", id.lineage),
                 precision: q,
+                derived_from: r.derived_from.clone(),
                 latency: r.latency_s,
                 memory: r.memory_mb.or(r.size_mb)?,
                 energy: r.energy_j,

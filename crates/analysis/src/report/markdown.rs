@@ -103,9 +103,13 @@ pub fn to_markdown(r: &Report) -> String {
     for p in &r.provenance {
         let _ = writeln!(
             s,
-            "- `{}` ({}): {}, {}, {} repeats, {} samples, {} errors{}",
+            "- `{}` ({}): {}{}, {}, {}, {} repeats, {} samples, {} errors{}",
             p.run_id,
             p.task,
+            p.model,
+            p.model_sha256
+                .as_deref()
+                .map_or(String::new(), |h| format!(" (sha256 {h})")),
             p.engine,
             p.hardware,
             p.repeats,

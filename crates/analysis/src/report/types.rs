@@ -21,7 +21,12 @@ pub struct Frontiers {
 pub struct Row {
     pub label: String,
     pub run_id: String,
+    /// The model's display name, followed by the start of its file's SHA-256 where
+    /// another model of the report, or another file of the same type, has that name.
     pub model: String,
+    /// SHA-256 of the weights file, when the run recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     pub quantization: Option<String>,
     /// The precision a derived variant was quantized from (`trilemma sweep --quant`),
     /// when its manifest says so: a variant derived from a 4-bit file holds no more
@@ -84,6 +89,10 @@ pub struct Group {
 #[derive(Debug, Clone, Serialize)]
 pub struct Provenance {
     pub run_id: String,
+    /// The model as the report's tables name it.
+    pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
     pub dir: String,
     pub task: String,
     pub engine: String,

@@ -30,6 +30,8 @@ struct Active {
     output: Vec<LlamaToken>,
     /// Log-probability of each token in `output`.
     logprobs: Vec<f32>,
+    /// Where each token's piece ends in `bytes`.
+    piece_ends: Vec<usize>,
     bytes: Vec<u8>,
     /// Bytes of the text already handed to the streaming callback.
     emitted: usize,
@@ -38,6 +40,20 @@ struct Active {
     reserved: usize,
     /// Batch index of the logits this sequence reads after the current decode.
     logits_at: i32,
+}
+
+/// Each generated token's text: its bytes between the previous token's end and its own
+/// (a character split across tokens shows as U+FFFD in each, as llama.cpp's own server
+/// shows it).
+fn pieces(bytes: &[u8], ends: &[usize]) -> Vec<String> {
+    let mut start = 0;
+    ends.iter()
+        .map(|&end| {
+            let p = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+            start = end;
+            p
+        })
+        .collect()
 }
 
 /// The part of a growing generation that can be streamed: whole UTF-8 characters,
@@ -162,6 +178,7 @@ fn prepare(
                     ..RequestTiming::default()
                 },
                 token_logprobs: Vec::new(),
+                token_texts: Vec::new(),
             }),
         ));
     }
@@ -264,6 +281,7 @@ pub fn run(
                     last: None,
                     output: Vec::new(),
                     logprobs: Vec::new(),
+                    piece_ends: Vec::new(),
                     bytes: Vec::new(),
                     emitted: 0,
                     timing: RequestTiming {
@@ -333,9 +351,11 @@ pub fn run(
                 a.timing.token_ns.push(now);
                 a.output.push(tok);
                 let finish = if vocab.is_eog(tok) {
+                    a.piece_ends.push(a.bytes.len());
                     Some(FinishReason::EndOfSequence)
                 } else {
                     vocab.token_to_piece_into(tok, &mut a.bytes, false, None);
+                    a.piece_ends.push(a.bytes.len());
                     let text = String::from_utf8_lossy(&a.bytes);
                     if cut_at_stop(&text, &a.stop).1 {
                         Some(FinishReason::Stop)
@@ -377,6 +397,7 @@ pub fn run(
                         finish,
                         timing: a.timing,
                         token_logprobs: a.logprobs,
+                        token_texts: pieces(&a.bytes, &a.piece_ends),
                     }),
                 );
             }

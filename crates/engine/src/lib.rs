@@ -77,6 +77,9 @@ pub struct Generation {
     /// likely token's). Empty where the engine does not report them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub token_logprobs: Vec<f32>,
+    /// Each generated token's text (with `token_logprobs`; an end-of-sequence token is "").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_texts: Vec<String>,
 }
 
 /// Log-likelihood of `continuation` given `context`, as lm-evaluation-harness defines it.

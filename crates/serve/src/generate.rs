@@ -64,6 +64,47 @@ fn submit_all(
     Ok(running)
 }
 
+/// Generated tokens' log-probabilities in the endpoint's shape: completions' parallel
+/// lists (`text_offset` into the generated text), or chat's `content` entries. `k` = 1
+/// adds each position's most likely token, which greedy decoding makes the chosen one.
+fn token_logprobs(g: &Generation, k: u8, is_chat: bool) -> Value {
+    let texts = &g.token_texts;
+    let lps = &g.token_logprobs;
+    if is_chat {
+        let content: Vec<Value> = texts
+            .iter()
+            .zip(lps)
+            .map(|(t, lp)| {
+                let bytes: Vec<u8> = t.bytes().collect();
+                let top = if k == 1 {
+                    json!([{"token": t, "logprob": lp, "bytes": bytes}])
+                } else {
+                    json!([])
+                };
+                json!({"token": t, "logprob": lp, "bytes": bytes, "top_logprobs": top})
+            })
+            .collect();
+        return json!({ "content": content });
+    }
+    let mut offset = 0;
+    let offsets: Vec<usize> = texts
+        .iter()
+        .map(|t| {
+            let o = offset;
+            offset += t.chars().count();
+            o
+        })
+        .collect();
+    let top = (k == 1).then(|| {
+        texts
+            .iter()
+            .zip(lps)
+            .map(|(t, lp)| json!({ t.as_str(): lp }))
+            .collect::<Vec<_>>()
+    });
+    json!({"tokens": texts, "token_logprobs": lps, "top_logprobs": top, "text_offset": offsets})
+}
+
 pub(crate) async fn generate_reply(
     st: &AppState,
     prompts: Vec<Prompt>,
@@ -91,10 +132,11 @@ pub(crate) async fn generate_reply(
             .enumerate()
             .map(|(index, g)| {
                 let finish = finish_str(g.finish);
+                let lp = p.gen_logprobs.map(|k| token_logprobs(g, k, is_chat));
                 if is_chat {
-                    json!({"index": index, "message": {"role": "assistant", "content": g.text}, "finish_reason": finish})
+                    json!({"index": index, "message": {"role": "assistant", "content": g.text}, "finish_reason": finish, "logprobs": lp})
                 } else {
-                    json!({"index": index, "text": g.text, "finish_reason": finish, "logprobs": null})
+                    json!({"index": index, "text": g.text, "finish_reason": finish, "logprobs": lp})
                 }
             })
             .collect();

@@ -159,6 +159,9 @@ pub(crate) struct Params {
     /// Send the usage chunk at the end of a stream (`stream_options.include_usage`).
     pub(crate) include_usage: bool,
     pub(crate) fit: PromptFit,
+    /// Log-probabilities of generated tokens: `None` not asked; `Some(k)` with the `k`
+    /// (0 or 1) most likely tokens at each position.
+    pub(crate) gen_logprobs: Option<u8>,
     /// Fields accepted and not acted on, for the response header.
     pub(crate) ignored: Vec<String>,
 }
@@ -190,7 +193,7 @@ fn refusal(name: &str, v: &Value) -> ApiError {
             "{name} must be 1: decoding is greedy, so every choice would be the same (got {v})"
         ),
         "logprobs" | "top_logprobs" => format!(
-            "{name} of generated tokens are not supported (got {v}); /v1/completions gives the prompt's with `echo`"
+            "{name} = {v}: generated tokens come with their own log-probability and at most 1 alternative (the chosen token, the most likely under greedy decoding); /v1/completions gives the prompt's with `echo`"
         ),
         "suffix" => "suffix (insertion) is not supported".to_string(),
         "tools" | "tool_choice" | "functions" | "function_call" => {
@@ -200,6 +203,47 @@ fn refusal(name: &str, v: &Value) -> ApiError {
         _ => format!("{name} = {v} is not supported: decoding is greedy with no penalties or biases"),
     };
     ApiError::invalid(why).param(name).code("unsupported_value")
+}
+
+/// Whether `name = v` asks for generated tokens' log-probabilities in a form the server
+/// gives: completions `logprobs` 0 or 1 (without `echo`), chat `logprobs: true` with
+/// `top_logprobs` 0 or 1.
+fn gen_logprobs_field(name: &str, v: &Value, endpoint: Endpoint) -> bool {
+    let small = v.as_u64().is_some_and(|k| k <= 1);
+    match (endpoint, name) {
+        (Endpoint::Completions, "logprobs") => small,
+        (Endpoint::Chat, "logprobs") => v == &Value::Bool(true),
+        (Endpoint::Chat, "top_logprobs") => small,
+        _ => false,
+    }
+}
+
+/// Generated tokens' log-probabilities asked for: `Some(k)` alternatives per position.
+fn generated_logprobs(
+    obj: &Map<String, Value>,
+    endpoint: Endpoint,
+    stream: bool,
+) -> Result<Option<u8>, ApiError> {
+    let k = match endpoint {
+        Endpoint::Completions if obj.get("echo") != Some(&Value::Bool(true)) => {
+            obj.get("logprobs").and_then(Value::as_u64)
+        }
+        Endpoint::Chat if obj.get("logprobs") == Some(&Value::Bool(true)) => {
+            Some(obj.get("top_logprobs").and_then(Value::as_u64).unwrap_or(0))
+        }
+        _ => None,
+    };
+    // A completions `logprobs: 0` asks for the chosen tokens' logprobs; chat's `false`
+    // asks for nothing.
+    let Some(k) = k else { return Ok(None) };
+    if stream {
+        return Err(ApiError::invalid(
+            "log-probabilities of generated tokens are given without stream only",
+        )
+        .param("logprobs")
+        .code("unsupported_value"));
+    }
+    Ok(Some(k.min(1) as u8))
 }
 
 /// Checks the request's fields against [`FIELDS`] and reads the settings every request
@@ -243,6 +287,9 @@ pub(crate) fn params(st: &AppState, body: &Value, endpoint: Endpoint) -> Result<
                 if name == "logprobs"
                     && endpoint == Endpoint::Completions
                     && obj.get("echo") == Some(&Value::Bool(true)) => {}
+            // Generated tokens' logprobs, with at most the chosen token as the alternative
+            // (greedy decoding makes it the most likely): read below.
+            Some(Treatment::NeutralOnly) if gen_logprobs_field(name, v, endpoint) => {}
             Some(Treatment::NeutralOnly) => return Err(refusal(name, v)),
             Some(Treatment::Refused) if is_set(v) => return Err(refusal(name, v)),
             Some(Treatment::Refused) => {}
@@ -334,12 +381,14 @@ pub(crate) fn params(st: &AppState, body: &Value, endpoint: Endpoint) -> Result<
             }
         },
     };
+    let gen_logprobs = generated_logprobs(obj, endpoint, stream)?;
     Ok(Params {
         max_tokens,
         stop,
         stream,
         include_usage,
         fit,
+        gen_logprobs,
         ignored,
     })
 }

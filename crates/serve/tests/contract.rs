@@ -246,7 +246,7 @@ fn every_error_answer_has_openais_shape() {
         (json!({"prompt": "x", "n": 2}), "n"),
         (json!({"prompt": "x", "best_of": 3}), "best_of"),
         (json!({"prompt": "x", "suffix": "y"}), "suffix"),
-        (json!({"prompt": "x", "logprobs": 1}), "logprobs"),
+        (json!({"prompt": "x", "logprobs": 2}), "logprobs"),
         (
             json!({"prompt": "x", "presence_penalty": 0.5}),
             "presence_penalty",
@@ -272,8 +272,8 @@ fn every_error_answer_has_openais_shape() {
             "tools",
         ),
         (
-            json!({"messages": [{"role": "user", "content": "x"}], "logprobs": true}),
-            "logprobs",
+            json!({"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 2}),
+            "top_logprobs",
         ),
         (
             json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}),
@@ -468,4 +468,63 @@ fn fields_that_are_ignored_are_named_in_a_header() {
     );
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.json()["choices"][0]["message"]["content"], "b ab");
+}
+
+#[test]
+fn generated_tokens_come_with_their_logprobs_when_asked() {
+    let s = start_with(fake(4096), cfg());
+    // The fake engine answers "ab ab..." after a 1-character prompt, one token per character.
+    let a = post_json(
+        s.port,
+        C,
+        &json!({"prompt": "a", "max_tokens": 4, "logprobs": 1}),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let v = a.json();
+    let lp = &v["choices"][0]["logprobs"];
+    let text = v["choices"][0]["text"].as_str().unwrap();
+    let tokens: Vec<&str> = lp["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tokens.concat(), text);
+    let lps = lp["token_logprobs"].as_array().unwrap();
+    for (t, l) in tokens.iter().zip(lps) {
+        let want = common::char_lp(t.chars().next().unwrap());
+        assert!((l.as_f64().unwrap() - want).abs() < 1e-6, "{t:?}: {l}");
+    }
+    assert_eq!(lp["text_offset"], json!([0, 1, 2, 3]));
+    assert_eq!(lp["top_logprobs"][1], json!({tokens[1]: lps[1]}));
+    // Not asked: null, as before.
+    let plain = post_json(s.port, C, &json!({"prompt": "a", "max_tokens": 4})).json();
+    assert!(plain["choices"][0]["logprobs"].is_null());
+    // Chat: `content` entries.
+    let a = post_json(
+        s.port,
+        CHAT,
+        &json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "logprobs": true}),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let content = a.json()["choices"][0]["logprobs"]["content"].clone();
+    assert_eq!(content.as_array().unwrap().len(), 3, "{content}");
+    assert_eq!(content[0]["top_logprobs"], json!([]));
+    // More alternatives than the chosen token, or with stream: refused, naming the field.
+    for body in [
+        json!({"prompt": "a", "logprobs": 3}),
+        json!({"prompt": "a", "logprobs": 1, "stream": true}),
+        json!({"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 5}),
+    ] {
+        let path = if body.get("messages").is_some() {
+            CHAT
+        } else {
+            C
+        };
+        let e = assert_error(&post_json(s.port, path, &body), 400);
+        assert!(
+            e["param"] == "logprobs" || e["param"] == "top_logprobs",
+            "{e}"
+        );
+    }
 }

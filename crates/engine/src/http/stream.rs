@@ -115,5 +115,6 @@ pub(super) async fn stream_generation(
             end_ns,
         },
         token_logprobs: Vec::new(),
+        token_texts: Vec::new(),
     })
 }

@@ -131,6 +131,7 @@ impl Engine for FakeEngine {
                         .take(n as usize)
                         .map(|c| char_lp(c) as f32)
                         .collect(),
+                    token_texts: full.chars().take(n as usize).map(String::from).collect(),
                 })
             })
             .collect()

@@ -7,7 +7,7 @@ use clap::Args;
 use trilemma_serve::{serve_blocking, ServeConfig};
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("the_model").required(true).args(["model", "model_arg"])))]
+#[command(group(clap::ArgGroup::new("the_model").required(true).args(["model", "model_arg", "cascade"])))]
 pub struct ServeArgs {
     /// Model to serve: a catalog name or a path to a GGUF file.
     #[arg(long, short = 'm', value_name = "MODEL")]
@@ -46,6 +46,14 @@ pub struct ServeArgs {
     /// Most requests waiting for a sequence; one more is answered 429 (default: no limit).
     #[arg(long, value_name = "N")]
     pub max_waiting: Option<usize>,
+    /// Serve an SLM-first cascade instead of one model: the tiers of this cascade file,
+    /// each answer from the cheapest tier the policy accepts (docs/cascade.md).
+    #[arg(long, value_name = "FILE")]
+    pub cascade: Option<std::path::PathBuf>,
+    /// The thresholds written by `trilemma cascade calibrate` (default: the cascade file's
+    /// own `policy.thresholds`).
+    #[arg(long, value_name = "FILE", requires = "cascade")]
+    pub calibration: Option<std::path::PathBuf>,
 }
 
 impl ServeArgs {
@@ -61,6 +69,9 @@ impl ServeArgs {
 /// Opens the model (catalog name or path), serves until Ctrl-C, then finishes the
 /// requests in flight.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    if let Some(cascade) = &args.cascade {
+        return run_cascade(args, cascade);
+    }
     let model = args.model();
     crate::preflight::models(&[model])?;
     let api_key = match &args.api_key_env {
@@ -106,6 +117,74 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         },
         |addr| {
             eprintln!("serving {name} at http://{addr}/v1 (max batch {max_batch}); Ctrl-C stops")
+        },
+    )?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// `serve --cascade`: the tiers' files are checked before any model loads, embedded tiers
+/// are served on loopback ports, and every tier must answer before the gateway listens.
+fn run_cascade(args: &ServeArgs, path: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = trilemma_cascade::CascadeConfig::read(path)?;
+    let models: Vec<&str> = cfg
+        .tiers
+        .iter()
+        .filter_map(|t| t.model.as_deref())
+        .collect();
+    crate::preflight::models(&models)?;
+    // The calibration is checked before any model loads.
+    trilemma_gateway::plan_for(&cfg, args.calibration.as_deref())?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    ctrlc::set_handler(move || {
+        if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+            let _ = tx.send(());
+        }
+    })
+    .context("installing the Ctrl-C handler")?;
+    let (threads, n_ctx, max_batch) = (args.threads, args.n_ctx, args.max_batch.max(1));
+    let mut open = |t: &trilemma_cascade::Tier| {
+        let spec = t.model.as_deref().unwrap_or_default();
+        let engine = trilemma_runner::open::open_spec(
+            spec,
+            &trilemma_runner::EngineOpts {
+                threads: t.threads.or(threads),
+                n_ctx: t.n_ctx.unwrap_or(n_ctx),
+                max_sequences: max_batch as u32,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((engine, ServeConfig::new(&t.name, max_batch)))
+    };
+    let served = args
+        .served_model
+        .clone()
+        .unwrap_or_else(|| "cascade".into());
+    trilemma_gateway::serve_blocking(
+        cfg,
+        args.calibration.as_deref(),
+        served,
+        args.listen,
+        &mut open,
+        async move {
+            let _ = rx.await;
+        },
+        |addr, gw| {
+            let tiers: Vec<String> = gw
+                .endpoints
+                .iter()
+                .map(|e| format!("{} ({})", e.name, e.base_url))
+                .collect();
+            eprintln!(
+                "serving cascade {} at http://{addr}/v1 (tiers {}; plan from {}); Ctrl-C stops",
+                gw.served_name,
+                tiers.join(" -> "),
+                gw.plan_from
+            );
+            if let Some(t) = gw.trace_path() {
+                eprintln!("request traces: {}", t.display());
+            }
         },
     )?;
     eprintln!("stopped");

@@ -3,58 +3,27 @@
 //! tokens they score.
 
 mod common;
-use common::trilemma;
+use common::{http, start_server, trilemma, Server};
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
-
-/// A `trilemma serve` process, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::process::Stdio;
 
 fn serve() -> Server {
     serve_with(&[])
 }
 
 fn serve_with(extra: &[&str]) -> Server {
-    let mut child = trilemma()
-        .args([
-            "serve",
-            "smollm2-135m",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-batch",
-            "4",
-        ])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(at) = line.find("http://") {
-            break line[at..].split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining the server's log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Server { child, url }
+    let mut args = vec![
+        "serve",
+        "smollm2-135m",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-batch",
+        "4",
+    ];
+    args.extend_from_slice(extra);
+    start_server(&args)
 }
 
 /// Per-item (pick, choice logprobs) of a run directory's samples.
@@ -139,45 +108,11 @@ fn evaluating_through_serve_picks_what_the_embedded_engine_picks() {
         .all(|e| e["source"] != "estimate"));
 }
 
-/// A plain HTTP/1.1 POST to `{base}/completions` (no client library needed for one
-/// request); returns the body, after checking for a 200.
+/// POSTs to `{base}/completions`; returns the body, after checking for a 200.
 fn post_raw(base: &str, body: &serde_json::Value) -> String {
-    use std::io::{Read, Write};
-    let hostport = base
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap();
-    let mut conn = std::net::TcpStream::connect(hostport).unwrap();
-    let body = body.to_string();
-    write!(
-        conn,
-        "POST /v1/completions HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut reply = String::new();
-    conn.read_to_string(&mut reply).unwrap();
-    let (head, payload) = reply.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        // De-chunk: size line, data, CRLF, until the zero-size chunk.
-        let mut out = String::new();
-        let mut rest = payload;
-        while let Some((size, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap();
-            if n == 0 {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = &tail[n + 2..];
-        }
-        return out;
-    }
-    payload.to_string()
+    let r = http(base, "POST", "completions", Some(body));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
 }
 
 #[test]

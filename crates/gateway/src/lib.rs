@@ -239,3 +239,74 @@ pub async fn endpoints(
     }
     Ok(out)
 }
+
+impl Gateway {
+    /// Asks every tier for its models (`GET /models`) before serving: a tier that does
+    /// not answer is an error naming it.
+    pub async fn preflight(&self) -> Result<()> {
+        for ep in &self.endpoints {
+            let url = format!("{}/models", ep.base_url.trim_end_matches('/'));
+            let mut req = self
+                .client
+                .get(&url)
+                .timeout(ep.timeout.min(Duration::from_secs(10)));
+            if let Some(k) = &ep.api_key {
+                req = req.bearer_auth(k);
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => {
+                    return Err(Error::Input(format!(
+                        "tier {}: {url} answered HTTP {}",
+                        ep.name,
+                        r.status().as_u16()
+                    )))
+                }
+                Err(e) => return Err(Error::Input(format!("tier {}: {url}: {e}", ep.name))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How to open an embedded tier: its engine and the settings of the loopback server.
+pub type OpenTier<'a> = dyn FnMut(
+        &trilemma_cascade::Tier,
+    ) -> std::result::Result<
+        (
+            Box<dyn trilemma_engine::Engine>,
+            trilemma_serve::ServeConfig,
+        ),
+        String,
+    > + 'a;
+
+/// `trilemma serve --cascade`: opens the tiers, checks that each answers, binds `listen`
+/// and serves until `shutdown` resolves. `started` gets the address and the gateway.
+pub fn serve_blocking(
+    cascade: CascadeConfig,
+    calibration: Option<&Path>,
+    served_name: String,
+    listen: std::net::SocketAddr,
+    open: &mut OpenTier<'_>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    started: impl FnOnce(std::net::SocketAddr, &Gateway),
+) -> Result<()> {
+    let (plan, plan_from) = plan_for(&cascade, calibration)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Start(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async move {
+        let eps = endpoints(&cascade, open).await?;
+        let gw = Gateway::new(cascade, plan, plan_from, eps, served_name)?;
+        gw.preflight().await?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::Start(format!("cannot listen on {listen}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Start(e.to_string()))?;
+        started(addr, &gw);
+        serve(listener, std::sync::Arc::new(gw), shutdown).await
+    })
+}

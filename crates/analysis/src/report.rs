@@ -18,6 +18,17 @@ mod types;
 
 pub use build::{build, build_with_serving};
 pub use csv::to_csv;
+
+/// A standalone chart of labelled lines in the report's style (axis titles given whole,
+/// e.g. with their better direction): the cascade frontier uses it. Empty without points.
+pub fn line_chart_svg(
+    title: &str,
+    x_title: &str,
+    y_title: &str,
+    series: &[(String, Vec<(String, f64, f64)>)],
+) -> String {
+    svg::curve_titled(title, x_title, y_title, series)
+}
 pub use html::to_html;
 pub use json::to_json;
 pub use markdown::to_markdown;

@@ -703,3 +703,54 @@ fn charts_keep_long_names_inside_their_boxes() {
         "texts outside their chart: {outside:#?}"
     );
 }
+
+#[test]
+fn a_standalone_line_chart_keeps_long_names_inside_its_box() {
+    // The cascade frontier's chart: long tier names in the title and the legend.
+    let long =
+        "Qwen2.5 Coder 1.5B Instruct abliterated, merged with DeepSeek R1 Distill (GGUF imatrix)";
+    let pts = |ys: &[f64]| -> Vec<(String, f64, f64)> {
+        ys.iter()
+            .enumerate()
+            .map(|(i, y)| (String::new(), i as f64 / (ys.len() - 1) as f64, *y))
+            .collect()
+    };
+    let svg = report::line_chart_svg(
+        &format!("Cascade frontier: {long} -> {long} (200 items)"),
+        "share of requests escalated past tier 0",
+        "acc (↑ better)",
+        &[
+            (format!("{long} (margin)"), pts(&[0.5, 0.6, 0.62, 0.7])),
+            ("oracle".into(), pts(&[0.5, 0.8, 0.8, 0.7])),
+            (
+                "calibrated plan".into(),
+                vec![("calibrated".into(), 0.3, 0.61)],
+            ),
+        ],
+    );
+    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    let tmp = tempfile::tempdir().unwrap();
+    let page = tmp.path().join("chart.html");
+    std::fs::write(
+        &page,
+        format!("<!doctype html><html><body>{svg}{MEASURE}</body></html>"),
+    )
+    .unwrap();
+    let dom = headless(&page, &["--dump-dom".to_string()]);
+    assert!(dom.status.success(), "chromium --dump-dom failed");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let found = dom
+        .split("<pre id=\"overflow\">")
+        .nth(1)
+        .and_then(|s| s.split("</pre>").next())
+        .expect("the measuring script ran");
+    let mut lines = found.lines();
+    let checked: usize = lines
+        .next()
+        .and_then(|l| l.strip_prefix("checked "))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(checked >= 8, "{checked} texts measured");
+    let outside: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+    assert!(outside.is_empty(), "texts outside the chart: {outside:#?}");
+}

@@ -41,6 +41,10 @@ pub struct CalibrateArgs {
     /// Print the calibration as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Draw the frontier (quality against share escalated: the signal's curve, the oracle,
+    /// random routing and the calibrated point) as an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub chart: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -97,6 +101,9 @@ fn run_calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     )?;
     if let Some(out) = &args.out {
         cal.write(out)?;
+    }
+    if let Some(path) = &args.chart {
+        trilemma_store::atomic::write_atomic(path, frontier_svg(&cal).as_bytes())?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&cal)?);
@@ -226,4 +233,35 @@ fn print_calibration(cal: &Calibration) {
     for line in &cal.findings {
         println!("- {line}");
     }
+}
+
+/// The frontier chart: quality against the share of requests escalated past tier 0, on the
+/// report half.
+fn frontier_svg(cal: &Calibration) -> String {
+    let f = &cal.frontier;
+    let unlabelled = |pts: &mut dyn Iterator<Item = (f64, f64)>| -> Vec<(String, f64, f64)> {
+        pts.map(|(x, y)| (String::new(), x, y)).collect()
+    };
+    let signal = unlabelled(&mut f.points.iter().map(|p| (p.escalated_share, p.quality)));
+    let oracle = unlabelled(&mut f.oracle.iter().copied());
+    let random = unlabelled(&mut [(0.0, f.weak_quality), (1.0, f.strong_quality)].into_iter());
+    let chosen = vec![(
+        "calibrated".to_string(),
+        cal.achieved.escalated_share,
+        cal.achieved.quality.value,
+    )];
+    trilemma_analysis::report::line_chart_svg(
+        &format!(
+            "Cascade frontier: {} -> {} ({} items)",
+            f.weak, f.strong, cal.report_items
+        ),
+        "share of requests escalated past tier 0",
+        &format!("{} (↑ better)", cal.runs[0].primary_metric),
+        &[
+            (format!("{} ({})", f.weak, cal.signal), signal),
+            ("oracle".to_string(), oracle),
+            ("random routing".to_string(), random),
+            ("calibrated plan".to_string(), chosen),
+        ],
+    )
 }

@@ -102,9 +102,13 @@ fn a_calibrated_cascade_serves_what_it_predicted() {
             .arg(&cfg)
             .arg("--runs")
             .args([&small, &large])
-            .args(["--target", "0.2", "--json", "--out"])
+            .args(["--target", "0.2", "--json", "--chart"])
+            .arg(dir.join("frontier.svg"))
+            .arg("--out")
             .arg(&cal_path),
     );
+    let svg = std::fs::read_to_string(dir.join("frontier.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("oracle"), "{svg}");
     let cal: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         cal,

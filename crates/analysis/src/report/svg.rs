@@ -231,6 +231,16 @@ pub(super) type Series = (String, Vec<(String, f64, f64)>);
 
 /// Lines of labelled points, lower is better on both axes; empty without points.
 pub(super) fn curve(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    curve_titled(
+        title,
+        &format!("{x_label} (← better)"),
+        &format!("{y_label} (↓ better)"),
+        series,
+    )
+}
+
+/// Lines of labelled points under axis titles given whole; empty without points.
+pub(super) fn curve_titled(title: &str, x_title: &str, y_title: &str, series: &[Series]) -> String {
     let all = || series.iter().flat_map(|(_, pts)| pts.iter());
     if all().next().is_none() {
         return String::new();
@@ -240,11 +250,7 @@ pub(super) fn curve(title: &str, x_label: &str, y_label: &str, series: &[Series]
     let px = |x: f64| L + (x - x0) / (x1 - x0) * (W - L - R);
     let py = |y: f64| H - B - (y - y0) / (y1 - y0) * (H - T - B);
     let mut s = open(title, true);
-    s.push_str(&axis_titles(
-        &format!("{x_label} (← better)"),
-        H - 18.0,
-        &format!("{y_label} (↓ better)"),
-    ));
+    s.push_str(&axis_titles(x_title, H - 18.0, y_title));
     let _ = write!(
         s,
         r#"<text x="{L}" y="{t1}" class="tick">{y1l}</text><text x="{L}" y="{t2}" class="tick">{y0l}</text>

@@ -19,13 +19,16 @@ mod types;
 pub use build::{build, build_with_serving};
 pub use csv::to_csv;
 
+/// One line of a [`line_chart_svg`]: its name and its (label, x, y) points in order.
+pub type LineSeries = (String, Vec<(String, f64, f64)>);
+
 /// A standalone chart of labelled lines in the report's style (axis titles given whole,
 /// e.g. with their better direction): the cascade frontier uses it. Empty without points.
 pub fn line_chart_svg(
     title: &str,
     x_title: &str,
     y_title: &str,
-    series: &[(String, Vec<(String, f64, f64)>)],
+    series: &[LineSeries],
 ) -> String {
     svg::curve_titled(title, x_title, y_title, series)
 }

@@ -24,12 +24,7 @@ pub type LineSeries = (String, Vec<(String, f64, f64)>);
 
 /// A standalone chart of labelled lines in the report's style (axis titles given whole,
 /// e.g. with their better direction): the cascade frontier uses it. Empty without points.
-pub fn line_chart_svg(
-    title: &str,
-    x_title: &str,
-    y_title: &str,
-    series: &[LineSeries],
-) -> String {
+pub fn line_chart_svg(title: &str, x_title: &str, y_title: &str, series: &[LineSeries]) -> String {
     svg::curve_titled(title, x_title, y_title, series)
 }
 pub use html::to_html;

@@ -7,13 +7,16 @@
 //! - [`overhead`]: Trilemma's own cost: the meter thread's CPU, and the harness
 //!   (scheduling, scoring, recording, meters) against direct engine calls;
 //! - [`load`]: the load generator's own cost against a static SSE target in its own
-//!   process, against GuideLLM's at the same concurrency.
+//!   process, against GuideLLM's at the same concurrency;
+//! - [`gateway`]: what `serve --cascade` adds to a request, against LiteLLM's proxy in
+//!   front of the same static target.
 //!
 //! Report structs list their fields in alphabetical order: the reports were
 //! `serde_json` maps before, which sort their keys, and `--json` output stays
 //! byte-for-byte the same shape for scripts that read it.
 
 pub mod engine;
+pub mod gateway;
 pub mod load;
 pub mod overhead;
 
@@ -21,6 +24,7 @@ pub use engine::{
     engine_bench, BenchModel, Comparison, EngineBenchConfig, EngineBenchReport, EngineEvent,
     EngineSpeeds, GenerationSpeed, McSpeed, PeerSpeeds,
 };
+pub use gateway::{gateway_bench, GatewayBenchConfig, GatewayBenchReport};
 pub use load::{
     load_bench, serve_sse_target, ClientCost, GuidellmCost, GuidellmShortRun, LoadBenchConfig,
     LoadBenchReport,

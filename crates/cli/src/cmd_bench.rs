@@ -20,6 +20,9 @@ pub enum BenchCommand {
     /// The load generator's own cost against a static SSE target: requests/s and
     /// requests per client CPU-second, ours against GuideLLM's at the same concurrency.
     Load(LoadBenchArgs),
+    /// What `serve --cascade` adds to a request (added p50/p99 latency, throughput lost)
+    /// against a static target, beside LiteLLM's proxy in front of the same target.
+    Gateway(GatewayBenchArgs),
     /// The static SSE target `bench load` drives (started by it as its own process).
     #[command(hide = true)]
     SseTarget(SseTargetArgs),
@@ -74,6 +77,25 @@ pub struct EngineBenchArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct GatewayBenchArgs {
+    /// LiteLLM's `litellm` executable (PyPI `litellm[proxy]`), the peer.
+    #[arg(long, value_name = "PATH")]
+    pub litellm: Option<PathBuf>,
+    /// Requests in flight (closed loop), the same for every arm.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Measured requests per arm.
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
+    /// Requests per arm before measuring.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct LoadBenchArgs {
     /// Requests in flight (closed loop), the same for both clients.
     #[arg(long, default_value_t = 32)]
@@ -114,6 +136,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Engine(a) => engine_bench(a),
         BenchCommand::Overhead(a) => overhead_bench(a),
         BenchCommand::Load(a) => load_bench(a),
+        BenchCommand::Gateway(a) => gateway_bench(a),
         BenchCommand::SseTarget(a) => Ok(trilemma_bench::serve_sse_target(a.listen, a.pieces)?),
     }
 }
@@ -316,4 +339,62 @@ fn print_load_bench(r: &LoadBenchReport) {
             g.short_run.requests
         );
     }
+}
+
+fn gateway_bench(a: &GatewayBenchArgs) -> anyhow::Result<()> {
+    if let Some(l) = &a.litellm {
+        if !l.is_file() {
+            anyhow::bail!("--litellm {}: no such file", l.display());
+        }
+    }
+    let work = tempfile::tempdir()?;
+    let cfg = trilemma_bench::GatewayBenchConfig {
+        trilemma: std::env::current_exe()?,
+        litellm: a.litellm.clone(),
+        concurrency: a.concurrency,
+        requests: a.requests,
+        warmup: a.warmup,
+        pieces: 8,
+        work_dir: work.path().to_path_buf(),
+    };
+    let r = trilemma_bench::gateway_bench(&cfg, |arm| {
+        eprintln!(
+            "{}: {:.0} requests/s, p50 {:.3} ms, p99 {:.3} ms ({} requests, {} errors)",
+            arm.name, arm.requests_per_s, arm.p50_ms, arm.p99_ms, arm.requests, arm.errors
+        )
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let mut t = crate::output::table(&[
+        "arm",
+        "requests/s",
+        "p50 ms",
+        "p99 ms",
+        "added p50 ms",
+        "added p99 ms",
+        "throughput lost",
+    ]);
+    for arm in &r.arms {
+        let add = r.added.iter().find(|x| x.proxy == arm.name);
+        t.add_row(vec![
+            arm.name.clone(),
+            format!("{:.0}", arm.requests_per_s),
+            format!("{:.3}", arm.p50_ms),
+            format!("{:.3}", arm.p99_ms),
+            add.map_or("-".into(), |x| format!("{:.3}", x.p50_ms)),
+            add.map_or("-".into(), |x| format!("{:.3}", x.p99_ms)),
+            add.map_or("-".into(), |x| format!("{:.1}%", 100.0 * x.throughput_loss)),
+        ]);
+    }
+    println!("{t}");
+    if let Some(ratio) = r.litellm_over_ours_p99 {
+        println!(
+            "LiteLLM {} adds {ratio:.1}x the p99 latency Trilemma's gateway adds",
+            r.litellm_version.as_deref().unwrap_or("")
+        );
+    }
+    println!("how: {}", r.how);
+    Ok(())
 }

@@ -1,5 +1,6 @@
-//! A minimal OpenAI-style streaming target: every `POST` gets the same short stream of
-//! text events, a usage event and `[DONE]`, with no model behind it. It answers in
+//! A minimal OpenAI-style streaming target: every streamed `POST` gets the same short
+//! stream of text events, a usage event and `[DONE]` (any other `POST` one JSON
+//! completion of the same text), with no model behind it. It answers in
 //! microseconds, so a load generator driven against it measures its own cost
 //! (`trilemma bench load`), and its fixed answer makes counts checkable in tests.
 
@@ -8,6 +9,8 @@ use trilemma_core::now_ns;
 
 const HEAD: &str =
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+const HEAD_JSON: &str =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 fn chunk(out: &mut String, s: &str) {
     out.push_str(&format!("{:x}\r\n{s}\r\n", s.len()));
@@ -50,13 +53,26 @@ pub async fn serve_static(listener: tokio::net::TcpListener, pieces: usize) {
                 }
                 let arrived = now_ns();
                 let is_get = buf.starts_with(b"GET");
+                // A request that does not ask for a stream gets one JSON completion.
+                let body = &buf[head_end..head_end + len];
+                let streamed = body.windows(13).any(|w| w == b"\"stream\":true")
+                    || body.windows(14).any(|w| w == b"\"stream\": true");
                 buf.drain(..head_end + len);
-                let mut out = String::from(HEAD);
+                let mut out = String::from(if is_get || !streamed { HEAD_JSON } else { HEAD });
                 if is_get {
                     // /v1/models and /health alike: one model, "static".
                     chunk(
                         &mut out,
                         r#"{"object":"list","data":[{"id":"static","object":"model"}]}"#,
+                    );
+                } else if !streamed {
+                    let text: String = (0..pieces).map(|i| format!(" w{i}")).collect();
+                    chunk(
+                        &mut out,
+                        &format!(
+                            "{{\"id\":\"static\",\"object\":\"text_completion\",\"model\":\"static\",\"choices\":[{{\"index\":0,\"text\":\"{text}\",\"finish_reason\":\"length\",\"logprobs\":null}}],\"usage\":{{\"prompt_tokens\":3,\"completion_tokens\":{pieces},\"total_tokens\":{}}}}}",
+                            pieces + 3
+                        ),
                     );
                 } else {
                     for i in 0..pieces {

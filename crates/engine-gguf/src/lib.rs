@@ -28,7 +28,7 @@ use llama_cpp_2::token::LlamaToken;
 pub use quantize::{derive as derive_variant, DerivedInfo, DerivedModel, QuantType, QuantizeError};
 use trilemma_engine::{
     ChatMessage, Engine, EngineInfo, Error, Generation, GenerationRequest, Loglikelihood,
-    LoglikelihoodRequest, ModelInfo, Result, RollingLoglikelihood,
+    LoglikelihoodRequest, ModelInfo, Result, RollingLoglikelihood, Truncation,
 };
 pub use trilemma_store::run::GgufMetadata;
 
@@ -248,6 +248,18 @@ impl GgufEngine {
 /// Tokens of `text`, with the model's BOS in front when `add_bos`.
 fn tokenize_with(model: &LlamaModel, text: &str, add_bos: bool) -> Vec<LlamaToken> {
     model.vocab().tokenize(text.as_bytes(), add_bos, true)
+}
+
+/// Drops the oldest of `prompt`'s tokens so that at most `room` remain (lm-evaluation-
+/// harness keeps the newest), and says what it dropped: `None` when the prompt fits.
+fn keep_newest(prompt: &mut Vec<LlamaToken>, room: usize) -> Option<Truncation> {
+    let dropped = prompt.len().checked_sub(room).filter(|&d| d > 0)?;
+    let cut = Truncation {
+        prompt_tokens: prompt.len() as u32,
+        tokens_dropped: dropped as u32,
+    };
+    prompt.drain(..dropped);
+    Some(cut)
 }
 
 /// Messages rendered with the model's own chat template, ending with the assistant's turn.

@@ -8,28 +8,9 @@ use common::{run_ok, trilemma};
 fn a_run_that_truncates_says_how_many_samples_and_by_how_much() {
     let dir = tempfile::tempdir().unwrap();
     // Three-shot ARC-Easy prompts are longer than a 64-token context.
-    let out = run_ok(
-        trilemma()
-            .args([
-                "run",
-                "-m",
-                "smollm2-135m",
-                "-t",
-                "arc-easy",
-                "--num-fewshot",
-                "3",
-                "--limit",
-                "4",
-                "--n-ctx",
-                "64",
-                "--batch-size",
-                "2",
-                "--idle-baseline",
-                "0.5",
-                "--out",
-            ])
-            .arg(dir.path()),
-    );
+    let args = "run -m smollm2-135m -t arc-easy --num-fewshot 3 --limit 4 --n-ctx 64 \
+                --batch-size 2 --idle-baseline 0.5 --out";
+    let out = run_ok(trilemma().args(args.split_whitespace()).arg(dir.path()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let run = dir.path().join("smollm2-135m__arc-easy");
     let summary: serde_json::Value =

@@ -55,11 +55,13 @@ pub fn print_run_table(runs: &[Evaluated]) {
             )
         });
         let l = &s.latency_s;
-        let n = if s.errors > 0 {
-            format!("{}\n({} errors)", s.samples, s.errors)
-        } else {
-            s.samples.to_string()
-        };
+        let mut n = s.samples.to_string();
+        if s.errors > 0 {
+            n.push_str(&format!("\n({} errors)", s.errors));
+        }
+        if let Some(t) = &s.truncated {
+            n.push_str(&format!("\n({} truncated)", t.samples));
+        }
         let energy = s.energy.first().map_or("unavailable".into(), |e| {
             format!("{}\n({})", joules_h(e.per_sample_j), e.source)
         });
@@ -139,6 +141,12 @@ fn print_notes(runs: &[Evaluated]) {
                 r.mean,
                 r.std,
                 r.values
+            );
+        }
+        if let Some(t) = &s.truncated {
+            println!(
+                "- truncated [{} · {}]: {t} (as lm-evaluation-harness truncates); the context holds {} tokens (--n-ctx); each such sample is marked `detail.truncated` in samples.jsonl.",
+                s.model.name, s.task, s.model.context_length
             );
         }
         if let Some(m) = &s.memory {

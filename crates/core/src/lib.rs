@@ -10,11 +10,13 @@ pub mod stats;
 pub mod summary;
 
 pub use clock::{now_ns, MonoNs};
-pub use record::{EnergySource, LogprobStats, Outcome, RequestTiming, SampleRecord, TokenCounts};
+pub use record::{
+    EnergySource, LogprobStats, Outcome, RequestTiming, SampleRecord, TokenCounts, Truncation,
+};
 pub use setup::{EngineInfo, HostInfo, OutputType, RunSettings, TaskInfo, DEFAULT_SEED};
 pub use summary::{
     Attribution, CpuUse, EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary,
-    SteadyWindow, Throughput,
+    SteadyWindow, Throughput, TruncationSummary,
 };
 
 /// Errors raised by the core types.

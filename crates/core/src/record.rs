@@ -64,6 +64,34 @@ pub struct TokenCounts {
     pub output: u64,
 }
 
+/// Prompt tokens an engine dropped so that a request fits its context: the oldest ones,
+/// as lm-evaluation-harness keeps only the newest `max_length` tokens. A sample that was
+/// cut carries it in `samples.jsonl` as `detail.truncated`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Truncation {
+    /// Prompt tokens before the cut.
+    pub prompt_tokens: u32,
+    /// The oldest of them, dropped.
+    pub tokens_dropped: u32,
+}
+
+impl Truncation {
+    /// The key of a sample's `detail` that holds it.
+    pub const DETAIL_KEY: &'static str = "truncated";
+
+    /// Marks a sample's detail as truncated.
+    pub fn mark(self, detail: &mut serde_json::Value) {
+        if let Ok(v) = serde_json::to_value(self) {
+            detail[Self::DETAIL_KEY] = v;
+        }
+    }
+
+    /// The truncation a sample record is marked with, if any.
+    pub fn of_record(r: &SampleRecord) -> Option<Self> {
+        serde_json::from_value(r.detail.get(Self::DETAIL_KEY)?.clone()).ok()
+    }
+}
+
 /// Whether a sample was scored, or why it was not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -212,6 +240,50 @@ mod tests {
         assert!(line.contains(r#""status":"error""#), "{line}");
         let back: SampleRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_truncated_sample_is_marked_and_counted() {
+        let mut r: SampleRecord = serde_json::from_str(
+            r#"{"sample_id":"x","task":"t","outcome":{"status":"scored"},"prediction":"",
+                "gold":"","scores":{},"tokens":{"input":1,"output":0},
+                "timing":{"start_ns":0,"end_ns":0}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            Truncation::of_record(&r),
+            None,
+            "a record of old reads unmarked"
+        );
+        let cut = Truncation {
+            prompt_tokens: 200,
+            tokens_dropped: 150,
+        };
+        cut.mark(&mut r.detail);
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(
+            line.contains(r#""truncated":{"prompt_tokens":200,"tokens_dropped":150}"#),
+            "{line}"
+        );
+        let back: SampleRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(Truncation::of_record(&back), Some(cut));
+
+        let other = Truncation {
+            prompt_tokens: 100,
+            tokens_dropped: 10,
+        };
+        let s = crate::TruncationSummary::of(&[cut, other]).unwrap();
+        assert_eq!(
+            (s.samples, s.tokens_dropped, s.max_tokens_dropped),
+            (2, 160, 150)
+        );
+        // (150/200 + 10/100) / 2
+        assert!((s.mean_share_dropped - 0.425).abs() < 1e-12);
+        assert_eq!(
+            s.to_string(),
+            "2 samples truncated to fit the context, the oldest prompt tokens dropped: 160 in all, at most 150 from one sample, 42% of a truncated prompt on average"
+        );
+        assert_eq!(crate::TruncationSummary::of(&[]), None);
     }
 
     #[test]

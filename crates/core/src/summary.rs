@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::EnergySource;
+use crate::record::{EnergySource, Truncation};
 use crate::stats::{Distribution, Estimate};
 
 /// What a model is, as far as a report needs to know.
@@ -144,6 +144,50 @@ pub struct RepeatSpread {
     pub std: f64,
 }
 
+/// The samples of a run whose prompt the engine truncated to fit its context.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TruncationSummary {
+    /// Samples truncated (each repeat counts).
+    pub samples: usize,
+    /// Prompt tokens dropped over them, in all.
+    pub tokens_dropped: u64,
+    /// Most tokens dropped from one sample.
+    pub max_tokens_dropped: u32,
+    /// The share of a truncated prompt that was dropped, on average (0-1).
+    pub mean_share_dropped: f64,
+}
+
+impl TruncationSummary {
+    /// What `cuts` (one per truncated sample) add up to; `None` when there are none.
+    pub fn of(cuts: &[Truncation]) -> Option<Self> {
+        if cuts.is_empty() {
+            return None;
+        }
+        let share =
+            |t: &Truncation| f64::from(t.tokens_dropped) / f64::from(t.prompt_tokens.max(1));
+        Some(Self {
+            samples: cuts.len(),
+            tokens_dropped: cuts.iter().map(|t| u64::from(t.tokens_dropped)).sum(),
+            max_tokens_dropped: cuts.iter().map(|t| t.tokens_dropped).max().unwrap_or(0),
+            mean_share_dropped: cuts.iter().map(share).sum::<f64>() / cuts.len() as f64,
+        })
+    }
+}
+
+impl std::fmt::Display for TruncationSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sample{} truncated to fit the context, the oldest prompt tokens dropped: {} in all, at most {} from one sample, {:.0}% of a truncated prompt on average",
+            self.samples,
+            if self.samples == 1 { "" } else { "s" },
+            self.tokens_dropped,
+            self.max_tokens_dropped,
+            100.0 * self.mean_share_dropped
+        )
+    }
+}
+
 /// The summary of one (model, task, settings) run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
@@ -164,6 +208,10 @@ pub struct RunSummary {
     pub across_repeats: BTreeMap<String, RepeatSpread>,
     pub samples: usize,
     pub errors: usize,
+    /// Samples whose prompt the engine truncated to fit its context (`None`: none were,
+    /// or the run predates the count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<TruncationSummary>,
     /// Aggregate scores with their uncertainty, by metric name.
     pub metrics: BTreeMap<String, Estimate>,
     /// Per sub-task (e.g. MMLU subject) scores, by group then metric; the macro average over

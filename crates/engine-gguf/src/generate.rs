@@ -10,10 +10,10 @@ use llama_cpp_2::token::LlamaToken;
 use trilemma_core::{now_ns, RequestTiming};
 use trilemma_engine::{
     cut_at_stop, Admit, Error, FinishReason, Generation, GenerationRequest, GenerationSource,
-    Incoming, PromptFit, Result,
+    Incoming, PromptFit, Result, Truncation,
 };
 
-use crate::{argmax, decode_err, logprob_of, GgufEngine};
+use crate::{argmax, decode_err, keep_newest, logprob_of, GgufEngine};
 
 /// One sequence being generated.
 struct Active {
@@ -38,6 +38,8 @@ struct Active {
     timing: RequestTiming,
     /// KV cells reserved for this sequence (prompt + max new tokens).
     reserved: usize,
+    /// Prompt tokens dropped so that the prompt and `max_tokens` fit.
+    truncated: Option<Truncation>,
     /// Batch index of the logits this sequence reads after the current decode.
     logits_at: i32,
 }
@@ -138,6 +140,7 @@ struct Waiting {
     prompt: Vec<LlamaToken>,
     max_tokens: usize,
     stop: Vec<String>,
+    truncated: Option<Truncation>,
 }
 
 /// Tokenizes an incoming request (rendering its chat messages first), or answers it at
@@ -179,17 +182,17 @@ fn prepare(
                 },
                 token_logprobs: Vec::new(),
                 token_texts: Vec::new(),
+                truncated: None,
             }),
         ));
     }
     if prompt.is_empty() {
         prompt.push(prefix);
     }
-    if let PromptFit::KeepLast(n) = fit {
-        if prompt.len() > n.max(1) {
-            prompt.drain(..prompt.len() - n.max(1));
-        }
-    }
+    let mut truncated = match fit {
+        PromptFit::KeepLast(n) => keep_newest(&mut prompt, n.max(1)),
+        PromptFit::KeepNewest | PromptFit::Refuse => None,
+    };
     let overflow = Error::ContextOverflow {
         needed: prompt.len() + max_new,
         limit: n_ctx,
@@ -202,13 +205,14 @@ fn prepare(
             return Err((id, Err(overflow)));
         }
         // Keep the newest prompt tokens so that the generation fits (as lm-eval does).
-        prompt.drain(..prompt.len() + max_new - n_ctx);
+        truncated = keep_newest(&mut prompt, n_ctx - max_new);
     }
     Ok(Waiting {
         id,
         prompt,
         max_tokens: max_new,
         stop: request.stop,
+        truncated,
     })
 }
 
@@ -290,6 +294,7 @@ pub fn run(
                     },
                     reserved: need,
                     logits_at: -1,
+                    truncated: w.truncated,
                 });
             }
 
@@ -398,6 +403,7 @@ pub fn run(
                         timing: a.timing,
                         token_logprobs: a.logprobs,
                         token_texts: pieces(&a.bytes, &a.piece_ends),
+                        truncated: a.truncated,
                     }),
                 );
             }

@@ -15,10 +15,10 @@ mod loglik;
 pub mod quantize;
 
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
-pub use header::{metadata, HeaderError};
+pub use header::{check_file, metadata, read_header, GgufHeader, HeaderError};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -28,7 +28,7 @@ use llama_cpp_2::token::LlamaToken;
 pub use quantize::{derive as derive_variant, DerivedInfo, DerivedModel, QuantType, QuantizeError};
 use trilemma_engine::{
     ChatMessage, Engine, EngineInfo, Error, Generation, GenerationRequest, Loglikelihood,
-    LoglikelihoodRequest, ModelInfo, Result, RollingLoglikelihood,
+    LoglikelihoodRequest, ModelInfo, Result, RollingLoglikelihood, Truncation,
 };
 pub use trilemma_store::run::GgufMetadata;
 
@@ -138,42 +138,23 @@ impl std::fmt::Debug for GgufEngine {
     }
 }
 
-/// Reads the GGUF magic so that a file that is not GGUF gets a clear message
-/// instead of llama.cpp's generic load failure.
-fn check_gguf_file(path: &Path) -> Result<u64> {
-    use std::io::Read;
-    let load_err = |reason: String| Error::Load {
-        path: path.display().to_string(),
-        reason,
-    };
-    let mut f = std::fs::File::open(path).map_err(|e| load_err(e.to_string()))?;
-    let len = f.metadata().map_err(|e| load_err(e.to_string()))?.len();
-    let mut magic = [0u8; 4];
-    f.read_exact(&mut magic)
-        .map_err(|_| load_err(format!("file is {len} bytes, too short to be GGUF")))?;
-    if &magic != b"GGUF" {
-        return Err(load_err(format!(
-            "not a GGUF file (starts with {magic:02x?}, expected \"GGUF\")"
-        )));
-    }
-    Ok(len)
-}
-
 impl GgufEngine {
     pub fn open(cfg: &GgufConfig) -> Result<Self> {
-        let file_bytes = check_gguf_file(&cfg.path)?;
-        let backend = backend()?;
         let load_err = |reason: String| Error::Load {
             path: cfg.path.display().to_string(),
             reason,
         };
+        // The header first: a foreign or truncated file gets a clear message instead of
+        // llama.cpp's generic load failure.
+        let header = header::check_file(&cfg.path).map_err(|e| load_err(e.reason))?;
+        let backend = backend()?;
         let mut mparams = LlamaModelParams::default();
         if cfg!(feature = "cuda") {
             mparams = mparams.with_n_gpu_layers(cfg.gpu_layers);
         }
         let model = LlamaModel::load_from_file(backend, &cfg.path, &mparams).map_err(|e| {
-            match header::architecture(&cfg.path) {
-                Some(arch) if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) => load_err(format!(
+            match header.metadata.architecture.as_deref() {
+                Some(arch) if !SUPPORTED_ARCHITECTURES.contains(&arch) => load_err(format!(
                     "unsupported architecture {arch:?} (llama.cpp could not load it: {e}); supported: {}",
                     SUPPORTED_ARCHITECTURES.join(", ")
                 )),
@@ -204,7 +185,7 @@ impl GgufEngine {
                 .ok()
                 .and_then(|v| v.parse::<u32>().ok())
                 .map(ftype::name),
-            file_bytes: Some(file_bytes),
+            file_bytes: Some(header.file_bytes),
             context_length: n_ctx,
             trained_context_length: Some(model.n_ctx_train()),
             sha256: cfg.sha256.clone(),
@@ -267,6 +248,18 @@ impl GgufEngine {
 /// Tokens of `text`, with the model's BOS in front when `add_bos`.
 fn tokenize_with(model: &LlamaModel, text: &str, add_bos: bool) -> Vec<LlamaToken> {
     model.vocab().tokenize(text.as_bytes(), add_bos, true)
+}
+
+/// Drops the oldest of `prompt`'s tokens so that at most `room` remain (lm-evaluation-
+/// harness keeps the newest), and says what it dropped: `None` when the prompt fits.
+fn keep_newest(prompt: &mut Vec<LlamaToken>, room: usize) -> Option<Truncation> {
+    let dropped = prompt.len().checked_sub(room).filter(|&d| d > 0)?;
+    let cut = Truncation {
+        prompt_tokens: prompt.len() as u32,
+        tokens_dropped: dropped as u32,
+    };
+    prompt.drain(..dropped);
+    Some(cut)
 }
 
 /// Messages rendered with the model's own chat template, ending with the assistant's turn.
@@ -416,7 +409,7 @@ mod tests {
         let err = GgufEngine::open(&GgufConfig::new(&p))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("too short"), "{err}");
+        assert!(err.contains("shorter than a GGUF header"), "{err}");
         let err = GgufEngine::open(&GgufConfig::new(dir.join("missing.gguf")))
             .unwrap_err()
             .to_string();

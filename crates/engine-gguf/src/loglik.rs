@@ -7,10 +7,10 @@ use llama_cpp_2::token::LlamaToken;
 use trilemma_core::{now_ns, RequestTiming};
 use trilemma_engine::{
     move_trailing_spaces, Error, Loglikelihood, LoglikelihoodRequest, PromptLogprobs, Result,
-    RollingLoglikelihood,
+    RollingLoglikelihood, Truncation,
 };
 
-use crate::{argmax, decode_err, log_sum_exp, GgufEngine};
+use crate::{argmax, decode_err, keep_newest, log_sum_exp, GgufEngine};
 
 /// A continuation to score after a context, both as tokens.
 struct Pair {
@@ -60,25 +60,23 @@ fn encode_pair(engine: &GgufEngine, req: &LoglikelihoodRequest) -> Result<Pair> 
     Ok(pair)
 }
 
-/// Keeps the newest tokens when a pair is longer than one sequence may be,
-/// as lm-evaluation-harness truncates `(context + continuation)[-(max_length + 1):]`.
-fn fit(pair: Pair, n_ctx: usize) -> Result<Pair> {
+/// Keeps the newest tokens when a pair is longer than one sequence may be, as
+/// lm-evaluation-harness truncates `(context + continuation)[-(max_length + 1):]`, and
+/// says how many context tokens it dropped. A continuation that cannot fit beside one
+/// token of context is refused.
+fn fit(mut pair: Pair, n_ctx: usize) -> Result<(Pair, Option<Truncation>)> {
     let total = pair.context.len() + pair.continuation.len();
-    if total <= n_ctx {
-        return Ok(pair);
-    }
-    if pair.continuation.len() >= n_ctx {
+    if total > n_ctx && pair.continuation.len() >= n_ctx {
         return Err(Error::ContextOverflow {
             needed: pair.continuation.len() + 1,
             limit: n_ctx,
         });
     }
-    let keep = n_ctx - pair.continuation.len();
-    let context = pair.context[pair.context.len() - keep..].to_vec();
-    Ok(Pair {
-        context,
-        continuation: pair.continuation,
-    })
+    let cut = keep_newest(
+        &mut pair.context,
+        n_ctx.saturating_sub(pair.continuation.len()),
+    );
+    Ok((pair, cut))
 }
 
 pub fn loglikelihood(
@@ -86,20 +84,26 @@ pub fn loglikelihood(
     requests: &[LoglikelihoodRequest],
 ) -> Vec<Result<Loglikelihood>> {
     let n_ctx = engine.n_ctx as usize;
+    let mut cuts = Vec::with_capacity(requests.len());
     let pairs: Vec<Result<Pair>> = requests
         .iter()
-        .map(|r| encode_pair(engine, r).and_then(|p| fit(p, n_ctx)))
+        .map(|r| {
+            let fitted = encode_pair(engine, r).and_then(|p| fit(p, n_ctx));
+            cuts.push(fitted.as_ref().ok().and_then(|f| f.1));
+            fitted.map(|f| f.0)
+        })
         .collect();
     score_pairs(engine, pairs)
         .into_iter()
-        .zip(requests)
-        .map(|(scored, _)| {
+        .zip(cuts)
+        .map(|(scored, truncated)| {
             scored.map(|(s, tokens)| Loglikelihood {
                 logprob: s.logprob,
                 tokens,
                 is_greedy: s.greedy,
                 context_tokens: s.context_tokens,
                 timing: s.timing,
+                truncated,
             })
         })
         .collect()
@@ -125,7 +129,7 @@ pub fn prompt_logprobs(engine: &mut GgufEngine, text: &str) -> Result<PromptLogp
             tokens: ids,
         });
     };
-    let pair = fit(
+    let (pair, _) = fit(
         Pair {
             context,
             continuation,
@@ -230,9 +234,9 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
         }
     }
 
-    // Group by context, in order of first appearance; split groups larger than the
-    // number of sequences a batch may hold.
+    // Group by context, in order of first appearance.
     let max_seq = engine.max_sequences as usize;
+    let n_ctx = engine.n_ctx as usize;
     let mut index: HashMap<&[LlamaToken], usize> = HashMap::new();
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (k, (_, p)) in ok.iter().enumerate() {
@@ -242,19 +246,34 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
         });
         groups[g].push(k);
     }
-    let groups: Vec<Vec<usize>> = groups
-        .into_iter()
-        .flat_map(|g| g.chunks(max_seq).map(<[usize]>::to_vec).collect::<Vec<_>>())
-        .collect();
-
-    // Pack groups into waves that fit the sequences and KV cells of one batch.
-    let n_ctx = engine.n_ctx as usize;
+    // KV cells (and batch tokens) a group takes: the shared context once, then each
+    // continuation but its last token.
     let cells = |g: &[usize]| {
         ok[g[0]].1.context.len()
             + g.iter()
                 .map(|&k| ok[k].1.continuation.len() - 1)
                 .sum::<usize>()
     };
+    // Split groups larger than the sequences or the cells one batch holds (every pair
+    // fits alone: `fit` made it so).
+    let groups: Vec<Vec<usize>> = groups
+        .into_iter()
+        .flat_map(|g| {
+            let mut parts: Vec<Vec<usize>> = Vec::new();
+            for k in g {
+                let more = ok[k].1.continuation.len() - 1;
+                match parts.last_mut() {
+                    Some(part) if part.len() < max_seq && cells(part) + more <= n_ctx => {
+                        part.push(k);
+                    }
+                    _ => parts.push(vec![k]),
+                }
+            }
+            parts
+        })
+        .collect();
+
+    // Pack groups into waves that fit the sequences and KV cells of one batch.
     let mut wave: Vec<&[usize]> = Vec::new();
     let (mut wave_seqs, mut wave_cells) = (0, 0);
     let mut waves: Vec<Vec<&[usize]>> = Vec::new();
@@ -436,8 +455,21 @@ mod tests {
             context: toks(0..10),
             continuation: toks(10..13),
         };
-        let f = fit(p, 8).unwrap();
+        let (f, cut) = fit(p, 8).unwrap();
         assert_eq!(f.context, toks(5..10));
+        assert_eq!(
+            cut,
+            Some(Truncation {
+                prompt_tokens: 10,
+                tokens_dropped: 5
+            })
+        );
+        let p = Pair {
+            context: toks(0..5),
+            continuation: toks(5..8),
+        };
+        let (f, cut) = fit(p, 8).unwrap();
+        assert_eq!((f.context, cut), (toks(0..5), None));
         let p = Pair {
             context: toks(0..2),
             continuation: toks(0..9),

@@ -123,7 +123,7 @@ pub struct DerivedModel {
 
 /// llama.cpp's `general.file_type` of a GGUF file.
 pub fn file_type(path: &Path) -> Option<u32> {
-    header::file_type(path)
+    header::read_header(path).ok()?.file_type
 }
 
 /// Whether an ftype stores weights unquantized (F32, F16, BF16).

@@ -2,10 +2,16 @@
 //! through the asset cache on first use).
 
 use trilemma_assets::{Cache, Catalog};
-use trilemma_engine::{conformance, ChatMessage, Engine};
+use trilemma_engine::{
+    conformance, ChatMessage, Engine, Error, GenerationRequest, LoglikelihoodRequest, Truncation,
+};
 use trilemma_engine_gguf::{metadata, GgufConfig, GgufEngine};
 
 fn open(name: &str) -> GgufEngine {
+    open_with(name, 2048)
+}
+
+fn open_with(name: &str, n_ctx: u32) -> GgufEngine {
     let model = Cache::from_env()
         .resolve_model(&Catalog::builtin(), name, true)
         .expect("model fetched and verified");
@@ -14,7 +20,7 @@ fn open(name: &str) -> GgufEngine {
     let mut cfg = GgufConfig::new(&model.path);
     cfg.name = model.name;
     cfg.sha256 = Some(model.sha256);
-    cfg.n_ctx = 2048;
+    cfg.n_ctx = n_ctx;
     cfg.max_sequences = 8;
     let e = GgufEngine::open(&cfg).expect("model loads");
     let info = e.model_info();
@@ -80,4 +86,77 @@ fn gemma3_passes_the_engine_conformance_suite() {
     assert_eq!(e.model_info().quantization.as_deref(), Some("Q4_K_M"));
     // Sliding-window attention: see `Tolerance`.
     conformance::run_all(&mut e, conformance::Tolerance(0.1));
+}
+
+#[test]
+fn a_context_too_small_drops_the_oldest_tokens_and_says_how_many() {
+    const N_CTX: usize = 64;
+    let mut e = open_with("smollm2-135m", N_CTX as u32);
+    let long = "The quick brown fox jumps over the lazy dog. ".repeat(12);
+    let long = long.trim_end();
+    let prompt_tokens = e.tokenize(long, true).unwrap().len();
+    assert!(prompt_tokens > N_CTX, "{prompt_tokens}");
+
+    // Log-likelihood: the newest context tokens that fit beside the continuation.
+    let pair = |context: &str| LoglikelihoodRequest {
+        context: context.into(),
+        continuation: " The end.".into(),
+    };
+    let r = e.loglikelihood(&[pair(long), pair("Short.")]);
+    let (cut, whole) = (r[0].as_ref().unwrap(), r[1].as_ref().unwrap());
+    assert_eq!(
+        cut.truncated,
+        Some(Truncation {
+            prompt_tokens: prompt_tokens as u32,
+            tokens_dropped: (prompt_tokens + cut.tokens as usize - N_CTX) as u32,
+        })
+    );
+    assert_eq!(cut.context_tokens as usize + cut.tokens as usize, N_CTX);
+    assert!(cut.logprob.is_finite());
+    assert_eq!(whole.truncated, None);
+    // Choices cut to one shared context that, with all their tokens, outgrow the context
+    // (llama.cpp aborts on a batch larger than it): scored in parts, each as alone.
+    let choices: Vec<LoglikelihoodRequest> = [" The end.", " The cat.", " The dog."]
+        .iter()
+        .map(|c| LoglikelihoodRequest {
+            context: long.into(),
+            continuation: (*c).into(),
+        })
+        .collect();
+    let together = e.loglikelihood(&choices);
+    for (c, t) in choices.iter().zip(together) {
+        let alone = e.loglikelihood(std::slice::from_ref(c)).remove(0).unwrap();
+        let t = t.unwrap();
+        assert!(t.truncated.is_some());
+        assert!(
+            (t.logprob - alone.logprob).abs() < 0.1,
+            "{t:?} vs {alone:?}"
+        );
+    }
+
+    // Generation: the newest prompt tokens that leave room for max_tokens.
+    let gen = |prompt: &str, max_tokens: u32| GenerationRequest {
+        prompt: prompt.into(),
+        max_tokens,
+        stop: Vec::new(),
+    };
+    let r = e.generate(&[gen(long, 16), gen("Short.", 16), gen(long, 64)]);
+    let g = r[0].as_ref().unwrap();
+    assert_eq!(g.prompt_tokens as usize, N_CTX - 16);
+    assert_eq!(
+        g.truncated,
+        Some(Truncation {
+            prompt_tokens: prompt_tokens as u32,
+            tokens_dropped: (prompt_tokens + 16 - N_CTX) as u32,
+        })
+    );
+    assert_eq!(r[1].as_ref().unwrap().truncated, None);
+    // max_tokens alone fills the context: refused, saying so.
+    match &r[2] {
+        Err(e @ Error::ContextOverflow { limit, .. }) => {
+            assert_eq!(*limit, N_CTX);
+            assert!(e.to_string().contains("the context holds 64"), "{e}");
+        }
+        other => panic!("expected a context overflow, got {other:?}"),
+    }
 }

@@ -15,6 +15,7 @@ pub mod sse;
 use serde::{Deserialize, Serialize};
 pub use trilemma_core::ModelInfo;
 use trilemma_core::RequestTiming;
+pub use trilemma_core::Truncation;
 
 /// Errors an engine reports.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -80,6 +81,10 @@ pub struct Generation {
     /// Each generated token's text (with `token_logprobs`; an end-of-sequence token is "").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub token_texts: Vec<String>,
+    /// Prompt tokens the engine dropped so that the prompt and `max_tokens` fit its context
+    /// (`None`: the whole prompt was read, or the engine does not know).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncation>,
 }
 
 /// Log-likelihood of `continuation` given `context`, as lm-evaluation-harness defines it.
@@ -100,6 +105,10 @@ pub struct Loglikelihood {
     /// Context tokens the engine had to evaluate for this request (0 when shared and cached).
     pub context_tokens: u32,
     pub timing: RequestTiming,
+    /// Context tokens the engine dropped so that the pair fits its context (`None`: the
+    /// whole context was read, or the engine does not know).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncation>,
 }
 
 /// Log-likelihood of a whole text, for perplexity.
@@ -343,6 +352,31 @@ mod tests {
         assert_eq!(cut_at_stop("42.\nQuestion: x\n\n", &stops), ("42.\n", true));
         assert_eq!(cut_at_stop("no stop here", &stops), ("no stop here", false));
         assert_eq!(cut_at_stop("abc", &[String::new()]), ("abc", false));
+    }
+
+    #[test]
+    fn results_written_before_truncation_was_reported_read_untruncated() {
+        let timing = r#""timing":{"start_ns":1,"end_ns":2}"#;
+        let g: Generation = serde_json::from_str(&format!(
+            r#"{{"text":"4","prompt_tokens":9,"output_tokens":1,"finish":"stop",{timing}}}"#
+        ))
+        .unwrap();
+        assert_eq!(g.truncated, None);
+        let l: Loglikelihood = serde_json::from_str(&format!(
+            r#"{{"logprob":-1.5,"tokens":2,"is_greedy":true,"context_tokens":7,{timing}}}"#
+        ))
+        .unwrap();
+        assert_eq!(l.truncated, None);
+        let cut = Loglikelihood {
+            truncated: Some(Truncation {
+                prompt_tokens: 90,
+                tokens_dropped: 30,
+            }),
+            ..l
+        };
+        let back: Loglikelihood =
+            serde_json::from_str(&serde_json::to_string(&cut).unwrap()).unwrap();
+        assert_eq!(back, cut);
     }
 
     #[test]

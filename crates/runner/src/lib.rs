@@ -157,6 +157,11 @@ pub fn evaluate_batch(
             let mut logprobs = Vec::new();
             let mut greedy = Vec::new();
             let mut error = None;
+            // The choice whose context lost the most tokens speaks for the item.
+            let truncated = rs
+                .iter()
+                .filter_map(|r| r.as_ref().ok()?.truncated)
+                .max_by_key(|t| t.tokens_dropped);
             for r in &rs {
                 match r {
                     Ok(l) => {
@@ -183,6 +188,9 @@ pub fn evaluate_batch(
                         score_multiple_choice_with(choices, &lengths, *gold, &logprobs, &greedy);
                     if let Some(g) = item.group() {
                         s.detail["group"] = g.into();
+                    }
+                    if let Some(t) = truncated {
+                        t.mark(&mut s.detail);
                     }
                     record(task_name, id, Outcome::Scored, s, tokens, timing)
                 }
@@ -263,6 +271,9 @@ pub fn evaluate_batch(
                     let lps: Vec<f64> = g.token_logprobs.iter().map(|&x| f64::from(x)).collect();
                     if let Some(c) = trilemma_core::LogprobStats::of(&lps) {
                         s.detail["confidence"] = serde_json::to_value(c).unwrap_or_default();
+                    }
+                    if let Some(t) = g.truncated {
+                        t.mark(&mut s.detail);
                     }
                     record(task_name, id, Outcome::Scored, s, tokens, g.timing)
                 }

@@ -8,6 +8,7 @@ use trilemma_core::stats::{
 use trilemma_core::DEFAULT_SEED;
 use trilemma_core::{
     EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary, SampleRecord, Throughput,
+    Truncation, TruncationSummary,
 };
 use trilemma_engine::EngineInfo;
 use trilemma_tasks::TaskInfo;
@@ -309,6 +310,7 @@ pub(crate) fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> 
     let wall_s = busy_seconds(records);
     let per_s = |x: f64| if wall_s > 0.0 { x / wall_s } else { 0.0 };
     let errors = records.iter().filter(|r| !r.is_scored()).count();
+    let cuts: Vec<Truncation> = records.iter().filter_map(Truncation::of_record).collect();
     Ok(RunSummary {
         run_id: inputs.run_id,
         model: inputs.model.clone(),
@@ -322,6 +324,7 @@ pub(crate) fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> 
         across_repeats,
         samples: records.len(),
         errors,
+        truncated: TruncationSummary::of(&cuts),
         metrics,
         per_group,
         classification: classification(records, inputs.task),

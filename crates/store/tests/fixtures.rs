@@ -34,6 +34,11 @@ fn a_run_directory_written_before_typing_reads() {
     let samples = r.samples().unwrap();
     assert_eq!(samples.len(), 3);
     assert!(samples.iter().all(|s| s.task == "arc-easy"));
+    // Written before truncation was counted: nothing marked, no count.
+    assert_eq!(r.summary.truncated, None);
+    assert!(samples
+        .iter()
+        .all(|s| trilemma_core::Truncation::of_record(s).is_none()));
 }
 
 #[test]

@@ -22,6 +22,7 @@ fn provenance(run: &RunEntry, id: &Identity) -> Provenance {
         repeats: s.repeats,
         samples: s.samples,
         errors: s.errors,
+        truncated: s.truncated,
         partial: s.partial,
         started_at: s.started_at.clone(),
         finished_at: s.finished_at.clone(),

@@ -170,6 +170,13 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
             esc(&p.finished_at),
             esc(p.memory_method.as_deref().unwrap_or("not measured"))
         );
+        if let Some(t) = &p.truncated {
+            let _ = writeln!(
+                s,
+                "<p class=\"note\">truncated: {}</p>",
+                esc(&t.to_string())
+            );
+        }
         if !p.energy.is_empty() {
             s.push_str("<table><tr><th>energy source</th><th>domains</th><th>window s</th><th>idle W</th><th>idle window s</th><th>net J</th><th>attribution</th><th>method</th></tr>");
             for e in &p.energy {

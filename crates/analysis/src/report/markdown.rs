@@ -117,6 +117,9 @@ pub fn to_markdown(r: &Report) -> String {
             p.errors,
             if p.partial { ", PARTIAL" } else { "" }
         );
+        if let Some(t) = &p.truncated {
+            let _ = writeln!(s, "  - truncated: {t}");
+        }
         for e in &p.energy {
             let _ =
                 writeln!(

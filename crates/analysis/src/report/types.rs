@@ -100,6 +100,9 @@ pub struct Provenance {
     pub repeats: u32,
     pub samples: usize,
     pub errors: usize,
+    /// Samples whose prompt the engine truncated to fit its context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<trilemma_core::TruncationSummary>,
     pub partial: bool,
     pub started_at: String,
     pub finished_at: String,

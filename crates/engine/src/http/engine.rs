@@ -243,6 +243,7 @@ impl Engine for OpenAiEngine {
                                 token_ns: vec![],
                                 end_ns,
                             },
+                            truncated: None,
                         })
                     })
                     .collect())

@@ -116,5 +116,6 @@ pub(super) async fn stream_generation(
         },
         token_logprobs: Vec::new(),
         token_texts: Vec::new(),
+        truncated: None,
     })
 }

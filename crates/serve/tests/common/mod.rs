@@ -132,6 +132,7 @@ impl Engine for FakeEngine {
                         .map(|c| char_lp(c) as f32)
                         .collect(),
                     token_texts: full.chars().take(n as usize).map(String::from).collect(),
+                    truncated: None,
                 })
             })
             .collect()
@@ -157,6 +158,7 @@ impl Engine for FakeEngine {
                         token_ns: vec![],
                         end_ns: t,
                     },
+                    truncated: None,
                 })
             })
             .collect()

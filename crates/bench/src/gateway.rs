@@ -277,7 +277,7 @@ fn drive(name: &str, url: &str, cfg: &GatewayBenchConfig) -> Result<Arm> {
             }
         }
         // Throughput over the measured requests: from the first measured start to now.
-        lat.sort_by(|a, b| a.0.cmp(&b.0));
+        lat.sort_by_key(|a| a.0);
         if let Some((t, _)) = lat.first() {
             measured_from = Some(*t);
         }

@@ -309,9 +309,16 @@ pub fn calibrate(
         .find(|(_, pt)| pt.quality.ci_low >= target_quality)
         .map(|(p, pt)| (p.clone(), pt.clone(), true))
         .unwrap_or_else(|| {
+            // The highest lower bound; among equals the cheapest (plans are in cost order).
             let (p, pt) = scored
                 .iter()
-                .max_by(|a, b| a.1.quality.ci_low.total_cmp(&b.1.quality.ci_low))
+                .reduce(|best, x| {
+                    if x.1.quality.ci_low > best.1.quality.ci_low {
+                        x
+                    } else {
+                        best
+                    }
+                })
                 .expect("at least the monolith");
             (p.clone(), pt.clone(), false)
         });

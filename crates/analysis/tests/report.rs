@@ -611,6 +611,31 @@ fn models_are_told_apart_by_content_and_compared_within_their_lineage() {
 
 /// Measures, in the browser, every text of every chart against its chart's box; the
 /// report has no scripts, so the check is added to a copy of the page.
+/// Opens `page` (which holds [`MEASURE`]) in headless Chromium: the DOM, how many chart
+/// texts were measured, and those that fall outside their chart.
+fn measure(page: &Path) -> (String, usize, Vec<String>) {
+    let dom = headless(page, &["--dump-dom".to_string()]);
+    assert!(dom.status.success(), "chromium --dump-dom failed");
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    let found = dom
+        .split("<pre id=\"overflow\">")
+        .nth(1)
+        .and_then(|s| s.split("</pre>").next())
+        .expect("the measuring script ran")
+        .to_string();
+    let mut lines = found.lines();
+    let checked: usize = lines
+        .next()
+        .and_then(|l| l.strip_prefix("checked "))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let outside = lines
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect();
+    (dom, checked, outside)
+}
+
 const MEASURE: &str = r#"<script>
 (function () {
   var out = [], n = 0;
@@ -680,24 +705,10 @@ fn charts_keep_long_names_inside_their_boxes() {
     );
     let page = tmp.path().join("measured.html");
     std::fs::write(&page, html.replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
-    let dom = headless(&page, &["--dump-dom".to_string()]);
-    assert!(dom.status.success(), "chromium --dump-dom failed");
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    let found = dom
-        .split("<pre id=\"overflow\">")
-        .nth(1)
-        .and_then(|s| s.split("</pre>").next())
-        .expect("the measuring script ran");
-    let mut lines = found.lines();
-    let checked: usize = lines
-        .next()
-        .and_then(|l| l.strip_prefix("checked "))
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let (dom, checked, outside) = measure(&page);
     // Five charts (latency, energy, size, batch curve, ranking) and the serving curve.
     assert_eq!(dom.matches("<svg").count(), 6);
     assert!(checked > 60, "{checked} texts measured");
-    let outside: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
     assert!(
         outside.is_empty(),
         "texts outside their chart: {outside:#?}"
@@ -736,21 +747,7 @@ fn a_standalone_line_chart_keeps_long_names_inside_its_box() {
         format!("<!doctype html><html><body>{svg}{MEASURE}</body></html>"),
     )
     .unwrap();
-    let dom = headless(&page, &["--dump-dom".to_string()]);
-    assert!(dom.status.success(), "chromium --dump-dom failed");
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    let found = dom
-        .split("<pre id=\"overflow\">")
-        .nth(1)
-        .and_then(|s| s.split("</pre>").next())
-        .expect("the measuring script ran");
-    let mut lines = found.lines();
-    let checked: usize = lines
-        .next()
-        .and_then(|l| l.strip_prefix("checked "))
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let (_, checked, outside) = measure(&page);
     assert!(checked >= 8, "{checked} texts measured");
-    let outside: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
     assert!(outside.is_empty(), "texts outside the chart: {outside:#?}");
 }

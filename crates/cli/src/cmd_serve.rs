@@ -99,14 +99,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     cfg.api_key = api_key;
     cfg.max_waiting = args.max_waiting;
     // First Ctrl-C: stop accepting and finish the requests in flight.
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let tx = std::sync::Mutex::new(Some(tx));
-    ctrlc::set_handler(move || {
-        if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
-            let _ = tx.send(());
-        }
-    })
-    .context("installing the Ctrl-C handler")?;
+    let rx = stop_on_ctrl_c()?;
     let (name, max_batch) = (cfg.model_name.clone(), cfg.max_batch);
     serve_blocking(
         args.listen,
@@ -135,14 +128,7 @@ fn run_cascade(args: &ServeArgs, path: &std::path::Path) -> anyhow::Result<()> {
     crate::preflight::models(&models)?;
     // The calibration is checked before any model loads.
     trilemma_gateway::plan_for(&cfg, args.calibration.as_deref())?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let tx = std::sync::Mutex::new(Some(tx));
-    ctrlc::set_handler(move || {
-        if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
-            let _ = tx.send(());
-        }
-    })
-    .context("installing the Ctrl-C handler")?;
+    let rx = stop_on_ctrl_c()?;
     let (threads, n_ctx, max_batch) = (args.threads, args.n_ctx, args.max_batch.max(1));
     let mut open = |t: &trilemma_cascade::Tier| {
         let spec = t.model.as_deref().unwrap_or_default();
@@ -189,4 +175,17 @@ fn run_cascade(args: &ServeArgs, path: &std::path::Path) -> anyhow::Result<()> {
     )?;
     eprintln!("stopped");
     Ok(())
+}
+
+/// The first Ctrl-C resolves the receiver: stop accepting, finish the requests in flight.
+fn stop_on_ctrl_c() -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    ctrlc::set_handler(move || {
+        if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+            let _ = tx.send(());
+        }
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(rx)
 }

@@ -139,34 +139,14 @@ pub(super) fn build_group(members: &[(&RunEntry, &Identity)]) -> Result<Group> {
         per_note = "PER not computed: a run has no memory reading.".into();
     }
 
-    let lat_acc: Vec<(f64, f64)> = lat.iter().copied().zip(acc.iter().copied()).collect();
-    let f_la = pareto_2d(
-        &lat_acc,
-        Direction::LowerIsBetter,
-        Direction::HigherIsBetter,
-    )?;
-    let f_ea = match &energy {
-        Some(e) => Some(pareto_2d(
-            &e.iter()
-                .copied()
-                .zip(acc.iter().copied())
-                .collect::<Vec<_>>(),
-            Direction::LowerIsBetter,
-            Direction::HigherIsBetter,
-        )?),
-        None => None,
+    // The frontier of a cost (lower is better) against accuracy.
+    let cost_frontier = |cost: &[f64]| {
+        let pts: Vec<(f64, f64)> = cost.iter().copied().zip(acc.iter().copied()).collect();
+        pareto_2d(&pts, Direction::LowerIsBetter, Direction::HigherIsBetter)
     };
-    let f_sa = match &size {
-        Some(s) => Some(pareto_2d(
-            &s.iter()
-                .copied()
-                .zip(acc.iter().copied())
-                .collect::<Vec<_>>(),
-            Direction::LowerIsBetter,
-            Direction::HigherIsBetter,
-        )?),
-        None => None,
-    };
+    let f_la = cost_frontier(&lat)?;
+    let f_ea = energy.as_deref().map(cost_frontier).transpose()?;
+    let f_sa = size.as_deref().map(cost_frontier).transpose()?;
     let mut axes: Vec<(Vec<f64>, Direction)> = vec![
         (acc.clone(), Direction::HigherIsBetter),
         (thr.clone(), Direction::HigherIsBetter),

@@ -117,10 +117,9 @@ pub(super) fn score_span(
     Ok((sum, n, greedy, before))
 }
 
-pub(super) async fn echo_request(
-    shared: &Shared,
-    prompt: &str,
-) -> Result<(Vec<EchoToken>, u64, u64)> {
+/// One echo request (`prompt` a string or a list): the answer, and when it was sent and
+/// came back.
+async fn echo_call(shared: &Shared, prompt: Value) -> Result<(Value, u64, u64)> {
     let body = json!({
         "model": shared.cfg.model,
         "prompt": prompt,
@@ -135,7 +134,15 @@ pub(super) async fn echo_request(
     if let Some(err) = v.get("error") {
         return Err(Error::Inference(format!("server error: {err}")));
     }
-    Ok((parse_echo(&v)?, start, now_ns()))
+    Ok((v, start, now_ns()))
+}
+
+pub(super) async fn echo_request(
+    shared: &Shared,
+    prompt: &str,
+) -> Result<(Vec<EchoToken>, u64, u64)> {
+    let (v, start, end) = echo_call(shared, json!(prompt)).await?;
+    Ok((parse_echo(&v)?, start, end))
 }
 
 /// The echoed prompts of several prompts in one request (`prompt` as a list): the choices
@@ -145,20 +152,7 @@ pub(super) async fn echo_request_many(
     shared: &Shared,
     prompts: &[String],
 ) -> Result<(Vec<Vec<EchoToken>>, u64, u64)> {
-    let body = json!({
-        "model": shared.cfg.model,
-        "prompt": prompts,
-        "echo": true,
-        "logprobs": 1,
-        "max_tokens": 1,
-        "temperature": 0.0,
-    });
-    let start = now_ns();
-    let resp = post(shared, "completions", &body).await?;
-    let v = read_json(shared, resp, &url(shared, "completions")).await?;
-    if let Some(err) = v.get("error") {
-        return Err(Error::Inference(format!("server error: {err}")));
-    }
+    let (v, start, end) = echo_call(shared, json!(prompts)).await?;
     let n = v
         .get("choices")
         .and_then(Value::as_array)
@@ -172,7 +166,7 @@ pub(super) async fn echo_request_many(
     let toks = (0..prompts.len())
         .map(|i| parse_echo_choice(&v, i))
         .collect::<Result<Vec<_>>>()?;
-    Ok((toks, start, now_ns()))
+    Ok((toks, start, end))
 }
 
 #[cfg(test)]

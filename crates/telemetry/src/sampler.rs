@@ -75,6 +75,9 @@ impl Telemetry {
         let gpu_names = gpus.as_ref().map(|g| g.names.clone()).unwrap_or_default();
         let model = PowerModel::for_cpu(&host.cpu_model, host.logical_cpus);
         let stop = Arc::new(AtomicBool::new(false));
+        // The first sample is taken before `start` returns: whatever is measured next
+        // starts after it, however late a loaded machine schedules the meter thread.
+        let (first_tx, first_rx) = std::sync::mpsc::sync_channel::<()>(1);
         let handle = {
             let stop = stop.clone();
             let domains = domains.clone();
@@ -83,14 +86,23 @@ impl Telemetry {
                 .name("trilemma-meters".into())
                 .spawn(move || {
                     let mut out = vec![sample(&domains, gpus.as_ref())];
-                    while !stop.load(Ordering::Relaxed) {
+                    let _ = first_tx.send(());
+                    loop {
                         std::thread::park_timeout(period);
+                        // Read the flag before sampling: the sample taken after seeing it
+                        // set is the last, and it comes after `finish` was called.
+                        let last = stop.load(Ordering::Relaxed);
                         out.push(sample(&domains, gpus.as_ref()));
+                        if last {
+                            break;
+                        }
                     }
                     out
                 })
                 .expect("spawning the meter thread")
         };
+        // A thread that died before its first sample says so when joined in `finish`.
+        let _ = first_rx.recv();
         Self {
             stop,
             handle,

@@ -4,7 +4,6 @@
 //! whole two-tier frontier (oracle, random routing, AUC, APGR, CPT).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -12,6 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::CascadeConfig;
+use crate::frontier::frontier;
+pub use crate::frontier::{Frontier, FrontierPoint};
 use crate::replay::{Item, Joined, TierRun};
 use crate::route::{evaluate, monolith, route, with_thresholds, Plan, Point, Step};
 use crate::signal::Judge;
@@ -62,38 +63,6 @@ pub struct CalibrateOptions {
     pub target: Target,
     /// Seeds the fit/report split.
     pub seed: u64,
-}
-
-/// One point of the two-tier frontier.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FrontierPoint {
-    /// Tier 0's threshold (`None`: an end point, all kept or all escalated).
-    pub threshold: Option<f64>,
-    pub escalated_share: f64,
-    pub quality: f64,
-    pub joules_per_request: Option<f64>,
-}
-
-/// Tier 0 against the last tier, swept over tier 0's threshold on the report half.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Frontier {
-    pub weak: String,
-    pub strong: String,
-    pub weak_quality: f64,
-    pub strong_quality: f64,
-    pub points: Vec<FrontierPoint>,
-    /// The best possible routing at each share escalated.
-    pub oracle: Vec<(f64, f64)>,
-    /// Area under quality vs share escalated, for the signal, the oracle and random routing.
-    pub auc: f64,
-    pub oracle_auc: f64,
-    pub random_auc: f64,
-    /// Average performance-gap recovered over share escalated (RouteLLM's APGR); `None` when
-    /// the strong tier is not better than the weak one on these items.
-    pub apgr: Option<f64>,
-    /// Share escalated needed to recover 50% and 80% of the quality gap.
-    pub cpt50: Option<f64>,
-    pub cpt80: Option<f64>,
 }
 
 /// A calibration: the plan, what it achieved, and what it was made from.
@@ -185,7 +154,12 @@ fn offline_rules(cfg: &CascadeConfig, items: &[&Item]) -> (Vec<Option<usize>>, u
 }
 
 /// Candidate steps for a non-last tier: skip it, or accept at one of its scores' quantiles.
-fn candidates(judge: &Judge, items: &[&Item], tier: usize, per_tier: usize) -> Vec<Step> {
+pub(crate) fn candidates(
+    judge: &Judge,
+    items: &[&Item],
+    tier: usize,
+    per_tier: usize,
+) -> Vec<Step> {
     let mut scores: Vec<f64> = items
         .iter()
         .filter_map(|i| judge.score(&i.tiers[tier].answer))
@@ -426,206 +400,6 @@ pub fn calibrate(
         live_only_rules,
         routes,
     })
-}
-
-/// Tier 0 against the last tier over tier 0's thresholds.
-fn frontier(cfg: &CascadeConfig, judge: &Judge, items: &[&Item]) -> Frontier {
-    let tiers = cfg.tiers.len();
-    let last = tiers - 1;
-    let n = items.len() as f64;
-    let pair = |t0: Step| {
-        let mut p = vec![Step::Skip; tiers];
-        p[0] = t0;
-        p[last] = Step::Answer;
-        p
-    };
-    let weak_q = items.iter().map(|i| i.tiers[0].quality).sum::<f64>() / n;
-    let strong_q = items.iter().map(|i| i.tiers[last].quality).sum::<f64>() / n;
-    let mut points = vec![
-        FrontierPoint {
-            threshold: None,
-            escalated_share: 0.0,
-            quality: weak_q,
-            joules_per_request: total(items, |i| i.tiers[0].joules),
-        },
-        FrontierPoint {
-            threshold: None,
-            escalated_share: 1.0,
-            quality: strong_q,
-            joules_per_request: total(items, |i| Some(i.tiers[0].joules? + i.tiers[last].joules?)),
-        },
-    ];
-    if tiers > 1 {
-        for step in candidates(judge, items, 0, 51).into_iter().skip(1) {
-            let pt = evaluate(items, judge, &pair(step), &[]);
-            let Step::Threshold { threshold } = step else {
-                continue;
-            };
-            points.push(FrontierPoint {
-                threshold: Some(threshold),
-                escalated_share: 1.0 - pt.answered_share[0],
-                quality: pt.quality.value,
-                joules_per_request: pt.joules_per_request,
-            });
-        }
-    }
-    points.sort_by(|a, b| a.escalated_share.total_cmp(&b.escalated_share));
-
-    // The oracle escalates the items the strong tier improves most, first.
-    let mut gains: Vec<f64> = items
-        .iter()
-        .map(|i| i.tiers[last].quality - i.tiers[0].quality)
-        .collect();
-    gains.sort_by(|a, b| b.total_cmp(a));
-    let mut oracle = vec![(0.0, weak_q)];
-    let mut q = weak_q;
-    for (k, g) in gains.iter().enumerate() {
-        q += g / n;
-        oracle.push(((k + 1) as f64 / n, q));
-    }
-    let curve: Vec<(f64, f64)> = points
-        .iter()
-        .map(|p| (p.escalated_share, p.quality))
-        .collect();
-    let gap = strong_q - weak_q;
-    let pgr = |q: f64| (q - weak_q) / gap;
-    let (apgr, cpt50, cpt80) = if gap > 1e-12 {
-        let pgr_curve: Vec<(f64, f64)> = curve.iter().map(|&(s, q)| (s, pgr(q))).collect();
-        let cpt = |x: f64| pgr_curve.iter().find(|(_, p)| *p >= x).map(|(s, _)| *s);
-        (Some(area(&pgr_curve)), cpt(0.5), cpt(0.8))
-    } else {
-        (None, None, None)
-    };
-    Frontier {
-        weak: cfg.tiers[0].name.clone(),
-        strong: cfg.tiers[last].name.clone(),
-        weak_quality: weak_q,
-        strong_quality: strong_q,
-        auc: area(&curve),
-        oracle_auc: area(&oracle),
-        random_auc: (weak_q + strong_q) / 2.0,
-        points,
-        oracle,
-        apgr,
-        cpt50,
-        cpt80,
-    }
-}
-
-fn total(items: &[&Item], f: impl Fn(&Item) -> Option<f64>) -> Option<f64> {
-    let mut sum = 0.0;
-    for i in items {
-        sum += f(i)?;
-    }
-    Some(sum / items.len() as f64)
-}
-
-/// Trapezoid area of a curve sorted by x over x in [0, 1]; equal x are averaged first.
-fn area(curve: &[(f64, f64)]) -> f64 {
-    let mut pts: Vec<(f64, f64)> = Vec::new();
-    for &(x, y) in curve {
-        match pts.last_mut() {
-            Some((lx, ly)) if (*lx - x).abs() < 1e-12 => *ly = ly.max(y),
-            _ => pts.push((x, y)),
-        }
-    }
-    pts.windows(2)
-        .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
-        .sum()
-}
-
-impl Calibration {
-    pub fn write(&self, path: &Path) -> Result<()> {
-        trilemma_store::atomic::write_json_atomic(path, self)?;
-        Ok(())
-    }
-
-    pub fn read(path: &Path) -> Result<Self> {
-        let value: serde_json::Value = trilemma_store::read_json(path)?;
-        let found = value
-            .get("schema_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0) as u32;
-        trilemma_store::check_schema(path, found, CALIBRATION_SCHEMA)?;
-        serde_json::from_value(value).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
-    }
-
-    /// Checks that this calibration fits a cascade file: same tiers, same signal, and where
-    /// a tier names a run summary, the same run (by the hash of its samples).
-    pub fn verify(&self, cfg: &CascadeConfig, path: &Path) -> Result<()> {
-        let names: Vec<String> = cfg.tiers.iter().map(|t| t.name.clone()).collect();
-        let bad = |m: String| Err(Error::Input(format!("{}: {m}", path.display())));
-        if names != self.tiers {
-            return bad(format!(
-                "calibrated for tiers {:?}, the cascade file has {:?}",
-                self.tiers, names
-            ));
-        }
-        if cfg.policy.signal.name() != self.signal {
-            return bad(format!(
-                "calibrated on signal {:?}, the cascade file uses {:?}",
-                self.signal,
-                cfg.policy.signal.name()
-            ));
-        }
-        for (t, run) in cfg.tiers.iter().zip(&self.runs) {
-            let Some(summary) = &t.cost.summary else {
-                continue;
-            };
-            let dir = summary.parent().unwrap_or(Path::new("."));
-            let sha = crate::replay::sha256_file(&dir.join("samples.jsonl"))?;
-            if sha != run.samples_sha256 {
-                return bad(format!(
-                    "tier {} was calibrated on {} (samples sha256 {}), the cascade file names {} (sha256 {sha}): recalibrate",
-                    t.name,
-                    run.dir.display(),
-                    &run.samples_sha256[..12],
-                    dir.display()
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// How two calibrations route the same items differently.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RouteDiff {
-    pub shared: usize,
-    pub differ: usize,
-    pub only_a: usize,
-    pub only_b: usize,
-    /// Up to ten (item, tier in A, tier in B).
-    pub examples: Vec<(String, String, String)>,
-}
-
-pub fn diff(a: &Calibration, b: &Calibration) -> RouteDiff {
-    let mut d = RouteDiff {
-        shared: 0,
-        differ: 0,
-        only_a: 0,
-        only_b: b
-            .routes
-            .keys()
-            .filter(|k| !a.routes.contains_key(*k))
-            .count(),
-        examples: Vec::new(),
-    };
-    for (id, ta) in &a.routes {
-        match b.routes.get(id) {
-            None => d.only_a += 1,
-            Some(tb) => {
-                d.shared += 1;
-                if ta != tb {
-                    d.differ += 1;
-                    if d.examples.len() < 10 {
-                        d.examples.push((id.clone(), ta.clone(), tb.clone()));
-                    }
-                }
-            }
-        }
-    }
-    d
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! [`calibrate::Calibration`] that the gateway reads.
 
 pub mod calibrate;
+pub mod calibration_file;
 pub mod config;
+pub mod frontier;
 pub mod replay;
 pub mod route;
 pub mod rules;
@@ -15,8 +17,10 @@ pub mod signal;
 
 use std::path::PathBuf;
 
-pub use calibrate::{calibrate, diff, CalibrateOptions, Calibration, Frontier, RouteDiff, Target};
+pub use calibrate::{calibrate, CalibrateOptions, Calibration, Target};
+pub use calibration_file::{diff, RouteDiff};
 pub use config::{CascadeConfig, Cost, GatewaySettings, Policy, Rule, Signal, StreamMode, Tier};
+pub use frontier::Frontier;
 pub use replay::{join_runs, Joined};
 pub use route::{Plan, Point, Step};
 pub use rules::{RequestView, Rules};

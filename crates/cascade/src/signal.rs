@@ -25,11 +25,17 @@ pub struct Answer {
 
 impl Answer {
     /// The answer a recorded sample holds (`detail.logprobs` for multiple choice,
-    /// `detail.confidence` and `detail.finish` for generation, as the runner writes them).
+    /// `detail.raw`, `detail.confidence` and `detail.finish` for generation, as the runner
+    /// writes them).
     pub fn from_record(r: &SampleRecord) -> Self {
         let d = &r.detail;
         Self {
-            text: r.prediction.clone(),
+            // What the model said: the raw generation where the task filtered it (a
+            // validity check must see what a client would), else the prediction.
+            text: d
+                .get("raw")
+                .and_then(|t| t.as_str())
+                .map_or_else(|| r.prediction.clone(), String::from),
             error: match &r.outcome {
                 Outcome::Error { message } => Some(message.clone()),
                 Outcome::Scored => None,
@@ -311,10 +317,15 @@ mod tests {
             "prediction": "x", "gold": "x", "scores": {"acc": 1.0},
             "tokens": {"input": 10, "output": 3},
             "timing": {"start_ns": 0, "first_token_ns": null, "token_ns": [], "end_ns": 5},
-            "detail": {"finish": "length", "confidence": {"mean": -0.5, "min": -1.0, "p10": -1.0, "n": 3}}
+            "detail": {"finish": "length", "raw": "{\"verdict\": \"x\"}",
+                       "confidence": {"mean": -0.5, "min": -1.0, "p10": -1.0, "n": 3}}
         }))
         .unwrap();
         let a = Answer::from_record(&rec);
+        assert_eq!(
+            a.text, "{\"verdict\": \"x\"}",
+            "the raw generation, not the filtered one"
+        );
         assert!(a.cut_at_length);
         assert_eq!(a.confidence.unwrap().n, 3);
     }

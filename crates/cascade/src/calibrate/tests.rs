@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::calibration_file::diff;
 use crate::replay::TierOutcome;
 use crate::signal::Answer;
 

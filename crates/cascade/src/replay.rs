@@ -99,8 +99,18 @@ pub fn join_runs(cfg: &CascadeConfig, dirs: &[PathBuf]) -> Result<Joined> {
             .filter(|r| r.repeat == 0)
             .map(|r| (r.sample_id.clone(), r))
             .collect();
+        if let Some(m) = tier.model.as_deref().filter(|m| !m.ends_with(".gguf")) {
+            if run.manifest.model.name != m {
+                return Err(Error::Input(format!(
+                    "{}: a run of {}, but tier {} is {m}: give the runs in tier order",
+                    dir.display(),
+                    run.manifest.model.name,
+                    tier.name
+                )));
+            }
+        }
         let (j_per_token, energy_from) = energy_per_token(&run, tier.cost.joules_per_token);
-        let primary = run.summary.primary_metric.clone();
+        let primary = item_metric(&run.summary.primary_metric, records.values());
         let samples_sha256 = sha256_file(&dir.join("samples.jsonl"))?;
         runs.push((
             TierRun {
@@ -164,6 +174,32 @@ pub fn join_runs(cfg: &CascadeConfig, dirs: &[PathBuf]) -> Result<Joined> {
         items,
         unmatched,
     })
+}
+
+/// The per-item metric quality is measured by: the run's primary metric where each
+/// sample has it, else the first per-sample one of `acc`, `accuracy`, `exact_match` (a
+/// corpus metric such as macro-F1 has no per-item value to route on).
+fn item_metric<'a>(primary: &str, mut records: impl Iterator<Item = &'a SampleRecord>) -> String {
+    let Some(first) = records.next() else {
+        return primary.to_string();
+    };
+    if first.scores.contains_key(primary) {
+        return primary.to_string();
+    }
+    ["acc", "accuracy", "exact_match"]
+        .iter()
+        .find(|m| first.scores.contains_key(**m))
+        .map_or_else(
+            || {
+                first
+                    .scores
+                    .keys()
+                    .next()
+                    .cloned()
+                    .unwrap_or_else(|| primary.to_string())
+            },
+            |m| m.to_string(),
+        )
 }
 
 /// The run's measured energy per token (a measured source before the estimate), else the

@@ -154,6 +154,16 @@ fn a_calibrated_cascade_serves_what_it_predicted() {
         small.to_str().unwrap(),
     ]);
     assert!(e.contains("1 runs given for 2 tiers"), "{e}");
+    let e = stderr_of(&[
+        "cascade",
+        "calibrate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--runs",
+        large.to_str().unwrap(),
+        small.to_str().unwrap(),
+    ]);
+    assert!(e.contains("give the runs in tier order"), "{e}");
     let bad = write(
         &dir.join("bad.toml"),
         &std::fs::read_to_string(&cfg)

@@ -59,6 +59,17 @@ fn trace_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// `trilemma serve --cascade FILE` on a free port.
+fn gateway(cfg: &Path) -> common::Server {
+    start_server(&[
+        "serve",
+        "--cascade",
+        cfg.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+}
+
 fn choices_request() -> Value {
     json!({"model": "cascade", "echo": true, "logprobs": 1, "max_tokens": 0,
            "prompt": ["Question: Which is a planet? Answer: Mars",
@@ -278,13 +289,7 @@ fn the_gateway_escalates_names_the_tier_and_falls_back_on_a_dead_upstream() {
 
     // No margin reaches 1000: tier 0 always escalates; a lone echo goes to the last tier.
     let cfg = cascade_file(dir, "all.toml", SMALL, "1000.0");
-    let gw = start_server(&[
-        "serve",
-        "--cascade",
-        cfg.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let gw = gateway(&cfg);
     let r = http(&gw.url, "POST", "completions", Some(&choices_request()));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("x-trilemma-tier"), Some("gemma3-270m"));
@@ -323,13 +328,7 @@ fn the_gateway_escalates_names_the_tier_and_falls_back_on_a_dead_upstream() {
         upstream.url
     );
     let cfg = cascade_file(dir, "fallback.toml", &tier0, "-1.0");
-    let gw = start_server(&[
-        "serve",
-        "--cascade",
-        cfg.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let gw = gateway(&cfg);
     let r = http(&gw.url, "POST", "completions", Some(&choices_request()));
     assert_eq!(
         r.header("x-trilemma-tier"),

@@ -95,44 +95,44 @@ pub(crate) fn to_answer(kind: Kind, resp: &Value) -> Answer {
                 ..Answer::default()
             }
         }
-        Kind::Completion => {
-            let lps: Vec<f64> = first
-                .pointer("/logprobs/token_logprobs")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_f64).collect())
-                .unwrap_or_default();
-            Answer {
-                text: first
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .into(),
-                cut_at_length: finish == Some("length"),
-                confidence: LogprobStats::of(&lps),
-                ..Answer::default()
-            }
-        }
-        Kind::Chat => {
-            let lps: Vec<f64> = first
-                .pointer("/logprobs/content")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|t| t.get("logprob")?.as_f64())
-                        .collect()
-                })
-                .unwrap_or_default();
-            Answer {
-                text: first
-                    .pointer("/message/content")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .into(),
-                cut_at_length: finish == Some("length"),
-                confidence: LogprobStats::of(&lps),
-                ..Answer::default()
-            }
-        }
+        Kind::Completion => generated(first, "/text", "/logprobs/token_logprobs", None, finish),
+        Kind::Chat => generated(
+            first,
+            "/message/content",
+            "/logprobs/content",
+            Some("logprob"),
+            finish,
+        ),
+    }
+}
+
+/// A generation's answer: its text at `text_at`, its tokens' log-probabilities in the list
+/// at `logprobs_at` (each entry itself, or its `field`).
+fn generated(
+    choice: &Value,
+    text_at: &str,
+    logprobs_at: &str,
+    field: Option<&str>,
+    finish: Option<&str>,
+) -> Answer {
+    let lps: Vec<f64> = choice
+        .pointer(logprobs_at)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| field.map_or(Some(t), |f| t.get(f))?.as_f64())
+                .collect()
+        })
+        .unwrap_or_default();
+    Answer {
+        text: choice
+            .pointer(text_at)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .into(),
+        cut_at_length: finish == Some("length"),
+        confidence: LogprobStats::of(&lps),
+        ..Answer::default()
     }
 }
 

@@ -250,6 +250,9 @@ fn every_result_has_json() {
         &["bench", "engine"],
         &["bench", "overhead"],
         &["bench", "load"],
+        &["bench", "gateway"],
+        &["cascade", "calibrate"],
+        &["cascade", "diff"],
     ] {
         assert!(help(cmd).contains("--json"), "{cmd:?} has no --json");
     }

@@ -101,29 +101,30 @@ pub struct StudyTable {
 }
 
 impl StudyTable {
-    /// The table's shape without its figures: ids, headings, and per row which cells are
-    /// figures (`#`), texts (their text) and missing (`–`). Snapshot tests hold it.
+    /// The table's shape without its contents: id, headings, row count, and per row which
+    /// cells are figures (`#`), texts (`t`) and missing (`–`). It holds whatever a machine
+    /// measures, so snapshot tests hold it.
     pub fn shape(&self) -> String {
         let mut s = format!(
-            "[{}] {}\n  {}\n",
+            "[{}] {} rows\n  {}\n",
             self.id,
-            self.title,
+            self.rows.len(),
             self.columns
                 .iter()
-                .map(|c| c.key.as_str())
+                .map(|c| c.heading.as_str())
                 .collect::<Vec<_>>()
                 .join(" | ")
         );
         for r in &self.rows {
-            let cells: Vec<String> = r
+            let cells: Vec<&str> = r
                 .iter()
                 .map(|c| match c {
-                    Cell::Text { text } => text.clone(),
-                    Cell::Number { .. } => "#".into(),
-                    Cell::Missing { .. } => "–".into(),
+                    Cell::Text { .. } => "t",
+                    Cell::Number { .. } => "#",
+                    Cell::Missing { .. } => "–",
                 })
                 .collect();
-            s.push_str(&format!("  {}\n", cells.join(" | ")));
+            s.push_str(&format!("  {}\n", cells.join(" ")));
         }
         s
     }

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::cmd_sweep;
 use crate::cmd_study;
+use crate::cmd_sweep;
 use crate::{
     cmd_analyze, cmd_assets, cmd_bench, cmd_compare, cmd_judge, cmd_load, cmd_report, cmd_run,
     cmd_score, cmd_serve,

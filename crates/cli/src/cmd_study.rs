@@ -81,9 +81,10 @@ impl StudyObserver for Printer {
                     eta.items_done,
                     eta.items_total,
                     human(eta.elapsed.as_secs_f64()),
-                    eta.remaining.map_or("ETA after the first items".to_string(), |r| {
-                        format!("ETA {}", human(r.as_secs_f64()))
-                    })
+                    eta.remaining
+                        .map_or("ETA after the first items".to_string(), |r| {
+                            format!("ETA {}", human(r.as_secs_f64()))
+                        })
                 );
             }
             StudyEvent::Progress(_) => {}
@@ -181,10 +182,15 @@ pub fn run(args: &StudyArgs) -> anyhow::Result<ExitCode> {
                 p.out.display()
             );
             let stop = crate::run_args::stop_on_ctrl_c()?;
-            let done = run_study(&p, &settings(args)?, &stop, &mut Printer {
+            let done = run_study(
+                &p,
+                &settings(args)?,
+                &stop,
+                &mut Printer {
                     runs: output::Observer,
                     run_started: false,
-                },)?;
+                },
+            )?;
             if done.interrupted {
                 eprintln!("study stopped; rerun the same command to resume");
                 return Ok(ExitCode::from(130));
@@ -205,7 +211,9 @@ pub fn run(args: &StudyArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (name, Some(extra)) => {
-            anyhow::bail!("study {name}: unexpected {extra:?} (did you mean `trilemma study show {extra}`?)")
+            anyhow::bail!(
+                "study {name}: unexpected {extra:?} (did you mean `trilemma study show {extra}`?)"
+            )
         }
     }
 }

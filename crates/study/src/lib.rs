@@ -14,7 +14,9 @@ pub mod run;
 
 pub use plan::{plan, StudyPlan, StudyRequest};
 pub use preset::{builtin, find, BudgetName, Kind, Preset};
-pub use run::{build_report, run_study, Eta, StudyEvent, StudyObserver, StudyOutcome, StudySettings};
+pub use run::{
+    build_report, run_study, Eta, StudyEvent, StudyObserver, StudyOutcome, StudySettings,
+};
 
 /// Errors of a study: a bad preset or request (named), or what the pipeline reports.
 #[derive(Debug, thiserror::Error)]

@@ -76,9 +76,9 @@ fn model_size(spec: &str, cache: &Cache, catalog: &Catalog) -> Result<ModelSize>
         }
         Err(_) => {
             let path = Path::new(spec);
-            let bytes = std::fs::metadata(path).map(|m| m.len()).map_err(|e| {
-                Error::Input(format!("model {spec}: cannot read it ({e})"))
-            })?;
+            let bytes = std::fs::metadata(path)
+                .map(|m| m.len())
+                .map_err(|e| Error::Input(format!("model {spec}: cannot read it ({e})")))?;
             Ok(ModelSize {
                 bytes,
                 cached: true,
@@ -94,7 +94,10 @@ pub fn plan(preset: &Preset, req: &StudyRequest, cache: &Cache) -> Result<StudyP
     let catalog = Catalog::builtin();
     let budget = preset.budget(req.budget);
     let models: Vec<String> = if req.models.is_empty() {
-        budget.models.clone().unwrap_or_else(|| preset.models.clone())
+        budget
+            .models
+            .clone()
+            .unwrap_or_else(|| preset.models.clone())
     } else {
         req.models.clone()
     };
@@ -106,8 +109,12 @@ pub fn plan(preset: &Preset, req: &StudyRequest, cache: &Cache) -> Result<StudyP
                 if preset.quant.is_empty() { "" } else { " and which it quantizes" }
             )));
         }
-        trilemma_runner::open::check_spec(m)
-            .map_err(|e| Error::Input(format!("--models {m}: study {} cannot use it: {e}", preset.name)))?;
+        trilemma_runner::open::check_spec(m).map_err(|e| {
+            Error::Input(format!(
+                "--models {m}: study {} cannot use it: {e}",
+                preset.name
+            ))
+        })?;
     }
     let tasks: Vec<String> = if req.tasks.is_empty() {
         budget
@@ -166,11 +173,13 @@ pub fn plan(preset: &Preset, req: &StudyRequest, cache: &Cache) -> Result<StudyP
             quant
                 .iter()
                 .map(|q| {
-                    let target_bits = trilemma_analysis::quant::precision_bits(q.name).unwrap_or(16.0);
+                    let target_bits =
+                        trilemma_analysis::quant::precision_bits(q.name).unwrap_or(16.0);
                     let est = size.bytes as f64 * target_bits / size.bits.unwrap_or(4.5);
-                    let cached = size.sha256.as_deref().is_some_and(|sha| {
-                        quantize::derived_path(&derived_dir, sha, *q).is_file()
-                    });
+                    let cached = size
+                        .sha256
+                        .as_deref()
+                        .is_some_and(|sha| quantize::derived_path(&derived_dir, sha, *q).is_file());
                     if !cached {
                         disk_needed += est as u64;
                     }
@@ -193,10 +202,16 @@ pub fn plan(preset: &Preset, req: &StudyRequest, cache: &Cache) -> Result<StudyP
     // Each item's record and the summaries: a few KB.
     disk_needed += items as u64 * 4096;
     std::fs::create_dir_all(cache.root()).map_err(|e| {
-        Error::Input(format!("cache {}: cannot create it ({e})", cache.root().display()))
+        Error::Input(format!(
+            "cache {}: cannot create it ({e})",
+            cache.root().display()
+        ))
     })?;
     let disk_free = fs2::available_space(cache.root()).map_err(|e| {
-        Error::Input(format!("cache {}: cannot read its free space ({e})", cache.root().display()))
+        Error::Input(format!(
+            "cache {}: cannot read its free space ({e})",
+            cache.root().display()
+        ))
     })?;
     check_disk(
         disk_needed,
@@ -300,11 +315,19 @@ mod tests {
 
     #[test]
     fn a_budget_over_the_free_disk_is_refused_with_both_figures() {
-        let e = check_disk(3_000_000_000, 1_000_000_000, "budget full of study slim-eval", Path::new("/c"))
-            .unwrap_err()
-            .to_string();
+        let e = check_disk(
+            3_000_000_000,
+            1_000_000_000,
+            "budget full of study slim-eval",
+            Path::new("/c"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("budget full of study slim-eval"), "{e}");
-        assert!(e.contains("3.00 GB") && e.contains("1.00 GB") && e.contains("/c"), "{e}");
+        assert!(
+            e.contains("3.00 GB") && e.contains("1.00 GB") && e.contains("/c"),
+            "{e}"
+        );
         assert!(check_disk(1, 1, "x", Path::new("/c")).is_ok());
     }
 

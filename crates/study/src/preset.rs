@@ -14,7 +14,10 @@ pub const BUILTIN: [(&str, &str); 3] = [
         "studies/slm-bench.toml",
         include_str!("../../../studies/slm-bench.toml"),
     ),
-    ("studies/per.toml", include_str!("../../../studies/per.toml")),
+    (
+        "studies/per.toml",
+        include_str!("../../../studies/per.toml"),
+    ),
     (
         "studies/slim-eval.toml",
         include_str!("../../../studies/slim-eval.toml"),
@@ -208,7 +211,11 @@ impl Preset {
                 .map_err(|e| at("quant", "quant", e.to_string()))?;
         }
         if self.batch_size == 0 {
-            return Err(at("batch_size", "batch_size", "0 is not a batch size".into()));
+            return Err(at(
+                "batch_size",
+                "batch_size",
+                "0 is not a batch size".into(),
+            ));
         }
         for b in [BudgetName::Smoke, BudgetName::Standard, BudgetName::Full] {
             let budget = self.budget(b);
@@ -235,7 +242,7 @@ impl Preset {
                 trilemma_engine_gguf::quantize::QuantType::parse(q)
                     .map_err(|e| at(&key("quant"), q, e.to_string()))?;
             }
-            if !(budget.idle_baseline_s >= 0.0) {
+            if budget.idle_baseline_s.is_nan() || budget.idle_baseline_s < 0.0 {
                 return Err(at(
                     &key("idle_baseline_s"),
                     "idle_baseline_s",
@@ -278,7 +285,10 @@ mod tests {
             let p = Preset::parse(file, text).unwrap();
             assert_eq!(file, format!("studies/{}.toml", p.name));
             let smoke = p.budget(BudgetName::Smoke);
-            assert!(smoke.limit.is_some_and(|l| l <= 5), "{file}: smoke is a few items");
+            assert!(
+                smoke.limit.is_some_and(|l| l <= 5),
+                "{file}: smoke is a few items"
+            );
             assert_eq!(
                 smoke.models.as_deref(),
                 Some(&["smollm2-135m".to_string(), "gemma3-270m".to_string()][..]),
@@ -289,7 +299,9 @@ mod tests {
 
     #[test]
     fn an_unknown_key_names_file_line_and_key() {
-        let text = BUILTIN[1].1.replace("batch_size = 1", "batch_size = 1\nbatchsize = 2");
+        let text = BUILTIN[1]
+            .1
+            .replace("batch_size = 1", "batch_size = 1\nbatchsize = 2");
         let e = Preset::parse("my.toml", &text).unwrap_err().to_string();
         assert!(e.contains("my.toml"), "{e}");
         assert!(e.contains("batchsize"), "{e}");
@@ -298,9 +310,10 @@ mod tests {
 
     #[test]
     fn a_budget_naming_a_foreign_task_is_refused_with_its_line() {
-        let text = BUILTIN[1]
-            .1
-            .replace("tasks = [\"arc-easy\", \"hellaswag\"]", "tasks = [\"boolq\"]");
+        let text = BUILTIN[1].1.replace(
+            "tasks = [\"arc-easy\", \"hellaswag\"]",
+            "tasks = [\"boolq\"]",
+        );
         let e = Preset::parse("p.toml", &text).unwrap_err().to_string();
         assert!(e.contains("budget.smoke.tasks"), "{e}");
         assert!(e.contains("boolq"), "{e}");
@@ -310,6 +323,9 @@ mod tests {
     #[test]
     fn unknown_study_lists_the_known_ones() {
         let e = find("nope").unwrap_err().to_string();
-        assert!(e.contains("per") && e.contains("slm-bench") && e.contains("slim-eval"), "{e}");
+        assert!(
+            e.contains("per") && e.contains("slm-bench") && e.contains("slim-eval"),
+            "{e}"
+        );
     }
 }

@@ -162,7 +162,9 @@ impl Adapter<'_> {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
         self.sizes
             .iter()
-            .find(|(t, _)| name.contains(&format!("__{}__", trilemma_runner::evaluate::clean_name(t))))
+            .find(|(t, _)| {
+                name.contains(&format!("__{}__", trilemma_runner::evaluate::clean_name(t)))
+            })
             .map_or(0, |(_, n)| *n)
     }
 }
@@ -346,12 +348,15 @@ pub fn build_report(plan: &StudyPlan, runs_dir: &Path) -> Result<StudyReport> {
         "{} model file(s) x {} task(s), {}; batch size {}.",
         plan.models.len() * plan.quant.len().max(1),
         plan.tasks.len(),
-        plan.limit
-            .map_or("every item".to_string(), |l| format!("at most {l} items per task")),
+        plan.limit.map_or("every item".to_string(), |l| format!(
+            "at most {l} items per task"
+        )),
         p.batch_size
     )];
     if plan.idle_baseline_s == 0.0 {
-        notes.push("No idle baseline was measured at this budget: energy is not idle-subtracted.".into());
+        notes.push(
+            "No idle baseline was measured at this budget: energy is not idle-subtracted.".into(),
+        );
     }
     if plan.limit.is_some_and(|l| l < 50) {
         notes.push(

@@ -9,7 +9,9 @@ use std::sync::atomic::AtomicBool;
 
 use trilemma_analysis::study::{Cell, StudyReport};
 use trilemma_assets::Cache;
-use trilemma_study::{find, plan, run_study, BudgetName, StudyObserver, StudyRequest, StudySettings};
+use trilemma_study::{
+    find, plan, run_study, BudgetName, StudyObserver, StudyRequest, StudySettings,
+};
 
 struct Quiet;
 impl StudyObserver for Quiet {}
@@ -39,34 +41,8 @@ fn request(out: &Path) -> StudyRequest {
     }
 }
 
-/// The figures' positions without the figures: each cell as `#` (figure), `t` (text) or
-/// `–` (missing), which holds whatever this machine measures.
 fn shape(r: &StudyReport) -> String {
-    let mut s = String::new();
-    for t in &r.tables {
-        s.push_str(&format!(
-            "[{}] {}\n  {}\n",
-            t.id,
-            t.columns
-                .iter()
-                .map(|c| c.heading.as_str())
-                .collect::<Vec<_>>()
-                .join(" | "),
-            t.rows.len()
-        ));
-        for row in &t.rows {
-            let cells: Vec<&str> = row
-                .iter()
-                .map(|c| match c {
-                    Cell::Number { .. } => "#",
-                    Cell::Text { .. } => "t",
-                    Cell::Missing { .. } => "–",
-                })
-                .collect();
-            s.push_str(&format!("  {}\n", cells.join(" ")));
-        }
-    }
-    s
+    r.shape()
 }
 
 fn smoke(name: &str) -> StudyReport {
@@ -80,7 +56,10 @@ fn smoke(name: &str) -> StudyReport {
     }
     let r = done.report.unwrap();
     for t in &r.tables {
-        assert_eq!(t.rows.iter().map(Vec::len).max().unwrap_or(t.columns.len()), t.columns.len());
+        assert_eq!(
+            t.rows.iter().map(Vec::len).max().unwrap_or(t.columns.len()),
+            t.columns.len()
+        );
         for row in &t.rows {
             assert_eq!(row.len(), t.columns.len(), "{name} {}: ragged row", t.id);
             for c in row {
@@ -90,7 +69,12 @@ fn smoke(name: &str) -> StudyReport {
             }
         }
         for c in &t.columns {
-            assert!(!c.how.is_empty() && !c.differs.is_empty(), "{name} {}: {} has notes", t.id, c.key);
+            assert!(
+                !c.how.is_empty() && !c.differs.is_empty(),
+                "{name} {}: {} has notes",
+                t.id,
+                c.key
+            );
         }
     }
     // Resuming a finished study evaluates nothing again and gives the same tables.
@@ -117,7 +101,9 @@ fn slm_bench_smoke_has_the_leaderboard_and_every_metric_family() {
         .sum();
     assert!(golds >= 14.0, "{golds} golds");
     let keys: Vec<&str> = r.tables[1].columns.iter().map(|c| c.key.as_str()).collect();
-    for k in ["accuracy", "runtime", "flops", "memory", "energy", "co2", "cost", "medals"] {
+    for k in [
+        "accuracy", "runtime", "flops", "memory", "energy", "co2", "cost", "medals",
+    ] {
         assert!(keys.contains(&k), "{k}");
     }
 }
@@ -127,7 +113,15 @@ fn per_smoke_has_per_ranks_and_the_published_tables() {
     let r = smoke("per");
     insta::assert_snapshot!("per_shape", shape(&r));
     let ids: Vec<&str> = r.tables.iter().map(|t| t.id.as_str()).collect();
-    assert_eq!(ids, ["per-arc-easy", "per-hellaswag", "per-ranks", "per-published"]);
+    assert_eq!(
+        ids,
+        [
+            "per-arc-easy",
+            "per-hellaswag",
+            "per-ranks",
+            "per-published"
+        ]
+    );
 }
 
 #[test]
@@ -135,14 +129,22 @@ fn slim_eval_smoke_names_each_variants_source_precision() {
     let r = smoke("slim-eval");
     insta::assert_snapshot!("slim_eval_shape", shape(&r));
     let t2 = &r.tables[0];
-    assert!(t2
-        .rows
-        .iter()
-        .all(|row| row[1].show().contains("derived from")), "{:?}", t2.rows);
+    assert!(
+        t2.rows
+            .iter()
+            .all(|row| row[1].show().contains("derived from")),
+        "{:?}",
+        t2.rows
+    );
     // Two models, each with a step below its highest precision.
     assert_eq!(r.tables[1].rows.len(), 2);
     let objectives: Vec<String> = r.tables[2].rows.iter().map(|row| row[0].show()).collect();
-    for o in ["accuracy-critical", "latency-critical", "energy-constrained", "memory-constrained"] {
+    for o in [
+        "accuracy-critical",
+        "latency-critical",
+        "energy-constrained",
+        "memory-constrained",
+    ] {
         assert!(objectives.iter().any(|x| x == o), "{o}: {objectives:?}");
     }
 }
@@ -152,12 +154,18 @@ fn bad_requests_fail_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::from_env();
     let e = find("no-such-study").unwrap_err().to_string();
-    assert!(e.contains("no-such-study") && e.contains("slim-eval"), "{e}");
+    assert!(
+        e.contains("no-such-study") && e.contains("slim-eval"),
+        "{e}"
+    );
     let per = find("per").unwrap();
     let mut req = request(dir.path());
     req.tasks = vec!["boolq".into()];
     let e = plan(&per, &req, &cache).unwrap_err().to_string();
-    assert!(e.contains("boolq") && e.contains("cannot use") && e.contains("seed 001"), "{e}");
+    assert!(
+        e.contains("boolq") && e.contains("cannot use") && e.contains("seed 001"),
+        "{e}"
+    );
     let mut req = request(dir.path());
     req.models = vec!["http://127.0.0.1:1/v1".into()];
     let e = plan(&per, &req, &cache).unwrap_err().to_string();
@@ -165,7 +173,10 @@ fn bad_requests_fail_before_anything_runs() {
     let mut req = request(dir.path());
     req.models = vec![dir.path().join("missing.gguf").display().to_string()];
     let e = plan(&per, &req, &cache).unwrap_err().to_string();
-    assert!(e.contains("missing.gguf") && e.contains("no such file"), "{e}");
+    assert!(
+        e.contains("missing.gguf") && e.contains("no such file"),
+        "{e}"
+    );
     // Nothing was written.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -255,9 +255,7 @@ mod tests {
         let mistral = t
             .rows
             .iter()
-            .find(|r| {
-                r[0] == Cell::text("GSM8K (Table 1)") && r[1] == Cell::text("Mistral-7B")
-            })
+            .find(|r| r[0] == Cell::text("GSM8K (Table 1)") && r[1] == Cell::text("Mistral-7B"))
             .unwrap();
         assert_eq!(mistral[2], Cell::num(0.2837, 4));
         match &mistral[3] {

@@ -61,9 +61,7 @@ pub fn to_markdown(r: &StudyReport) -> String {
 }
 
 pub fn to_html(r: &StudyReport) -> String {
-    let mut s = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>",
-    );
+    let mut s = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>");
     let _ = write!(
         s,
         "Study {} (seed {})</title><style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child,td:nth-child(2){{text-align:left}}.miss{{color:#999}}.notes{{font-size:90%;color:#333}}nav a{{margin-right:1em}}</style></head><body>",

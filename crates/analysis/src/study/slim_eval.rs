@@ -151,8 +151,7 @@ pub fn slim_eval_tables(report: &Report, runs: &[RunEntry]) -> Result<Vec<StudyT
     out.push(StudyTable {
         id: "table2".into(),
         title: "Table II: each model at each precision".into(),
-        caption: "Absolute figures; accuracy per task, the rest averaged over the tasks."
-            .into(),
+        caption: "Absolute figures; accuracy per task, the rest averaged over the tasks.".into(),
         columns: cols,
         rows,
     });
@@ -257,8 +256,7 @@ pub fn slim_eval_tables(report: &Report, runs: &[RunEntry]) -> Result<Vec<StudyT
             accuracy: mean(&m.accuracy.values().copied().collect::<Vec<_>>()),
             latency: mean(&m.latency_s),
             energy: m.energy_j.as_deref().map(mean),
-            item_scores: (!shared.is_empty())
-                .then(|| shared.iter().map(|k| m.items[*k]).collect()),
+            item_scores: (!shared.is_empty()).then(|| shared.iter().map(|k| m.items[*k]).collect()),
         })
         .collect();
     let mut rows: Vec<Vec<Cell>> = Vec::new();

@@ -102,8 +102,8 @@ pub struct StudyTable {
 
 impl StudyTable {
     /// The table's shape without its contents: id, headings, row count, and per row which
-    /// cells are figures (`#`), texts (`t`) and missing (`–`). It holds whatever a machine
-    /// measures, so snapshot tests hold it.
+    /// cells are texts (`t`) and which figures (`#`: a figure, or why there is none; a
+    /// meter may read on one machine and not on another). Snapshot tests hold it.
     pub fn shape(&self) -> String {
         let mut s = format!(
             "[{}] {} rows\n  {}\n",
@@ -120,8 +120,7 @@ impl StudyTable {
                 .iter()
                 .map(|c| match c {
                     Cell::Text { .. } => "t",
-                    Cell::Number { .. } => "#",
-                    Cell::Missing { .. } => "–",
+                    Cell::Number { .. } | Cell::Missing { .. } => "#",
                 })
                 .collect();
             s.push_str(&format!("  {}\n", cells.join(" ")));

@@ -90,7 +90,8 @@ fn slm_bench_smoke_has_the_leaderboard_and_every_metric_family() {
     insta::assert_snapshot!("slm_bench_shape", shape(&r));
     let board = &r.tables[0];
     assert_eq!(board.id, "medals");
-    // Two tasks x seven metrics: at least one gold per (task, metric).
+    // Two tasks x the four metrics every run has (accuracy, runtime, FLOPs, memory; energy,
+    // CO2 and cost need the meters to have read during the run): a gold each at least.
     let golds: f64 = board
         .rows
         .iter()
@@ -99,7 +100,7 @@ fn slm_bench_smoke_has_the_leaderboard_and_every_metric_family() {
             _ => 0.0,
         })
         .sum();
-    assert!(golds >= 14.0, "{golds} golds");
+    assert!(golds >= 8.0, "{golds} golds");
     let keys: Vec<&str> = r.tables[1].columns.iter().map(|c| c.key.as_str()).collect();
     for k in [
         "accuracy", "runtime", "flops", "memory", "energy", "co2", "cost", "medals",

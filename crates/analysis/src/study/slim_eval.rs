@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{Cell, Column, StudyTable};
 use crate::quant::{self, precision_bits, Variant};
-use crate::recommend::{recommend, Candidate};
+use crate::recommend::{recommend, Candidate, Objective};
 use crate::report::{Report, RunEntry};
 use crate::Result;
 
@@ -143,7 +143,7 @@ pub fn slim_eval_tables(report: &Report, runs: &[RunEntry]) -> Result<Vec<StudyT
             row.push(Cell::opt(
                 m.energy_j.as_deref().map(mean),
                 3,
-                "no energy source ran",
+                "no energy reading: the run was shorter than the meters need",
             ));
             row
         })
@@ -212,13 +212,13 @@ pub fn slim_eval_tables(report: &Report, runs: &[RunEntry]) -> Result<Vec<StudyT
                 Cell::text(&d.baseline),
                 Cell::num(d.speedup, 2),
                 Cell::num(d.memory_change_pct, 1),
-                Cell::opt(d.energy_reduction_pct, 1, "no energy source ran"),
+                Cell::opt(d.energy_reduction_pct, 1, "no energy reading: the run was shorter than the meters need"),
             ];
             for t in &tasks {
                 row.push(Cell::opt(
                     d.accuracy_drop_pct.get(t).copied(),
                     1,
-                    "not run at both precisions",
+                    "no relative change: the baseline scored 0, or one precision did not run this task",
                 ));
             }
             row
@@ -261,7 +261,8 @@ pub fn slim_eval_tables(report: &Report, runs: &[RunEntry]) -> Result<Vec<StudyT
         .collect();
     let mut rows: Vec<Vec<Cell>> = Vec::new();
     if !cands.is_empty() {
-        for r in recommend(&cands)? {
+        let recs = recommend(&cands)?;
+        for r in &recs {
             rows.push(vec![
                 Cell::text(r.objective.label()),
                 Cell::text(&r.choice),
@@ -271,6 +272,16 @@ pub fn slim_eval_tables(report: &Report, runs: &[RunEntry]) -> Result<Vec<StudyT
                 Cell::opt(r.margin, 4, "one candidate"),
                 Cell::text(&r.significance),
             ]);
+        }
+        // Energy-constrained and balanced need energy on every variant.
+        for o in [Objective::EnergyConstrained, Objective::Balanced] {
+            if !recs.iter().any(|r| r.objective == o) {
+                let why =
+                    "a variant has no energy reading (its run was shorter than the meters need)";
+                let mut row = vec![Cell::text(o.label())];
+                row.extend((0..4).map(|_| Cell::missing(why)));
+                rows.push(row);
+            }
         }
         // Memory-constrained: the lowest peak memory.
         let mem: Option<Vec<f64>> = measured.iter().map(|m| m.memory_mb).collect();

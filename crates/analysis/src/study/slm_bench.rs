@@ -56,21 +56,21 @@ const METRICS: [Metric; 7] = [
         family: Family::Consumption,
         dir: Direction::LowerIsBetter,
         value: |r| r.energy_j,
-        why_missing: "no energy source ran",
+        why_missing: "no energy reading: the run was shorter than the meters need",
     },
     Metric {
         key: "co2",
         family: Family::Consumption,
         dir: Direction::LowerIsBetter,
         value: |r| r.co2_g.map(|g| g * 1e3),
-        why_missing: "no energy source ran",
+        why_missing: "no energy reading: the run was shorter than the meters need",
     },
     Metric {
         key: "cost",
         family: Family::Consumption,
         dir: Direction::LowerIsBetter,
         value: |r| r.cost_usd.map(|c| c * 1e6),
-        why_missing: "no energy source ran",
+        why_missing: "no energy reading: the run was shorter than the meters need",
     },
 ];
 

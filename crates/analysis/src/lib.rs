@@ -12,9 +12,10 @@ pub mod recommend;
 pub mod report;
 pub mod score;
 pub mod serving;
+pub mod study;
 pub mod table;
 
 pub use error::{Error, Result};
 pub use pareto::{non_dominated, pareto_2d};
-pub use score::{medals, min_max, om, per, weight_grid, Direction, OmWeights};
+pub use score::{medals, min_max, om, per, weight_grid, Direction, Medals, OmWeights};
 pub use table::Table;

@@ -31,6 +31,7 @@ pub use html::to_html;
 pub use json::to_json;
 pub use markdown::to_markdown;
 pub use read::{load_runs, RunEntry};
+pub(crate) use svg::esc as svg_esc;
 pub use types::{EnergyProvenance, Frontiers, Group, Provenance, Ranking, Report, Row};
 
 /// A figure with `digits` decimals, or `-` when absent (Markdown and CSV cells).

@@ -1,4 +1,4 @@
-//! Composite scores: seed 001's PER, seed 004's OM, and seed 000's medal count.
+//! Composite scores: seed 001's PER, seed 004's OM, and seed 000's medals.
 
 use serde::{Deserialize, Serialize};
 
@@ -212,11 +212,43 @@ pub fn ranks(scores: &[f64]) -> Vec<usize> {
         .collect()
 }
 
-/// Seed 000's gold-medal count: for each metric, every row holding the best value gets a
-/// medal (ties share it). Returns one count per row.
-pub fn medals(metrics: &[(&[f64], Direction)]) -> Result<Vec<usize>> {
+/// Seed 000's medals of one row: how many metrics it placed first, second and third on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Medals {
+    pub gold: usize,
+    pub silver: usize,
+    pub bronze: usize,
+}
+
+impl Medals {
+    pub fn total(&self) -> usize {
+        self.gold + self.silver + self.bronze
+    }
+
+    /// Adds another tally (one task's medals to a model's study-wide count).
+    pub fn add(&mut self, o: Medals) {
+        self.gold += o.gold;
+        self.silver += o.silver;
+        self.bronze += o.bronze;
+    }
+
+    /// `gold/silver/bronze`, as the tables show it.
+    pub fn label(&self) -> String {
+        format!("{}/{}/{}", self.gold, self.silver, self.bronze)
+    }
+
+    /// Olympic order: more golds first, then silvers, then bronzes.
+    pub fn olympic_cmp(&self, o: &Medals) -> std::cmp::Ordering {
+        (o.gold, o.silver, o.bronze).cmp(&(self.gold, self.silver, self.bronze))
+    }
+}
+
+/// Seed 000's medals: for each metric, rows are placed by competition ranking (one plus
+/// the number of rows strictly better, so ties share a place and the next place is
+/// skipped); first place is gold, second silver, third bronze. Returns one tally per row.
+pub fn medals(metrics: &[(&[f64], Direction)]) -> Result<Vec<Medals>> {
     let n = metrics.first().map_or(0, |(xs, _)| xs.len());
-    let mut counts = vec![0; n];
+    let mut counts = vec![Medals::default(); n];
     for (xs, dir) in metrics {
         if xs.len() != n {
             return Err(Error::Invalid {
@@ -225,15 +257,13 @@ pub fn medals(metrics: &[(&[f64], Direction)]) -> Result<Vec<usize>> {
             });
         }
         check_finite("medals", xs)?;
-        let best = xs
-            .iter()
-            .copied()
-            .reduce(|a, b| if dir.better(b, a) { b } else { a });
-        if let Some(best) = best {
-            for (c, x) in counts.iter_mut().zip(xs.iter()) {
-                if *x == best {
-                    *c += 1;
-                }
+        for (c, x) in counts.iter_mut().zip(xs.iter()) {
+            let place = 1 + xs.iter().filter(|o| dir.better(**o, *x)).count();
+            match place {
+                1 => c.gold += 1,
+                2 => c.silver += 1,
+                3 => c.bronze += 1,
+                _ => {}
             }
         }
     }
@@ -265,14 +295,25 @@ mod tests {
     }
 
     #[test]
-    fn medals_share_ties() {
-        let acc = [0.5, 0.7, 0.7];
-        let lat = [1.0, 2.0, 3.0];
+    fn medals_share_ties_and_skip_the_next_place() {
+        let acc = [0.5, 0.7, 0.7, 0.1];
+        let lat = [1.0, 2.0, 3.0, 4.0];
         let m = medals(&[
             (&acc[..], Direction::HigherIsBetter),
             (&lat[..], Direction::LowerIsBetter),
         ])
         .unwrap();
-        assert_eq!(m, vec![1, 1, 1]);
+        let t = |gold, silver, bronze| Medals {
+            gold,
+            silver,
+            bronze,
+        };
+        // Accuracy: two golds share first, 0.5 is third (bronze), 0.1 fourth.
+        // Latency: 1.0 gold, 2.0 silver, 3.0 bronze.
+        assert_eq!(m, vec![t(1, 0, 1), t(1, 1, 0), t(1, 0, 1), t(0, 0, 0)]);
+        assert_eq!(m[0].label(), "1/0/1");
+        let mut sorted = m.clone();
+        sorted.sort_by(|a, b| a.olympic_cmp(b));
+        assert_eq!(sorted[0], t(1, 1, 0));
     }
 }

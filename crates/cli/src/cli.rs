@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::cmd_study;
 use crate::cmd_sweep;
 use crate::{
     cmd_analyze, cmd_assets, cmd_bench, cmd_compare, cmd_judge, cmd_load, cmd_report, cmd_run,
@@ -43,6 +44,8 @@ pub enum Command {
     Load(cmd_load::LoadArgs),
     /// Compare two runs item by item (paired bootstrap), or a run against lm-eval's samples.
     Compare(cmd_compare::CompareArgs),
+    /// Rerun a seed's study (slm-bench, per, slim-eval) with its tables: list, show NAME, or NAME.
+    Study(cmd_study::StudyArgs),
     /// Score a run's responses with a judge model on a rubric (LLM as a judge).
     Judge(cmd_judge::JudgeArgs),
     /// Benchmarks of Trilemma itself against peers.
@@ -64,7 +67,7 @@ pub struct CompletionsArgs {
 
 /// `trilemma --help` lists the commands under what a user wants to do, in this order.
 pub const GROUPS: &[(&str, &[&str])] = &[
-    ("Measure", &["run", "sweep", "judge"]),
+    ("Measure", &["run", "sweep", "study", "judge"]),
     ("Compare", &["compare"]),
     ("Analyse", &["report", "analyze", "score"]),
     ("Serve", &["serve", "cascade"]),
@@ -126,6 +129,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => cmd_run::run(&args),
         Command::Sweep(args) => cmd_sweep::run(&args),
+        Command::Study(args) => cmd_study::run(&args),
         Command::Assets(cmd) => cmd_assets::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Bench(cmd) => cmd_bench::run(&cmd).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => cmd_serve::run(&args).map(|()| ExitCode::SUCCESS),

@@ -12,6 +12,7 @@ mod cmd_report;
 mod cmd_run;
 mod cmd_score;
 mod cmd_serve;
+mod cmd_study;
 mod cmd_sweep;
 mod output;
 mod preflight;

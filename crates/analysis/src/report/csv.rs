@@ -22,8 +22,12 @@ pub fn to_csv(r: &Report) -> Result<String> {
         "memory_mb",
         "energy_j",
         "energy_source",
+        "co2_g",
+        "cost_usd",
         "per",
-        "medals",
+        "gold",
+        "silver",
+        "bronze",
         "pareto",
     ])
     .map_err(err)?;
@@ -41,8 +45,12 @@ pub fn to_csv(r: &Report) -> Result<String> {
                 opt(row.memory_mb, 1).replace('-', ""),
                 opt(row.energy_j, 6).replace('-', ""),
                 row.energy_source.clone().unwrap_or_default(),
+                opt(row.co2_g, 9).replace('-', ""),
+                opt(row.cost_usd, 12).replace('-', ""),
                 opt(row.per, 4).replace('-', ""),
-                row.medals.to_string(),
+                row.medals.gold.to_string(),
+                row.medals.silver.to_string(),
+                row.medals.bronze.to_string(),
                 row.frontiers.all_axes.to_string(),
             ])
             .map_err(err)?;

@@ -23,6 +23,8 @@ fn preferred_energy(s: &RunSummary) -> Option<&EnergySummary> {
 
 const MB: f64 = 1024.0 * 1024.0;
 
+const J_PER_KWH: f64 = 3.6e6;
+
 fn row_of(run: &RunEntry, id: &Identity) -> Result<Row> {
     let s = &run.summary;
     let est = s
@@ -53,6 +55,7 @@ fn row_of(run: &RunEntry, id: &Identity) -> Result<Row> {
     let e = preferred_energy(s);
     Ok(Row {
         label: String::new(),
+        dir: run.dir.clone(),
         run_id: s.run_id.clone(),
         model: id.name.clone(),
         sha256: id.file.clone(),
@@ -75,8 +78,14 @@ fn row_of(run: &RunEntry, id: &Identity) -> Result<Row> {
         energy_j: e.map(|e| e.per_sample_j),
         energy_source: e.map(|e| e.source.label().to_string()),
         energy_is_estimate: e.is_some_and(|e| e.source == EnergySource::Estimate),
+        co2_g: e.map(|e| e.per_sample_j / J_PER_KWH * e.grid_g_per_kwh),
+        cost_usd: e.map(|e| e.per_sample_j / J_PER_KWH * e.price_usd_per_kwh),
+        flops: s
+            .flops_estimate
+            .filter(|_| s.samples > 0)
+            .map(|f| f / s.samples as f64),
         per: None,
-        medals: 0,
+        medals: crate::score::Medals::default(),
         frontiers: Frontiers::default(),
     })
 }

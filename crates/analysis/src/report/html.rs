@@ -48,7 +48,7 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
         );
         let _ = writeln!(
             s,
-            "<table><tr><th>name</th><th>{} ↑</th><th>95% CI</th><th>latency ms/sample ↓</th><th>p95 ms ↓</th><th>throughput ↑<br>({})</th><th>memory MiB ↓</th><th>energy J/sample ↓</th><th>PER ↑</th><th>medals</th><th>Pareto (all axes)</th></tr>",
+            "<table><tr><th>name</th><th>{} ↑</th><th>95% CI</th><th>latency ms/sample ↓</th><th>p95 ms ↓</th><th>throughput ↑<br>({})</th><th>memory MiB ↓</th><th>energy J/sample ↓</th><th>CO2 mg/sample ↓</th><th>cost µUSD/sample ↓</th><th>PER ↑</th><th>medals<br>(gold/silver/bronze)</th><th>Pareto (all axes)</th></tr>",
             esc(&g.primary_metric),
             if g.level == "token" { "output tok/s" } else { "samples/s" }
         );
@@ -65,7 +65,7 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
             };
             let _ = writeln!(
                 s,
-                "<tr{}><td>{}</td><td>{:.4}</td><td>[{:.4}, {:.4}]</td><td>{:.1}</td><td>{:.1}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr{}><td>{}</td><td>{:.4}</td><td>[{:.4}, {:.4}]</td><td>{:.1}</td><td>{:.1}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 if row.frontiers.all_axes { " class=\"front\"" } else { "" },
                 esc(&row.label),
                 row.accuracy,
@@ -76,8 +76,10 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto;max-height:300
                 row.per_throughput,
                 opt(row.memory_mb, 1),
                 energy,
+                opt(row.co2_g.map(|g| g * 1e3), 4),
+                opt(row.cost_usd.map(|c| c * 1e6), 4),
                 opt(row.per, 3),
-                row.medals,
+                row.medals.label(),
                 if row.frontiers.all_axes { "yes" } else { "no" }
             );
         }

@@ -32,14 +32,14 @@ pub fn to_markdown(r: &Report) -> String {
         let _ = writeln!(s, "{}\n", g.per_note);
         let _ = writeln!(
             s,
-            "| name | {} (higher better) | latency s/sample (lower better) | throughput | memory MB | energy J/sample | PER | medals | Pareto |",
+            "| name | {} (higher better) | latency s/sample (lower better) | throughput | memory MB | energy J/sample | CO2 mg/sample | cost µUSD/sample | PER | medals g/s/b | Pareto |",
             g.primary_metric
         );
-        s.push_str("|---|---|---|---|---|---|---|---|---|\n");
+        s.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
         for row in &g.rows {
             let _ = writeln!(
                 s,
-                "| {} | {:.4} [{:.4}, {:.4}] | {:.4} | {:.2} | {} | {} | {} | {} | {} |",
+                "| {} | {:.4} [{:.4}, {:.4}] | {:.4} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
                 row.label,
                 row.accuracy,
                 row.accuracy_ci.0,
@@ -48,8 +48,10 @@ pub fn to_markdown(r: &Report) -> String {
                 row.per_throughput,
                 opt(row.memory_mb, 1),
                 energy_cell(row),
+                opt(row.co2_g.map(|g| g * 1e3), 4),
+                opt(row.cost_usd.map(|c| c * 1e6), 4),
                 opt(row.per, 3),
-                row.medals,
+                row.medals.label(),
                 if row.frontiers.all_axes { "yes" } else { "no" },
             );
         }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::fit::{text, width, Anchor, Font};
 
-pub(super) fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -20,6 +20,9 @@ pub struct Frontiers {
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub label: String,
+    /// The run directory the row was read from (for callers joining rows to runs).
+    #[serde(skip)]
+    pub dir: std::path::PathBuf,
     pub run_id: String,
     /// The model's display name, followed by the start of its file's SHA-256 where
     /// another model of the report, or another file of the same type, has that name.
@@ -51,8 +54,16 @@ pub struct Row {
     pub energy_j: Option<f64>,
     pub energy_source: Option<String>,
     pub energy_is_estimate: bool,
+    /// Grams of CO2 per sample: the preferred source's net energy at the run's grid
+    /// intensity (`--grid`).
+    pub co2_g: Option<f64>,
+    /// USD per sample: the preferred source's net energy at the run's price (`--price`).
+    pub cost_usd: Option<f64>,
+    /// Estimated FLOPs per sample (2 x parameters x tokens processed).
+    pub flops: Option<f64>,
     pub per: Option<f64>,
-    pub medals: usize,
+    /// Gold, silver and bronze within the group (seed 000's count over its metrics).
+    pub medals: crate::score::Medals,
     pub frontiers: Frontiers,
 }
 

@@ -48,7 +48,7 @@ impl Calibration {
                 continue;
             };
             let dir = summary.parent().unwrap_or(Path::new("."));
-            let sha = crate::replay::sha256_file(&dir.join("samples.jsonl"))?;
+            let sha = trilemma_assets::sha256_file(&dir.join("samples.jsonl"))?;
             if sha != run.samples_sha256 {
                 return bad(format!(
                     "tier {} was calibrated on {} (samples sha256 {}), the cascade file names {} (sha256 {sha}): recalibrate",

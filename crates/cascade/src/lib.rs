@@ -36,6 +36,9 @@ pub enum Error {
     Io { path: PathBuf, message: String },
     #[error(transparent)]
     Store(#[from] trilemma_store::Error),
+    /// Hashing a run's samples (the error names the file).
+    #[error(transparent)]
+    Assets(#[from] trilemma_assets::Error),
     /// Inputs that do not fit together (named).
     #[error("{0}")]
     Input(String),

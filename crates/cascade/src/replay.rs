@@ -2,11 +2,10 @@
 //! what it cost. Calibration replays the policy over this table without calling a model.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use trilemma_core::{EnergySource, SampleRecord};
+use trilemma_core::SampleRecord;
 use trilemma_store::run::RunDir;
 
 use crate::config::CascadeConfig;
@@ -66,15 +65,6 @@ impl Joined {
     }
 }
 
-/// SHA-256 of a file, hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
-}
-
 /// Reads one run per tier (in tier order) and joins their samples on item id.
 pub fn join_runs(cfg: &CascadeConfig, dirs: &[PathBuf]) -> Result<Joined> {
     if dirs.len() != cfg.tiers.len() {
@@ -111,7 +101,7 @@ pub fn join_runs(cfg: &CascadeConfig, dirs: &[PathBuf]) -> Result<Joined> {
         }
         let (j_per_token, energy_from) = energy_per_token(&run, tier.cost.joules_per_token);
         let primary = item_metric(&run.summary.primary_metric, records.values());
-        let samples_sha256 = sha256_file(&dir.join("samples.jsonl"))?;
+        let samples_sha256 = trilemma_assets::sha256_file(&dir.join("samples.jsonl"))?;
         runs.push((
             TierRun {
                 tier: tier.name.clone(),
@@ -205,12 +195,7 @@ fn item_metric<'a>(primary: &str, mut records: impl Iterator<Item = &'a SampleRe
 /// The run's measured energy per token (a measured source before the estimate), else the
 /// cascade file's figure.
 fn energy_per_token(run: &RunDir, configured: Option<f64>) -> (Option<f64>, Option<String>) {
-    let energy = &run.summary.energy;
-    let pick = energy
-        .iter()
-        .filter(|e| e.per_token_j > 0.0)
-        .min_by_key(|e| e.source == EnergySource::Estimate);
-    match (pick, configured) {
+    match (run.summary.per_token_energy(), configured) {
         (Some(e), _) => (Some(e.per_token_j), Some(e.source.label().to_string())),
         (None, Some(j)) => (Some(j), Some("cascade.toml joules_per_token".into())),
         (None, None) => (None, None),

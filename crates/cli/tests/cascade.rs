@@ -128,7 +128,7 @@ fn a_calibrated_cascade_serves_what_it_predicted() {
     let routes = cal["routes"].as_object().unwrap();
     assert_eq!(routes.len(), ITEMS);
     for (run, dir) in cal["runs"].as_array().unwrap().iter().zip([&small, &large]) {
-        let sha = trilemma_cascade::replay::sha256_file(&dir.join("samples.jsonl")).unwrap();
+        let sha = trilemma_assets::sha256_file(&dir.join("samples.jsonl")).unwrap();
         assert_eq!(run["samples_sha256"], sha);
     }
     // What the routes predict on all items is what the two halves report.

@@ -251,3 +251,14 @@ pub struct RunSummary {
     /// True when the run stopped before every sample was done.
     pub partial: bool,
 }
+
+impl RunSummary {
+    /// The energy entry a cost per token is read from: a measured source before the
+    /// estimate, and only one with a positive figure per token.
+    pub fn per_token_energy(&self) -> Option<&EnergySummary> {
+        self.energy
+            .iter()
+            .filter(|e| e.per_token_j > 0.0)
+            .min_by_key(|e| !e.source.is_measurement())
+    }
+}

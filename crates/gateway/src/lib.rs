@@ -167,12 +167,7 @@ fn tier_energy(t: &trilemma_cascade::Tier) -> Result<Option<(f64, String)>> {
     if let Some(path) = &t.cost.summary {
         let s: trilemma_core::RunSummary = trilemma_store::read_json(path)
             .map_err(|e| Error::Input(format!("tier {}: cost.summary: {e}", t.name)))?;
-        let pick = s
-            .energy
-            .iter()
-            .filter(|e| e.per_token_j > 0.0)
-            .min_by_key(|e| e.source == trilemma_core::EnergySource::Estimate);
-        if let Some(e) = pick {
+        if let Some(e) = s.per_token_energy() {
             return Ok(Some((
                 e.per_token_j,
                 format!("{} J/token of {}", e.source.label(), path.display()),

@@ -46,7 +46,10 @@ pub(crate) async fn call(
     body: &Value,
 ) -> Result<Value, CallError> {
     let url = format!("{}/{path}", ep.base_url.trim_end_matches('/'));
-    let bytes = serde_json::to_vec(body).map_err(|e| CallError::Failed(e.to_string()))?;
+    // Encoded once; each attempt shares the buffer (a reference-counted clone).
+    let bytes = axum::body::Bytes::from(
+        serde_json::to_vec(body).map_err(|e| CallError::Failed(e.to_string()))?,
+    );
     let mut last = String::new();
     for attempt in 0..=ep.retries {
         if attempt > 0 {

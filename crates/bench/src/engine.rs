@@ -243,6 +243,7 @@ fn generation_speed(
                 prompt: prompt.to_string(),
                 max_tokens: MAX_NEW_TOKENS,
                 stop: vec![],
+                ..Default::default()
             }])
             .remove(0)?;
         let t = &g.timing;

@@ -193,6 +193,49 @@ fn echo_logprobs_line_up_with_the_tokens_they_score() {
     assert_eq!(plain["choices"][0]["text"], " Paris");
     assert_eq!(lp["top_logprobs"][tokens.len() - 1][" Paris"], paris);
     assert!(paris > -1.0, "{paris}");
+    // Five alternatives at every position but the first, the chosen token among the keys
+    // with its own logprob; the largest value is the chosen token's where it was the
+    // most likely. The same prompt as token ids scores the same.
+    let five = post(serde_json::json!({
+        "model": "smollm2-135m",
+        "prompt": "The capital of France is Paris",
+        "max_tokens": 0,
+        "echo": true,
+        "logprobs": 5,
+    }));
+    let lp5 = &five["choices"][0]["logprobs"];
+    assert_eq!(lp5["token_logprobs"], lp["token_logprobs"]);
+    let tops = lp5["top_logprobs"].as_array().unwrap();
+    assert!(tops[0].is_null());
+    for (i, top) in tops.iter().enumerate().skip(1) {
+        let m = top.as_object().unwrap();
+        assert!((5..=6).contains(&m.len()), "position {i}: {top}");
+        assert_eq!(m[tokens[i]], lp["token_logprobs"][i], "position {i}");
+        let best = m
+            .values()
+            .filter_map(|v| v.as_f64())
+            .fold(f64::MIN, f64::max);
+        let total: f64 = m.values().filter_map(|v| v.as_f64()).map(f64::exp).sum();
+        assert!(total <= 1.0 + 1e-6, "position {i}: {top}");
+        if i == tokens.len() - 1 {
+            assert_eq!(best, paris, "{top}");
+        }
+    }
+    // With max_tokens 1 (lm-evaluation-harness's request), the greedy next token follows
+    // the echoed prompt, and it is the most likely at its position.
+    let next = post(serde_json::json!({
+        "model": "smollm2-135m",
+        "prompt": "The capital of France is",
+        "max_tokens": 1,
+        "echo": true,
+        "logprobs": 3,
+    }));
+    let c = &next["choices"][0];
+    assert_eq!(c["text"], "The capital of France is Paris");
+    let n = c["logprobs"]["tokens"].as_array().unwrap().len();
+    assert_eq!(c["logprobs"]["tokens"][n - 1], " Paris");
+    let last = c["logprobs"]["token_logprobs"][n - 1].as_f64().unwrap();
+    assert!((last - paris).abs() < 0.02, "{last} vs {paris}");
     // Causal: text after " Paris" does not change its score.
     let longer = post(serde_json::json!({
         "model": "smollm2-135m",

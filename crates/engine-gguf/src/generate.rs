@@ -10,10 +10,11 @@ use llama_cpp_2::token::LlamaToken;
 use trilemma_core::{now_ns, RequestTiming};
 use trilemma_engine::{
     cut_at_stop, Admit, Error, FinishReason, Generation, GenerationRequest, GenerationSource,
-    Incoming, PromptFit, Result, Truncation,
+    Incoming, PromptFit, Result, TopToken, Truncation,
 };
 
-use crate::{argmax, decode_err, keep_newest, logprob_of, GgufEngine};
+use crate::logits::{argmax, log_sum_exp, logprob_of, top_k};
+use crate::{decode_err, keep_newest, top_tokens, GgufEngine};
 
 /// One sequence being generated.
 struct Active {
@@ -30,6 +31,9 @@ struct Active {
     output: Vec<LlamaToken>,
     /// Log-probability of each token in `output`.
     logprobs: Vec<f32>,
+    /// How many most likely tokens to keep at each position, and those kept.
+    top: usize,
+    tops: Vec<Vec<TopToken>>,
     /// Where each token's piece ends in `bytes`.
     piece_ends: Vec<usize>,
     bytes: Vec<u8>,
@@ -139,6 +143,7 @@ struct Waiting {
     id: u64,
     prompt: Vec<LlamaToken>,
     max_tokens: usize,
+    top: usize,
     stop: Vec<String>,
     truncated: Option<Truncation>,
 }
@@ -152,6 +157,7 @@ fn prepare(
     add_bos: bool,
     prefix: LlamaToken,
     n_ctx: usize,
+    n_vocab: usize,
     incoming: Incoming,
 ) -> std::result::Result<Waiting, (u64, Result<Generation>)> {
     let Incoming {
@@ -164,7 +170,10 @@ fn prepare(
         Some(messages) => crate::render_chat(model, &messages).map_err(|e| (id, Err(e)))?,
         None => request.prompt,
     };
-    let mut prompt = crate::tokenize_with(model, &prompt_text, add_bos);
+    let mut prompt = match &request.prompt_ids {
+        Some(ids) => crate::checked_ids(ids, n_vocab).map_err(|e| (id, Err(e)))?,
+        None => crate::tokenize_with(model, &prompt_text, add_bos),
+    };
     let max_new = request.max_tokens as usize;
     if max_new == 0 {
         let now = now_ns();
@@ -182,6 +191,7 @@ fn prepare(
                 },
                 token_logprobs: Vec::new(),
                 token_texts: Vec::new(),
+                top_logprobs: Vec::new(),
                 truncated: None,
             }),
         ));
@@ -211,6 +221,7 @@ fn prepare(
         id,
         prompt,
         max_tokens: max_new,
+        top: usize::from(request.top_logprobs),
         stop: request.stop,
         truncated,
     })
@@ -247,7 +258,7 @@ pub fn run(
                         Admit::Close => closed = true,
                         Admit::Requests(incoming) => {
                             for inc in incoming {
-                                match prepare(model, add_bos, prefix, n_ctx, inc) {
+                                match prepare(model, add_bos, prefix, n_ctx, n_vocab, inc) {
                                     Ok(w) => queue.push_back(w),
                                     Err((id, r)) => source.on_done(id, r),
                                 }
@@ -285,6 +296,8 @@ pub fn run(
                     last: None,
                     output: Vec::new(),
                     logprobs: Vec::new(),
+                    top: w.top,
+                    tops: Vec::new(),
                     piece_ends: Vec::new(),
                     bytes: Vec::new(),
                     emitted: 0,
@@ -351,6 +364,10 @@ pub fn run(
                 let logits = &logits[..n_vocab.min(logits.len())];
                 let best = argmax(logits);
                 a.logprobs.push(logprob_of(logits, best));
+                if a.top > 0 {
+                    let top = top_k(logits, a.top, log_sum_exp(logits));
+                    a.tops.push(top_tokens(&vocab, &top));
+                }
                 let tok = LlamaToken(best as i32);
                 a.timing.first_token_ns.get_or_insert(now);
                 a.timing.token_ns.push(now);
@@ -403,6 +420,7 @@ pub fn run(
                         timing: a.timing,
                         token_logprobs: a.logprobs,
                         token_texts: pieces(&a.bytes, &a.piece_ends),
+                        top_logprobs: a.tops,
                         truncated: a.truncated,
                     }),
                 );

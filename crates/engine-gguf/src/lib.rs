@@ -11,6 +11,7 @@
 mod ftype;
 mod generate;
 mod header;
+mod logits;
 mod loglik;
 pub mod quantize;
 
@@ -28,7 +29,8 @@ use llama_cpp_2::token::LlamaToken;
 pub use quantize::{derive as derive_variant, DerivedInfo, DerivedModel, QuantType, QuantizeError};
 use trilemma_engine::{
     ChatMessage, Engine, EngineInfo, Error, Generation, GenerationRequest, Loglikelihood,
-    LoglikelihoodRequest, ModelInfo, Result, RollingLoglikelihood, Truncation,
+    LoglikelihoodRequest, ModelInfo, PromptInput, Result, RollingLoglikelihood, TopToken,
+    Truncation,
 };
 pub use trilemma_store::run::GgufMetadata;
 
@@ -235,6 +237,17 @@ impl GgufEngine {
         tokenize_with(self.model(), text, add_special && self.add_bos)
     }
 
+    /// Token ids from outside as the model's tokens; an id outside the vocabulary is
+    /// refused, naming it.
+    fn checked_ids(&self, ids: &[u32]) -> Result<Vec<LlamaToken>> {
+        checked_ids(ids, self.n_vocab)
+    }
+
+    /// Most likely tokens as ids with their text.
+    fn top_tokens(&self, top: &[(u32, f64)]) -> Vec<TopToken> {
+        top_tokens(&self.model().vocab(), top)
+    }
+
     /// The token that conditions the first token of a text with no context.
     fn prefix_token(&self) -> LlamaToken {
         if self.bos.0 >= 0 {
@@ -243,6 +256,41 @@ impl GgufEngine {
             self.model().vocab().eos()
         }
     }
+}
+
+/// Token ids from outside as tokens of a vocabulary of `n_vocab`.
+fn checked_ids(ids: &[u32], n_vocab: usize) -> Result<Vec<LlamaToken>> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            if (id as usize) < n_vocab {
+                Ok(LlamaToken(id as i32))
+            } else {
+                Err(Error::Tokenize(format!(
+                    "token id {id} (position {i}) is outside the model's vocabulary of {n_vocab} tokens"
+                )))
+            }
+        })
+        .collect()
+}
+
+/// The text one token prints (a control token prints nothing; a piece of a character
+/// split across tokens shows as U+FFFD).
+fn token_text(vocab: &llama_cpp_2::vocab::LlamaVocab<'_>, tok: LlamaToken) -> String {
+    let mut bytes = Vec::new();
+    vocab.token_to_piece_into(tok, &mut bytes, false, None);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Most likely tokens (id, log-probability) with the text each prints.
+fn top_tokens(vocab: &llama_cpp_2::vocab::LlamaVocab<'_>, top: &[(u32, f64)]) -> Vec<TopToken> {
+    top.iter()
+        .map(|&(id, logprob)| TopToken {
+            id,
+            text: token_text(vocab, LlamaToken(id as i32)),
+            logprob,
+        })
+        .collect()
 }
 
 /// Tokens of `text`, with the model's BOS in front when `add_bos`.
@@ -344,37 +392,13 @@ impl Engine for GgufEngine {
         generate::generate(self, requests, on_text)
     }
 
-    fn prompt_logprobs(&mut self, text: &str) -> Result<trilemma_engine::PromptLogprobs> {
-        loglik::prompt_logprobs(self, text)
+    fn prompt_logprobs(
+        &mut self,
+        prompt: &PromptInput,
+        top: usize,
+    ) -> Result<trilemma_engine::PromptLogprobs> {
+        loglik::prompt_logprobs(self, prompt, top)
     }
-}
-
-/// Index of the largest logit.
-fn argmax(logits: &[f32]) -> usize {
-    let mut best = 0;
-    let mut best_v = f32::NEG_INFINITY;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > best_v {
-            best_v = v;
-            best = i;
-        }
-    }
-    best
-}
-
-/// log(sum(exp(logits))), computed stably in f64.
-fn log_sum_exp(logits: &[f32]) -> f64 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
-    max + sum.ln()
-}
-
-/// The log-probability of token `tok` under `logits`, in f32: one pass for the maximum and
-/// one for the sum, cheap beside a decode step even for a 150k-token vocabulary.
-fn logprob_of(logits: &[f32], tok: usize) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = logits.iter().map(|&v| (v - max).exp()).sum();
-    logits[tok] - max - sum.ln()
 }
 
 fn decode_err(e: impl std::fmt::Display) -> Error {
@@ -384,16 +408,6 @@ fn decode_err(e: impl std::fmt::Display) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_sum_exp_is_stable() {
-        let l = [1000.0f32, 1000.0];
-        assert!((log_sum_exp(&l) - (1000.0 + 2f64.ln())).abs() < 1e-9);
-        assert_eq!(argmax(&[0.1, 3.0, -1.0]), 1);
-        let l = [0.1f32, 3.0, -1.0, 2.5];
-        let want = f64::from(l[1]) - log_sum_exp(&l);
-        assert!((f64::from(logprob_of(&l, 1)) - want).abs() < 1e-6);
-    }
 
     #[test]
     fn non_gguf_file_is_refused_clearly() {

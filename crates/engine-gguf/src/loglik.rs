@@ -6,11 +6,12 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 use trilemma_core::{now_ns, RequestTiming};
 use trilemma_engine::{
-    move_trailing_spaces, Error, Loglikelihood, LoglikelihoodRequest, PromptLogprobs, Result,
-    RollingLoglikelihood, Truncation,
+    move_trailing_spaces, Error, Loglikelihood, LoglikelihoodRequest, PromptInput, PromptLogprobs,
+    Result, RollingLoglikelihood, Truncation,
 };
 
-use crate::{argmax, decode_err, keep_newest, log_sum_exp, GgufEngine};
+use crate::logits::{argmax, log_sum_exp, top_k};
+use crate::{decode_err, keep_newest, GgufEngine};
 
 /// A continuation to score after a context, both as tokens.
 struct Pair {
@@ -28,6 +29,8 @@ struct Scored {
     greedy: bool,
     /// Each continuation token's log-probability and whether it was the argmax.
     per_token: Vec<(f64, bool)>,
+    /// At each continuation position, the most likely tokens (when asked for).
+    tops: Vec<Vec<(u32, f64)>>,
     /// Context tokens this pair paid for (the first pair of a shared context pays for it).
     context_tokens: u32,
     timing: RequestTiming,
@@ -93,7 +96,7 @@ pub fn loglikelihood(
             fitted.map(|f| f.0)
         })
         .collect();
-    score_pairs(engine, pairs)
+    score_pairs(engine, pairs, 0)
         .into_iter()
         .zip(cuts)
         .map(|(scored, truncated)| {
@@ -110,13 +113,23 @@ pub fn loglikelihood(
 }
 
 /// Every token's log-probability given the tokens before it, in one pass (OpenAI's
-/// `echo` with `logprobs`). The model sees exactly what it sees for this text elsewhere
-/// (its BOS when the model adds one); the first token is reported as `None`, as
-/// OpenAI-compatible servers do.
-pub fn prompt_logprobs(engine: &mut GgufEngine, text: &str) -> Result<PromptLogprobs> {
-    let plain = engine.tokens(text, false);
+/// `echo` with `logprobs`), with the `top` most likely tokens at each position. A text
+/// prompt is seen exactly as the model sees it elsewhere (its BOS when the model adds
+/// one); token ids are read as given, as OpenAI-compatible servers read them. The first
+/// token is reported as `None`, as those servers do.
+pub fn prompt_logprobs(
+    engine: &mut GgufEngine,
+    prompt: &PromptInput,
+    top: usize,
+) -> Result<PromptLogprobs> {
+    let (plain, seen) = match prompt {
+        PromptInput::Text(text) => (engine.tokens(text, false), engine.tokens(text, true)),
+        PromptInput::Tokens(ids) => {
+            let plain = engine.checked_ids(ids)?;
+            (plain.clone(), plain)
+        }
+    };
     let ids: Vec<u32> = plain.iter().map(|t| t.0 as u32).collect();
-    let seen = engine.tokens(text, true);
     // With a BOS every plain token is predicted; without one the first is only context.
     let (context, continuation, skip) = if seen.len() > plain.len() && !plain.is_empty() {
         (seen[..1].to_vec(), seen[1..].to_vec(), 1)
@@ -126,6 +139,7 @@ pub fn prompt_logprobs(engine: &mut GgufEngine, text: &str) -> Result<PromptLogp
         return Ok(PromptLogprobs {
             logprobs: vec![None; ids.len()],
             greedy: vec![false; ids.len()],
+            top: vec![Vec::new(); ids.len()],
             tokens: ids,
         });
     };
@@ -136,19 +150,22 @@ pub fn prompt_logprobs(engine: &mut GgufEngine, text: &str) -> Result<PromptLogp
         },
         engine.n_ctx as usize,
     )?;
-    let (scored, _) = score_pairs(engine, vec![Ok(pair)])
+    let (scored, _) = score_pairs(engine, vec![Ok(pair)], top)
         .pop()
         .unwrap_or_else(|| Err(Error::Inference("the prompt was not scored".into())))?;
     let mut logprobs = vec![None];
     let mut greedy = vec![false];
-    for &(lp, g) in scored.per_token.iter().skip(skip) {
+    let mut tops = vec![Vec::new()];
+    for (&(lp, g), t) in scored.per_token.iter().zip(&scored.tops).skip(skip) {
         logprobs.push(Some(lp));
         greedy.push(g);
+        tops.push(engine.top_tokens(t));
     }
     Ok(PromptLogprobs {
         tokens: ids,
         logprobs,
         greedy,
+        top: tops,
     })
 }
 
@@ -201,7 +218,7 @@ pub fn rolling(engine: &mut GgufEngine, texts: &[String]) -> Vec<Result<RollingL
             })
         })
         .collect();
-    for (owner, scored) in owners.into_iter().zip(score_pairs(engine, pairs)) {
+    for (owner, scored) in owners.into_iter().zip(score_pairs(engine, pairs, 0)) {
         let slot = &mut out[owner];
         match (slot.as_mut(), scored) {
             (Ok(acc), Ok((s, n))) => {
@@ -220,8 +237,13 @@ pub fn rolling(engine: &mut GgufEngine, texts: &[String]) -> Vec<Result<RollingL
 }
 
 /// Scores pairs; pairs with identical context tokens share one evaluation of the context.
-/// Returns, per pair, the score and the number of continuation tokens.
-fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<(Scored, u32)>> {
+/// Returns, per pair, the score and the number of continuation tokens; `top` > 0 also
+/// keeps the `top` most likely tokens at each continuation position.
+fn score_pairs(
+    engine: &mut GgufEngine,
+    pairs: Vec<Result<Pair>>,
+    top: usize,
+) -> Vec<Result<(Scored, u32)>> {
     let mut results: Vec<Option<Result<(Scored, u32)>>> = Vec::with_capacity(pairs.len());
     let mut ok: Vec<(usize, Pair)> = Vec::new();
     for (i, p) in pairs.into_iter().enumerate() {
@@ -343,6 +365,7 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
                     }
                     steps.push((batch, reads));
                     let mut acc: HashMap<usize, Vec<(f64, bool)>> = HashMap::new();
+                    let mut tops: HashMap<usize, Vec<Vec<(u32, f64)>>> = HashMap::new();
                     for (mut batch, reads) in steps {
                         if batch.n_tokens() == 0 {
                             continue;
@@ -352,8 +375,12 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
                             let logits = ctx.get_logits_ith(idx);
                             let logits = &logits[..n_vocab.min(logits.len())];
                             let tok = ok[k].1.continuation[r].0 as usize;
-                            let lp = f64::from(logits[tok]) - log_sum_exp(logits);
+                            let lse = log_sum_exp(logits);
+                            let lp = f64::from(logits[tok]) - lse;
                             acc.entry(k).or_default().push((lp, argmax(logits) == tok));
+                            if top > 0 {
+                                tops.entry(k).or_default().push(top_k(logits, top, lse));
+                            }
                         }
                     }
                     let end_ns = now_ns();
@@ -362,6 +389,9 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
                     for g in &wave {
                         for (j, &k) in g.iter().enumerate() {
                             let per_token = acc.remove(&k).unwrap_or_default();
+                            let tops = tops
+                                .remove(&k)
+                                .unwrap_or_else(|| vec![Vec::new(); per_token.len()]);
                             let (logprob, greedy) = if per_token.is_empty() {
                                 (f64::NAN, false)
                             } else {
@@ -381,6 +411,7 @@ fn score_pairs(engine: &mut GgufEngine, pairs: Vec<Result<Pair>>) -> Vec<Result<
                                     logprob,
                                     greedy,
                                     per_token,
+                                    tops,
                                     context_tokens,
                                     timing: RequestTiming {
                                         start_ns,

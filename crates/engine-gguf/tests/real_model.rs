@@ -3,7 +3,8 @@
 
 use trilemma_assets::{Cache, Catalog};
 use trilemma_engine::{
-    conformance, ChatMessage, Engine, Error, GenerationRequest, LoglikelihoodRequest, Truncation,
+    conformance, ChatMessage, Engine, Error, GenerationRequest, LoglikelihoodRequest, PromptInput,
+    Truncation,
 };
 use trilemma_engine_gguf::{metadata, GgufConfig, GgufEngine};
 
@@ -139,6 +140,7 @@ fn a_context_too_small_drops_the_oldest_tokens_and_says_how_many() {
         prompt: prompt.into(),
         max_tokens,
         stop: Vec::new(),
+        ..Default::default()
     };
     let r = e.generate(&[gen(long, 16), gen("Short.", 16), gen(long, 64)]);
     let g = r[0].as_ref().unwrap();
@@ -159,4 +161,74 @@ fn a_context_too_small_drops_the_oldest_tokens_and_says_how_many() {
         }
         other => panic!("expected a context overflow, got {other:?}"),
     }
+}
+
+#[test]
+fn prompt_and_generation_give_the_k_most_likely_tokens_and_read_token_ids() {
+    let mut e = open("smollm2-135m");
+    let text = "The capital of France is Paris";
+    let a = e
+        .prompt_logprobs(&PromptInput::Text(text.into()), 5)
+        .unwrap();
+    let n = a.tokens.len();
+    assert!(n > 4);
+    assert!(a.top[0].is_empty());
+    for i in 1..n {
+        let top = &a.top[i];
+        assert_eq!(top.len(), 5, "position {i}");
+        assert!(top.windows(2).all(|w| w[0].logprob >= w[1].logprob));
+        let lp = a.logprobs[i].unwrap();
+        // The best is at least as likely as the chosen token; greedy means it is the chosen.
+        assert!(top[0].logprob >= lp - 1e-9);
+        assert_eq!(a.greedy[i], top[0].id == a.tokens[i], "position {i}");
+        if let Some(t) = top.iter().find(|t| t.id == a.tokens[i]) {
+            assert!((t.logprob - lp).abs() < 1e-9);
+        }
+    }
+    assert_eq!(a.top[n - 1][0].text, " Paris");
+    // The same tokens given as ids score the same.
+    let b = e
+        .prompt_logprobs(&PromptInput::Tokens(a.tokens.clone()), 5)
+        .unwrap();
+    assert_eq!(b.tokens, a.tokens);
+    for i in 1..n {
+        let (x, y) = (a.logprobs[i].unwrap(), b.logprobs[i].unwrap());
+        assert!((x - y).abs() < 1e-4, "position {i}: {x} vs {y}");
+    }
+    let bad = e
+        .prompt_logprobs(&PromptInput::Tokens(vec![1, 10_000_000]), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("10000000") && bad.contains("vocabulary"),
+        "{bad}"
+    );
+
+    // Generation: the k best at each generated position, the chosen (greedy) one first.
+    let g = e
+        .generate(&[GenerationRequest {
+            prompt: "The capital of France is".into(),
+            max_tokens: 4,
+            top_logprobs: 3,
+            ..Default::default()
+        }])
+        .remove(0)
+        .unwrap();
+    assert_eq!(g.top_logprobs.len(), g.output_tokens as usize);
+    for (i, top) in g.top_logprobs.iter().enumerate() {
+        assert_eq!(top.len(), 3);
+        assert_eq!(top[0].text, g.token_texts[i], "position {i}");
+        assert!((top[0].logprob - f64::from(g.token_logprobs[i])).abs() < 1e-4);
+    }
+    // From token ids: the same answer as from the text they are.
+    let ids = e.tokenize("The capital of France is", true).unwrap();
+    let h = e
+        .generate(&[GenerationRequest {
+            prompt_ids: Some(ids),
+            max_tokens: 4,
+            ..Default::default()
+        }])
+        .remove(0)
+        .unwrap();
+    assert_eq!(h.text, g.text);
 }

@@ -95,6 +95,7 @@ pub fn greedy_generation_is_greedy_under_loglikelihood(engine: &mut dyn Engine) 
             prompt: prompt.into(),
             max_tokens: 6,
             stop: vec![],
+            ..Default::default()
         }])
         .remove(0)
         .expect("generated");
@@ -139,11 +140,13 @@ pub fn generation_honours_max_tokens_and_stop(engine: &mut dyn Engine) {
             prompt: "Count: 1, 2, 3,".into(),
             max_tokens: 5,
             stop: vec![],
+            ..Default::default()
         },
         GenerationRequest {
             prompt: "Count: 1, 2, 3,".into(),
             max_tokens: 40,
             stop: vec![",".to_string()],
+            ..Default::default()
         },
     ]);
     let a = out[0].as_ref().expect("generated");
@@ -173,6 +176,7 @@ pub fn batched_generation_agrees_with_one_at_a_time(engine: &mut dyn Engine) {
             prompt: (*p).into(),
             max_tokens: 12,
             stop: vec![],
+            ..Default::default()
         })
         .collect();
     let together = engine.generate(&reqs);

@@ -46,12 +46,41 @@ pub struct ChatMessage {
 }
 
 /// Greedy generation from a prompt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {
     pub prompt: String,
     pub max_tokens: u32,
     /// Generation stops before the first occurrence of any of these strings.
     pub stop: Vec<String>,
+    /// The prompt as the model's token ids (OpenAI's completions accept them), read
+    /// instead of `prompt` when set; an engine that cannot take ids refuses the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_ids: Option<Vec<u32>>,
+    /// How many of the most likely tokens to report at each generated position, beside
+    /// the chosen one's log-probability (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub top_logprobs: u8,
+}
+
+fn is_zero(k: &u8) -> bool {
+    *k == 0
+}
+
+/// A prompt as text, or as the model's token ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PromptInput {
+    Text(String),
+    Tokens(Vec<u32>),
+}
+
+/// One of the most likely tokens at a position: its id, its text and its natural-log
+/// probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopToken {
+    pub id: u32,
+    pub text: String,
+    pub logprob: f64,
 }
 
 /// Why generation ended.
@@ -81,6 +110,10 @@ pub struct Generation {
     /// Each generated token's text (with `token_logprobs`; an end-of-sequence token is "").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub token_texts: Vec<String>,
+    /// At each generated position, the request's `top_logprobs` most likely tokens, most
+    /// likely first (empty when none were asked for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_logprobs: Vec<Vec<TopToken>>,
     /// Prompt tokens the engine dropped so that the prompt and `max_tokens` fit its context
     /// (`None`: the whole prompt was read, or the engine does not know).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +163,10 @@ pub struct PromptLogprobs {
     pub logprobs: Vec<Option<f64>>,
     /// Whether each token was the most likely one at its position (false for the first).
     pub greedy: Vec<bool>,
+    /// At each position, the `top` most likely tokens given the tokens before it, most
+    /// likely first (empty for the first position, and when `top` was 0).
+    #[serde(default)]
+    pub top: Vec<Vec<TopToken>>,
 }
 
 /// What an engine does with a prompt that does not fit the context beside its
@@ -254,6 +291,10 @@ pub trait Engine: Send {
                         }
                     }
                 }
+                if request.prompt_ids.is_some() {
+                    source.on_done(id, Err(Error::Unsupported("token-id prompts".into())));
+                    continue;
+                }
                 if let Err(e) = fit_prompt(&*self, &mut request, fit) {
                     source.on_done(id, Err(e));
                     continue;
@@ -280,9 +321,10 @@ pub trait Engine: Send {
     /// Log-likelihood of each whole text (perplexity), windowed over the context length.
     fn loglikelihood_rolling(&mut self, texts: &[String]) -> Vec<Result<RollingLoglikelihood>>;
 
-    /// Every token of `text` scored given the tokens before it, in one pass.
-    fn prompt_logprobs(&mut self, text: &str) -> Result<PromptLogprobs> {
-        let _ = text;
+    /// Every token of the prompt scored given the tokens before it, in one pass, with the
+    /// `top` most likely tokens at each position.
+    fn prompt_logprobs(&mut self, prompt: &PromptInput, top: usize) -> Result<PromptLogprobs> {
+        let _ = (prompt, top);
         Err(Error::Unsupported(
             "per-token prompt log-probabilities".into(),
         ))

@@ -262,6 +262,7 @@ pub fn judge_items(
                 prompt: rubric.render(i),
                 max_tokens: rubric.max_tokens,
                 stop: rubric.stop.clone(),
+                ..Default::default()
             })
             .collect();
         let results = engine.generate(&requests);

@@ -226,6 +226,7 @@ pub fn evaluate_batch(
                     prompt: prompt.clone(),
                     max_tokens: *max_tokens,
                     stop: stop.clone(),
+                    ..Default::default()
                 },
                 Item::MultipleChoice { .. } | Item::Rolling { .. } => unreachable!(),
             })

@@ -11,12 +11,13 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use trilemma_core::now_ns;
-use trilemma_engine::{ChatMessage, GenerationRequest, PromptFit};
+use trilemma_engine::{ChatMessage, GenerationRequest, PromptFit, PromptInput};
 
 use crate::body::JsonBody;
 use crate::echo::Echo;
-use crate::generate::{created, generate_reply, Prompt};
-use crate::openai::{engine_error, params, usage, ApiError, Endpoint, Params};
+use crate::generate::{created, generate_all, generate_reply, Prompt};
+use crate::logprobs;
+use crate::openai::{engine_error, finish_str, params, usage, ApiError, Endpoint, Params};
 use crate::routes::{answer, check_room, enqueue, AppState};
 use crate::scheduler::Job;
 
@@ -60,27 +61,77 @@ pub(crate) async fn completions(
     .await
 }
 
-/// `prompt`: a string, or a list of strings (one choice each).
-fn prompts(body: &Value) -> Result<Vec<String>, ApiError> {
-    let bad = |why: &str| Err(ApiError::invalid(why).param("prompt"));
+/// `prompt`: a string, a list of strings (one choice each), a list of token ids, or a
+/// list of such lists (one choice each), as OpenAI's completions API allows.
+fn prompts(body: &Value) -> Result<Vec<PromptInput>, ApiError> {
+    let bad = |why: String| ApiError::invalid(why).param("prompt");
+    let ids = |v: &[Value], at: &str| -> Result<PromptInput, ApiError> {
+        if v.is_empty() {
+            return Err(bad(format!(
+                "prompt{at} must not be an empty list of token ids"
+            )));
+        }
+        v.iter()
+            .enumerate()
+            .map(|(j, t)| {
+                t.as_u64()
+                    .and_then(|id| u32::try_from(id).ok())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "prompt{at}[{j}] must be a token id (a non-negative integer), got {t}"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<u32>, _>>()
+            .map(PromptInput::Tokens)
+    };
     match body.get("prompt") {
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(a)) if a.is_empty() => bad("prompt must not be an empty list"),
+        Some(Value::String(s)) => Ok(vec![PromptInput::Text(s.clone())]),
+        Some(Value::Array(a)) if a.is_empty() => Err(bad("prompt must not be an empty list".into())),
         Some(Value::Array(a)) if a.iter().all(Value::is_string) => Ok(a
             .iter()
-            .filter_map(|s| s.as_str().map(String::from))
+            .filter_map(|s| s.as_str().map(|s| PromptInput::Text(s.into())))
             .collect()),
-        Some(Value::Array(a)) if a.iter().all(|v| v.is_number() || v.is_array()) => {
-            bad("token-id prompts are not supported: send the prompt as text")
-        }
-        None | Some(Value::Null) => bad("prompt is required"),
-        Some(_) => bad("prompt must be a string or a list of strings"),
+        Some(Value::Array(a)) if a.iter().all(Value::is_number) => Ok(vec![ids(a, "")?]),
+        Some(Value::Array(a)) if a.iter().all(Value::is_array) => a
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ids(p.as_array().map_or(&[], Vec::as_slice), &format!("[{i}]")))
+            .collect(),
+        None | Some(Value::Null) => Err(bad("prompt is required".into())),
+        Some(_) => Err(bad(
+            "prompt must be a string, a list of strings, a list of token ids or a list of such lists"
+                .into(),
+        )),
     }
+}
+
+/// One generation job per prompt.
+fn generation_jobs(prompts: &[PromptInput], p: &Params) -> Vec<Prompt> {
+    prompts
+        .iter()
+        .map(|prompt| {
+            let (text, ids) = match prompt {
+                PromptInput::Text(t) => (t.clone(), None),
+                PromptInput::Tokens(ids) => (String::new(), Some(ids.clone())),
+            };
+            Prompt {
+                req: GenerationRequest {
+                    prompt: text,
+                    prompt_ids: ids,
+                    max_tokens: p.max_tokens,
+                    stop: p.stop.clone(),
+                    top_logprobs: p.logprobs.unwrap_or(0),
+                },
+                chat: None,
+            }
+        })
+        .collect()
 }
 
 pub(crate) async fn completions_inner(st: &AppState, body: &Value) -> Result<Response, ApiError> {
     let received_ns = now_ns();
-    let mut p = params(st, body, Endpoint::Completions)?;
+    let p = params(st, body, Endpoint::Completions)?;
     let prompts = prompts(body)?;
     let id = format!("cmpl-{received_ns}");
     if body.get("echo").and_then(Value::as_bool).unwrap_or(false) {
@@ -93,72 +144,74 @@ pub(crate) async fn completions_inner(st: &AppState, body: &Value) -> Result<Res
                     .param("truncate_prompt_tokens"),
             );
         }
-        // The answer is the prompt alone: nothing is generated after it.
-        if body.get("max_tokens").and_then(Value::as_u64).unwrap_or(0) > 0 {
-            p.ignored.push("max_tokens".into());
-        }
-        let r = echo_reply(st, prompts, id).await?;
+        let r = echo_reply(st, prompts, &p, id).await?;
         return Ok(with_ignored(r, &p));
     }
-    let jobs = prompts
-        .into_iter()
-        .map(|prompt| Prompt {
-            req: GenerationRequest {
-                prompt,
-                max_tokens: p.max_tokens,
-                stop: p.stop.clone(),
-            },
-            chat: None,
-        })
-        .collect();
+    let jobs = generation_jobs(&prompts, &p);
     let r = generate_reply(st, jobs, &p, id, Endpoint::Completions, received_ns).await?;
     Ok(with_ignored(r, &p))
 }
 
-/// Every prompt's tokens and logprobs (OpenAI's `echo`), one choice per prompt.
-async fn echo_reply(st: &AppState, prompts: Vec<String>, id: String) -> Result<Response, ApiError> {
+/// Every prompt echoed with its tokens' logprobs (OpenAI's `echo`), one choice per
+/// prompt, followed by what the model generates after it when `max_tokens` > 0 (as
+/// lm-evaluation-harness asks: `max_tokens: 1`, reading all but the last position).
+async fn echo_reply(
+    st: &AppState,
+    prompts: Vec<PromptInput>,
+    p: &Params,
+    id: String,
+) -> Result<Response, ApiError> {
     check_room(st)?;
+    let k = p.logprobs.unwrap_or(0);
     let mut waiting = Vec::with_capacity(prompts.len());
-    for prompt in prompts {
+    for prompt in &prompts {
         let (reply, rx) = oneshot::channel();
         enqueue(
             st,
             Job::Echo {
                 prompt: prompt.clone(),
+                top: usize::from(k),
                 reply,
             },
         )?;
-        waiting.push((prompt, rx));
+        waiting.push(rx);
     }
-    let mut choices = Vec::with_capacity(waiting.len());
-    let mut prompt_tokens = 0u64;
-    for (index, (prompt, rx)) in waiting.into_iter().enumerate() {
+    let mut echoes = Vec::with_capacity(waiting.len());
+    for rx in waiting {
         let e: Echo = answer(&st.metrics, rx)
             .await
             .map_err(|e| engine_error(e, 0, "prompt"))?;
-        prompt_tokens += e.tokens.len() as u64;
-        let tops: Vec<Value> = e
-            .tokens
-            .iter()
-            .zip(&e.logprobs)
-            .zip(&e.greedy)
-            .map(|((t, lp), g)| match (lp, g) {
-                (Some(lp), true) => json!({ t.as_str(): lp }),
-                _ => Value::Null,
-            })
-            .collect();
-        choices.push(
-            json!({"index": index, "text": prompt, "finish_reason": "length",
-            "logprobs": {"tokens": e.tokens, "token_logprobs": e.logprobs,
-                         "top_logprobs": tops, "text_offset": e.offsets}}),
-        );
+        echoes.push(e);
     }
+    let gens = if p.max_tokens > 0 {
+        generate_all(st, generation_jobs(&prompts, p), p, "prompt").await?
+    } else {
+        Vec::new()
+    };
+    let prompt_tokens: u64 = echoes.iter().map(|e| e.tokens.len() as u64).sum();
+    let completion_tokens: u64 = gens.iter().map(|g| g.output_tokens as u64).sum();
+    let choices: Vec<Value> = echoes
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            let mut positions = logprobs::of_echo(e);
+            let mut text = e.text.clone();
+            let mut finish = "length";
+            if let Some(g) = gens.get(index) {
+                positions.extend(logprobs::of_generation(g));
+                text.push_str(&g.text);
+                finish = finish_str(g.finish);
+            }
+            json!({"index": index, "text": text, "finish_reason": finish,
+                   "logprobs": logprobs::completions(&positions, usize::from(k))})
+        })
+        .collect();
     st.metrics
         .prompt_tokens
         .fetch_add(prompt_tokens, Ordering::Relaxed);
     Ok(Json(json!({
         "id": id, "object": "text_completion", "created": created(), "model": st.cfg.model_name,
-        "choices": choices, "usage": usage(prompt_tokens, 0)
+        "choices": choices, "usage": usage(prompt_tokens, completion_tokens)
     }))
     .into_response())
 }
@@ -218,9 +271,10 @@ pub(crate) async fn chat_inner(st: &AppState, body: &Value) -> Result<Response, 
     }
     let jobs = vec![Prompt {
         req: GenerationRequest {
-            prompt: String::new(),
             max_tokens: p.max_tokens,
             stop: p.stop.clone(),
+            top_logprobs: p.logprobs.unwrap_or(0),
+            ..Default::default()
         },
         chat: Some(messages),
     }];

@@ -14,6 +14,7 @@ use tokio_stream::StreamExt;
 use trilemma_core::now_ns;
 use trilemma_engine::{ChatMessage, Generation, GenerationRequest};
 
+use crate::logprobs;
 use crate::openai::{engine_error, finish_str, usage_of, ApiError, Endpoint, Params};
 use crate::routes::{answer, check_room, enqueue, AppState};
 use crate::scheduler::Job;
@@ -64,45 +65,23 @@ fn submit_all(
     Ok(running)
 }
 
-/// Generated tokens' log-probabilities in the endpoint's shape: completions' parallel
-/// lists (`text_offset` into the generated text), or chat's `content` entries. `k` = 1
-/// adds each position's most likely token, which greedy decoding makes the chosen one.
-fn token_logprobs(g: &Generation, k: u8, is_chat: bool) -> Value {
-    let texts = &g.token_texts;
-    let lps = &g.token_logprobs;
-    if is_chat {
-        let content: Vec<Value> = texts
-            .iter()
-            .zip(lps)
-            .map(|(t, lp)| {
-                let bytes: Vec<u8> = t.bytes().collect();
-                let top = if k == 1 {
-                    json!([{"token": t, "logprob": lp, "bytes": bytes}])
-                } else {
-                    json!([])
-                };
-                json!({"token": t, "logprob": lp, "bytes": bytes, "top_logprobs": top})
-            })
-            .collect();
-        return json!({ "content": content });
+/// Every prompt's generation, in prompt order (the answer of a request without stream).
+pub(crate) async fn generate_all(
+    st: &AppState,
+    prompts: Vec<Prompt>,
+    p: &Params,
+    prompt_field: &str,
+) -> Result<Vec<Generation>, ApiError> {
+    let running = submit_all(st, prompts, p, false)?;
+    let mut gens = Vec::with_capacity(running.len());
+    for r in running {
+        let g = answer(&st.metrics, r.reply)
+            .await
+            .map_err(|e| engine_error(e, p.max_tokens, prompt_field))?;
+        st.metrics.count(&g);
+        gens.push(g);
     }
-    let mut offset = 0;
-    let offsets: Vec<usize> = texts
-        .iter()
-        .map(|t| {
-            let o = offset;
-            offset += t.chars().count();
-            o
-        })
-        .collect();
-    let top = (k == 1).then(|| {
-        texts
-            .iter()
-            .zip(lps)
-            .map(|(t, lp)| json!({ t.as_str(): lp }))
-            .collect::<Vec<_>>()
-    });
-    json!({"tokens": texts, "token_logprobs": lps, "top_logprobs": top, "text_offset": offsets})
+    Ok(gens)
 }
 
 pub(crate) async fn generate_reply(
@@ -117,22 +96,20 @@ pub(crate) async fn generate_reply(
     let prompt_field = if is_chat { "messages" } else { "prompt" };
     let model = st.cfg.model_name.clone();
     let created = created();
-    let running = submit_all(st, prompts, p, p.stream)?;
     if !p.stream {
-        let mut gens = Vec::with_capacity(running.len());
-        for r in running {
-            let g = answer(&st.metrics, r.reply)
-                .await
-                .map_err(|e| engine_error(e, p.max_tokens, prompt_field))?;
-            st.metrics.count(&g);
-            gens.push(g);
-        }
+        let gens = generate_all(st, prompts, p, prompt_field).await?;
         let choices: Vec<Value> = gens
             .iter()
             .enumerate()
             .map(|(index, g)| {
                 let finish = finish_str(g.finish);
-                let lp = p.gen_logprobs.map(|k| token_logprobs(g, k, is_chat));
+                let lp = p.logprobs.map(|k| {
+                    if is_chat {
+                        logprobs::chat(g, usize::from(k))
+                    } else {
+                        logprobs::completions(&logprobs::of_generation(g), usize::from(k))
+                    }
+                });
                 if is_chat {
                     json!({"index": index, "message": {"role": "assistant", "content": g.text}, "finish_reason": finish, "logprobs": lp})
                 } else {
@@ -152,6 +129,7 @@ pub(crate) async fn generate_reply(
         .into_response());
     }
 
+    let running = submit_all(st, prompts, p, true)?;
     // Streamed. Each prompt's first event is awaited before the answer starts, so that
     // a prompt the engine refuses (too long for the context) is an error answer with
     // its status, not a stream that breaks off.

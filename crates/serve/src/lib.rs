@@ -26,6 +26,7 @@ mod body;
 mod completions;
 mod echo;
 mod generate;
+mod logprobs;
 mod metrics;
 mod openai;
 mod routes;

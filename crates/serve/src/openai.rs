@@ -8,6 +8,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use trilemma_engine::{FinishReason, Generation, PromptFit};
 
+use crate::logprobs::MAX_LOGPROBS;
 use crate::routes::{AppState, Failure};
 
 /// An error answer in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
@@ -125,7 +126,7 @@ pub(crate) const FIELDS: &[Field] = &[
     field("stream", true, true, Treatment::Honoured),
     field("stream_options", true, true, Treatment::Honoured),
     field("echo", true, false, Treatment::Honoured),
-    field("logprobs", true, true, Treatment::NeutralOnly),
+    field("logprobs", true, true, Treatment::Honoured),
     field("truncate_prompt_tokens", true, true, Treatment::Honoured),
     field("temperature", true, true, Treatment::NeutralOnly),
     field("n", true, true, Treatment::NeutralOnly),
@@ -136,7 +137,7 @@ pub(crate) const FIELDS: &[Field] = &[
     field("logit_bias", true, true, Treatment::NeutralOnly),
     field("min_tokens", true, true, Treatment::NeutralOnly),
     field("ignore_eos", true, true, Treatment::NeutralOnly),
-    field("top_logprobs", false, true, Treatment::NeutralOnly),
+    field("top_logprobs", false, true, Treatment::Honoured),
     field("suffix", true, false, Treatment::Refused),
     field("tools", false, true, Treatment::Refused),
     field("tool_choice", false, true, Treatment::Refused),
@@ -159,9 +160,10 @@ pub(crate) struct Params {
     /// Send the usage chunk at the end of a stream (`stream_options.include_usage`).
     pub(crate) include_usage: bool,
     pub(crate) fit: PromptFit,
-    /// Log-probabilities of generated tokens: `None` not asked; `Some(k)` with the `k`
-    /// (0 or 1) most likely tokens at each position.
-    pub(crate) gen_logprobs: Option<u8>,
+    /// Log-probabilities: `None` not asked; `Some(k)` with the `k` most likely tokens at
+    /// each position (completions: of the echoed prompt with `echo`, and of the generated
+    /// tokens; chat: of the generated tokens).
+    pub(crate) logprobs: Option<u8>,
     /// Fields accepted and not acted on, for the response header.
     pub(crate) ignored: Vec<String>,
 }
@@ -180,8 +182,6 @@ fn neutral(name: &str, v: &Value) -> bool {
         "min_tokens" => num(0.0),
         "ignore_eos" => v == &Value::Bool(false),
         "logit_bias" => v.as_object().is_some_and(Map::is_empty),
-        "logprobs" => v == &Value::Bool(false) || num(0.0),
-        "top_logprobs" => num(0.0),
         _ => false,
     }
 }
@@ -192,58 +192,75 @@ fn refusal(name: &str, v: &Value) -> ApiError {
         "n" | "best_of" => format!(
             "{name} must be 1: decoding is greedy, so every choice would be the same (got {v})"
         ),
-        "logprobs" | "top_logprobs" => format!(
-            "{name} = {v}: generated tokens come with their own log-probability and at most 1 alternative (the chosen token, the most likely under greedy decoding); /v1/completions gives the prompt's with `echo`"
-        ),
         "suffix" => "suffix (insertion) is not supported".to_string(),
         "tools" | "tool_choice" | "functions" | "function_call" => {
             format!("{name}: tool calls are not supported")
         }
         "response_format" => "response_format (constrained output) is not supported".to_string(),
-        _ => format!("{name} = {v} is not supported: decoding is greedy with no penalties or biases"),
+        _ => {
+            format!("{name} = {v} is not supported: decoding is greedy with no penalties or biases")
+        }
     };
     ApiError::invalid(why).param(name).code("unsupported_value")
 }
 
-/// Whether `name = v` asks for generated tokens' log-probabilities in a form the server
-/// gives: completions `logprobs` 0 or 1 (without `echo`), chat `logprobs: true` with
-/// `top_logprobs` 0 or 1.
-fn gen_logprobs_field(name: &str, v: &Value, endpoint: Endpoint) -> bool {
-    let small = v.as_u64().is_some_and(|k| k <= 1);
-    match (endpoint, name) {
-        (Endpoint::Completions, "logprobs") => small,
-        (Endpoint::Chat, "logprobs") => v == &Value::Bool(true),
-        (Endpoint::Chat, "top_logprobs") => small,
-        _ => false,
-    }
-}
-
-/// Generated tokens' log-probabilities asked for: `Some(k)` alternatives per position.
-fn generated_logprobs(
+/// The log-probabilities asked for: `Some(k)` alternatives at each position.
+/// Completions: `logprobs: k`; chat: `logprobs: true` with `top_logprobs: k`. `k` is at
+/// most [`MAX_LOGPROBS`], as vLLM allows by default.
+fn requested_logprobs(
     obj: &Map<String, Value>,
     endpoint: Endpoint,
     stream: bool,
 ) -> Result<Option<u8>, ApiError> {
-    let k = match endpoint {
-        Endpoint::Completions if obj.get("echo") != Some(&Value::Bool(true)) => {
-            obj.get("logprobs").and_then(Value::as_u64)
+    let count = |name: &str| -> Result<Option<u8>, ApiError> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_u64() {
+                Some(k) if k <= MAX_LOGPROBS => Ok(Some(k as u8)),
+                Some(k) => Err(ApiError::invalid(format!(
+                    "Requested {name} of {k}, which is greater than max allowed: {MAX_LOGPROBS}"
+                ))
+                .param(name)),
+                None => Err(ApiError::invalid(format!(
+                    "{name} must be an integer from 0 to {MAX_LOGPROBS}, got {v}"
+                ))
+                .param(name)),
+            },
         }
-        Endpoint::Chat if obj.get("logprobs") == Some(&Value::Bool(true)) => {
-            Some(obj.get("top_logprobs").and_then(Value::as_u64).unwrap_or(0))
-        }
-        _ => None,
     };
-    // A completions `logprobs: 0` asks for the chosen tokens' logprobs; chat's `false`
-    // asks for nothing.
-    let Some(k) = k else { return Ok(None) };
-    if stream {
-        return Err(ApiError::invalid(
-            "log-probabilities of generated tokens are given without stream only",
-        )
-        .param("logprobs")
-        .code("unsupported_value"));
+    let k = match endpoint {
+        Endpoint::Completions => match obj.get("logprobs") {
+            Some(Value::Bool(false)) => None,
+            _ => count("logprobs")?,
+        },
+        Endpoint::Chat => {
+            let top = count("top_logprobs")?;
+            match obj.get("logprobs") {
+                None | Some(Value::Null) | Some(Value::Bool(false)) => {
+                    if top.is_some_and(|k| k > 0) {
+                        return Err(ApiError::invalid("top_logprobs needs logprobs to be true")
+                            .param("top_logprobs"));
+                    }
+                    None
+                }
+                Some(Value::Bool(true)) => Some(top.unwrap_or(0)),
+                Some(v) => {
+                    return Err(
+                        ApiError::invalid(format!("logprobs must be a boolean, got {v}"))
+                            .param("logprobs"),
+                    )
+                }
+            }
+        }
+    };
+    if stream && k.is_some() {
+        return Err(
+            ApiError::invalid("log-probabilities are given without stream only")
+                .param("logprobs")
+                .code("unsupported_value"),
+        );
     }
-    Ok(Some(k.min(1) as u8))
+    Ok(k)
 }
 
 /// Checks the request's fields against [`FIELDS`] and reads the settings every request
@@ -282,14 +299,6 @@ pub(crate) fn params(st: &AppState, body: &Value, endpoint: Endpoint) -> Result<
         match known.map(|f| f.treatment) {
             Some(Treatment::Honoured) => {}
             Some(Treatment::NeutralOnly) if !is_set(v) || neutral(name, v) => {}
-            // `logprobs` with `echo` is the prompt's logprobs: honoured.
-            Some(Treatment::NeutralOnly)
-                if name == "logprobs"
-                    && endpoint == Endpoint::Completions
-                    && obj.get("echo") == Some(&Value::Bool(true)) => {}
-            // Generated tokens' logprobs, with at most the chosen token as the alternative
-            // (greedy decoding makes it the most likely): read below.
-            Some(Treatment::NeutralOnly) if gen_logprobs_field(name, v, endpoint) => {}
             Some(Treatment::NeutralOnly) => return Err(refusal(name, v)),
             Some(Treatment::Refused) if is_set(v) => return Err(refusal(name, v)),
             Some(Treatment::Refused) => {}
@@ -381,14 +390,14 @@ pub(crate) fn params(st: &AppState, body: &Value, endpoint: Endpoint) -> Result<
             }
         },
     };
-    let gen_logprobs = generated_logprobs(obj, endpoint, stream)?;
+    let logprobs = requested_logprobs(obj, endpoint, stream)?;
     Ok(Params {
         max_tokens,
         stop,
         stream,
         include_usage,
         fit,
-        gen_logprobs,
+        logprobs,
         ignored,
     })
 }
@@ -418,6 +427,8 @@ pub(crate) fn engine_error(f: Failure, max_tokens: u32, prompt_field: &str) -> A
             .param(param)
             .code("context_length_exceeded")
         }
+        // The prompt itself cannot be read (a token id outside the vocabulary).
+        trilemma_engine::Error::Tokenize(why) => ApiError::invalid(why).param(prompt_field),
         e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::mpsc as mpsc_async;
 use tokio::sync::oneshot;
 use trilemma_engine::{
     Admit, ChatMessage, Engine, Generation, GenerationRequest, GenerationSource, Incoming,
-    PromptFit,
+    PromptFit, PromptInput,
 };
 
 use crate::echo::{echo, Echo};
@@ -27,7 +27,9 @@ pub(crate) enum Job {
         reply: oneshot::Sender<trilemma_engine::Result<Generation>>,
     },
     Echo {
-        prompt: String,
+        prompt: PromptInput,
+        /// How many most likely tokens to give at each position.
+        top: usize,
         reply: oneshot::Sender<trilemma_engine::Result<Echo>>,
     },
 }
@@ -159,12 +161,12 @@ pub(crate) fn schedule(
         engine.generate_continuous(&mut feed, max_batch, prefill_chunk);
         // The echoes at the front of the backlog run now, alone.
         while let Some(job) = feed.backlog.pop_front() {
-            let Job::Echo { prompt, reply } = job else {
+            let Job::Echo { prompt, top, reply } = job else {
                 feed.backlog.push_front(job);
                 break;
             };
             m.queue_depth.fetch_sub(1, Ordering::Relaxed);
-            let _ = reply.send(echo(engine.as_mut(), &prompt));
+            let _ = reply.send(echo(engine.as_mut(), &prompt, top));
         }
         if feed.disconnected && feed.backlog.is_empty() {
             break;

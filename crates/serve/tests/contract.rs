@@ -246,7 +246,7 @@ fn every_error_answer_has_openais_shape() {
         (json!({"prompt": "x", "n": 2}), "n"),
         (json!({"prompt": "x", "best_of": 3}), "best_of"),
         (json!({"prompt": "x", "suffix": "y"}), "suffix"),
-        (json!({"prompt": "x", "logprobs": 2}), "logprobs"),
+        (json!({"prompt": "x", "logprobs": 21}), "logprobs"),
         (
             json!({"prompt": "x", "presence_penalty": 0.5}),
             "presence_penalty",
@@ -260,7 +260,9 @@ fn every_error_answer_has_openais_shape() {
             json!({"prompt": "x", "stream_options": {"include_usage": true}}),
             "stream_options",
         ),
-        (json!({"prompt": [1, 2, 3]}), "prompt"),
+        (json!({"prompt": [1, -2, 3]}), "prompt"),
+        (json!({"prompt": [[1, 2], []]}), "prompt"),
+        (json!({"prompt": [1, "x"]}), "prompt"),
         (json!({"prompt": []}), "prompt"),
         (json!({"max_tokens": 2}), "prompt"),
         (
@@ -272,7 +274,11 @@ fn every_error_answer_has_openais_shape() {
             "tools",
         ),
         (
-            json!({"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 2}),
+            json!({"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 21}),
+            "top_logprobs",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}),
             "top_logprobs",
         ),
         (
@@ -451,14 +457,14 @@ fn fields_that_are_ignored_are_named_in_a_header() {
         &json!({"prompt": "x", "max_tokens": 2, "temperature": 0}),
     );
     assert_eq!(a.header(IGNORED_HEADER), None);
-    // Echo generates nothing after the prompt: a max_tokens above 0 is ignored, and said.
+    // Echo with max_tokens: the prompt, then what is generated after it (nothing ignored).
     let a = post_json(
         s.port,
         C,
         &json!({"prompt": "xy", "echo": true, "logprobs": 1, "max_tokens": 1}),
     );
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.header(IGNORED_HEADER), Some("max_tokens"));
+    assert_eq!(a.header(IGNORED_HEADER), None);
     // Chat content given as text parts is joined.
     let a = post_json(
         s.port,
@@ -497,6 +503,17 @@ fn generated_tokens_come_with_their_logprobs_when_asked() {
     }
     assert_eq!(lp["text_offset"], json!([0, 1, 2, 3]));
     assert_eq!(lp["top_logprobs"][1], json!({tokens[1]: lps[1]}));
+    // Two alternatives: the chosen (most likely) token and the fake's next one.
+    let two = post_json(
+        s.port,
+        C,
+        &json!({"prompt": "a", "max_tokens": 2, "logprobs": 2}),
+    );
+    assert_eq!(two.status, 200, "{}", two.body);
+    let two = two.json();
+    let top = &two["choices"][0]["logprobs"]["top_logprobs"];
+    let chosen = &two["choices"][0]["logprobs"]["token_logprobs"][0];
+    assert_eq!(top[0], json!({"b": chosen, "~": -5.0}));
     // Not asked: null, as before.
     let plain = post_json(s.port, C, &json!({"prompt": "a", "max_tokens": 4})).json();
     assert!(plain["choices"][0]["logprobs"].is_null());
@@ -510,11 +527,26 @@ fn generated_tokens_come_with_their_logprobs_when_asked() {
     let content = a.json()["choices"][0]["logprobs"]["content"].clone();
     assert_eq!(content.as_array().unwrap().len(), 3, "{content}");
     assert_eq!(content[0]["top_logprobs"], json!([]));
-    // More alternatives than the chosen token, or with stream: refused, naming the field.
+    let a = post_json(
+        s.port,
+        CHAT,
+        &json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "logprobs": true, "top_logprobs": 2}),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let content = a.json()["choices"][0]["logprobs"]["content"].clone();
+    let first = &content[0];
+    assert_eq!(
+        first["top_logprobs"].as_array().unwrap().len(),
+        2,
+        "{first}"
+    );
+    assert_eq!(first["top_logprobs"][0]["token"], first["token"]);
+    assert_eq!(first["top_logprobs"][1]["token"], "~");
+    // More alternatives than vLLM allows (20), or with stream: refused, naming the field.
     for body in [
-        json!({"prompt": "a", "logprobs": 3}),
+        json!({"prompt": "a", "logprobs": 21}),
         json!({"prompt": "a", "logprobs": 1, "stream": true}),
-        json!({"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 5}),
+        json!({"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 25}),
     ] {
         let path = if body.get("messages").is_some() {
             CHAT
@@ -527,4 +559,49 @@ fn generated_tokens_come_with_their_logprobs_when_asked() {
             "{e}"
         );
     }
+}
+
+#[test]
+fn echo_gives_the_k_most_likely_tokens_at_every_position_and_takes_token_ids() {
+    let s = start_with(fake(4096), cfg());
+    let echo = |body: Value| -> Value {
+        let a = post_json(s.port, C, &body);
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json()
+    };
+    let v = echo(json!({"prompt": "xay", "echo": true, "logprobs": 2, "max_tokens": 0}));
+    let lp = &v["choices"][0]["logprobs"];
+    assert_eq!(lp["tokens"], json!(["x", "a", "y"]));
+    assert_eq!(lp["top_logprobs"][0], Value::Null);
+    // 'a' was not the most likely ('z' was): the two best, the chosen among them.
+    assert_eq!(
+        lp["top_logprobs"][1],
+        json!({"z": -0.05, "a": common::char_lp('a')})
+    );
+    assert_eq!(
+        lp["top_logprobs"][2],
+        json!({"y": common::char_lp('y'), "~": -5.0})
+    );
+    // The same prompt as token ids (the fake's id is the character's code) scores the same.
+    let ids = echo(json!({"prompt": [120, 97, 121], "echo": true, "logprobs": 2, "max_tokens": 0}));
+    assert_eq!(ids["choices"][0]["logprobs"], *lp);
+    assert_eq!(ids["choices"][0]["text"], "xay");
+    let two =
+        echo(json!({"prompt": [[120, 97], [121]], "echo": true, "logprobs": 0, "max_tokens": 0}));
+    assert_eq!(two["choices"][0]["text"], "xa");
+    assert_eq!(two["choices"][1]["text"], "y");
+    assert_eq!(
+        two["choices"][0]["logprobs"]["top_logprobs"][1],
+        json!({"a": common::char_lp('a')})
+    );
+    // max_tokens 1 (lm-evaluation-harness's request): the prompt, then one generated token.
+    let v = echo(json!({"prompt": "xay", "echo": true, "logprobs": 1, "max_tokens": 1}));
+    let c = &v["choices"][0];
+    assert_eq!(c["text"], "xaya");
+    assert_eq!(c["logprobs"]["tokens"], json!(["x", "a", "y", "a"]));
+    assert_eq!(c["logprobs"]["text_offset"], json!([0, 1, 2, 3]));
+    let last = c["logprobs"]["token_logprobs"][3].as_f64().unwrap();
+    assert!((last - common::char_lp('a')).abs() < 1e-6, "{last}");
+    assert_eq!(v["usage"]["prompt_tokens"], 3);
+    assert_eq!(v["usage"]["completion_tokens"], 1);
 }

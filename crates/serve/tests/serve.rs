@@ -50,6 +50,7 @@ fn evaluation_through_serve_equals_the_engine() {
             } else {
                 vec![]
             },
+            ..Default::default()
         })
         .collect();
     let a = direct.generate(&reqs);

@@ -41,7 +41,8 @@ fn req(prompt: &str, max_tokens: u32, stop: &[&str]) -> GenerationRequest {
         prompt: prompt.into(),
         max_tokens,
         stop: stop.iter().map(|s| s.to_string()).collect(),
-    }
+        ..Default::default()
+    }..Default::default()
 }
 
 /// Echo logprobs for `prompt` split into words (each word with its leading space).

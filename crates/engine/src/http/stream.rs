@@ -116,6 +116,7 @@ pub(super) async fn stream_generation(
         },
         token_logprobs: Vec::new(),
         token_texts: Vec::new(),
+        top_logprobs: Vec::new(),
         truncated: None,
     })
 }

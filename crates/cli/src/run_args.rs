@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use trilemma_assets::{Cache, Catalog};
-use trilemma_core::RunSettings;
+use trilemma_core::{Constraint, RunSettings, Sampling};
 use trilemma_runner::inputs::{load_tasks, TaskSpec};
 use trilemma_runner::EvalContext;
 use trilemma_telemetry::{IdleBaseline, TelemetryConfig};
@@ -73,9 +73,25 @@ pub struct RunArgs {
     /// Seconds to pause between repeats.
     #[arg(long, default_value_t = 0.0)]
     pub cooldown: f64,
-    /// Seed of few-shot draws and of every bootstrap interval.
+    /// Seed of few-shot draws, of every bootstrap interval, and of sampled generations
+    /// (item `i` of repeat `r` draws with a seed derived from this one, its id and `r`).
     #[arg(long, default_value_t = trilemma_core::DEFAULT_SEED)]
     pub seed: u64,
+    /// Sample generation tasks' answers at this temperature instead of greedy decoding
+    /// (0, the default, is greedy). With --repeats K each item is drawn K times, and the
+    /// summary gives the spread across the draws.
+    #[arg(long, default_value_t = 0.0, help_heading = "Generation")]
+    pub temperature: f32,
+    /// Nucleus truncation before each draw (with --temperature above 0).
+    #[arg(long, help_heading = "Generation")]
+    pub top_p: Option<f32>,
+    /// Keep the k most likely tokens before each draw (with --temperature above 0).
+    #[arg(long, help_heading = "Generation")]
+    pub top_k: Option<u32>,
+    /// Constrain generation tasks' answers while decoding: `json` (any JSON object, by a
+    /// llama.cpp grammar), so the answer parses by construction.
+    #[arg(long, value_enum, help_heading = "Generation")]
+    pub constrain: Option<ConstrainArg>,
     /// Print the summaries as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -97,6 +113,21 @@ pub struct RunArgs {
     /// Root of the powercap (RAPL) tree.
     #[arg(long, default_value = "/sys/class/powercap", hide = true)]
     pub powercap_root: PathBuf,
+}
+
+/// `--constrain`: what generation tasks' answers must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConstrainArg {
+    /// Any JSON object.
+    Json,
+}
+
+impl ConstrainArg {
+    fn constraint(self) -> Constraint {
+        match self {
+            ConstrainArg::Json => Constraint::json_object(),
+        }
+    }
 }
 
 pub(crate) fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig> {
@@ -128,6 +159,21 @@ pub(crate) fn telemetry_config(args: &RunArgs) -> anyhow::Result<TelemetryConfig
 /// URL and its key variable, or the models' files, and the output directory `out`.
 pub(crate) fn preflight(args: &RunArgs, out: &std::path::Path) -> anyhow::Result<()> {
     crate::preflight::tasks(&args.tasks, &args.task_files)?;
+    if !(0.0..=2.0).contains(&args.temperature) {
+        anyhow::bail!(
+            "--temperature {}: give a value from 0 (greedy) to 2",
+            args.temperature
+        );
+    }
+    if let Some(p) = args.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+        anyhow::bail!("--top-p {p}: give a value above 0 and at most 1");
+    }
+    if args.engine.is_some() && (args.temperature > 0.0 || args.constrain.is_some()) {
+        anyhow::bail!(
+            "--temperature and --constrain draw through the embedded engine; with --engine, \
+             set sampling on the server"
+        );
+    }
     match &args.engine {
         Some(url) => {
             crate::preflight::engine_url(url, "--engine")?;
@@ -176,6 +222,13 @@ pub(crate) fn eval_context(
             warmup: args.warmup,
             cooldown_s: args.cooldown,
             seed: args.seed,
+            sampling: Sampling {
+                temperature: args.temperature,
+                top_p: args.top_p,
+                top_k: args.top_k,
+                ..Sampling::default()
+            },
+            constraint: args.constrain.map(ConstrainArg::constraint),
         },
         meters,
         idle,

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod record;
+pub mod sampling;
 pub mod setup;
 pub mod stats;
 pub mod summary;
@@ -13,6 +14,7 @@ pub use clock::{now_ns, MonoNs};
 pub use record::{
     EnergySource, LogprobStats, Outcome, RequestTiming, SampleRecord, TokenCounts, Truncation,
 };
+pub use sampling::{Constraint, Sampling};
 pub use setup::{EngineInfo, HostInfo, OutputType, RunSettings, TaskInfo, DEFAULT_SEED};
 pub use summary::{
     Attribution, CpuUse, EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary,

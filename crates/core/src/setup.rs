@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sampling::{Constraint, Sampling};
+
 /// The seed every command uses unless told otherwise (`--seed`): few-shot draws, item
 /// order in repeats, and every bootstrap resampling.
 pub const DEFAULT_SEED: u64 = 1234;
@@ -87,6 +89,13 @@ pub struct RunSettings {
     /// Pause between repeats, seconds.
     pub cooldown_s: f64,
     pub seed: u64,
+    /// How generation tasks choose tokens (default: greedy). A sampled run draws item
+    /// `i` of repeat `r` with a seed derived from `seed`, the item's id and `r`.
+    #[serde(default, skip_serializing_if = "Sampling::is_default_greedy")]
+    pub sampling: Sampling,
+    /// What generation tasks' answers must be, enforced while decoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<Constraint>,
 }
 
 impl Default for RunSettings {
@@ -98,6 +107,8 @@ impl Default for RunSettings {
             warmup: 0,
             cooldown_s: 0.0,
             seed: DEFAULT_SEED,
+            sampling: Sampling::default(),
+            constraint: None,
         }
     }
 }

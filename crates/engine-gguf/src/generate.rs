@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use trilemma_core::{now_ns, RequestTiming};
 use trilemma_engine::{
@@ -34,6 +35,8 @@ struct Active {
     /// How many most likely tokens to keep at each position, and those kept.
     top: usize,
     tops: Vec<Vec<TopToken>>,
+    /// Chooses each token when the request samples or follows a grammar (else the argmax).
+    sampler: Option<LlamaSampler>,
     /// Where each token's piece ends in `bytes`.
     piece_ends: Vec<usize>,
     bytes: Vec<u8>,
@@ -144,6 +147,7 @@ struct Waiting {
     prompt: Vec<LlamaToken>,
     max_tokens: usize,
     top: usize,
+    sampler: Option<LlamaSampler>,
     stop: Vec<String>,
     truncated: Option<Truncation>,
 }
@@ -199,6 +203,13 @@ fn prepare(
     if prompt.is_empty() {
         prompt.push(prefix);
     }
+    let sampler = crate::sampler::build(
+        model,
+        &request.sampling,
+        request.constraint.as_ref(),
+        max_new,
+    )
+    .map_err(|e| (id, Err(e)))?;
     let mut truncated = match fit {
         PromptFit::KeepLast(n) => keep_newest(&mut prompt, n.max(1)),
         PromptFit::KeepNewest | PromptFit::Refuse => None,
@@ -222,6 +233,7 @@ fn prepare(
         prompt,
         max_tokens: max_new,
         top: usize::from(request.top_logprobs),
+        sampler,
         stop: request.stop,
         truncated,
     })
@@ -298,6 +310,7 @@ pub fn run(
                     logprobs: Vec::new(),
                     top: w.top,
                     tops: Vec::new(),
+                    sampler: w.sampler,
                     piece_ends: Vec::new(),
                     bytes: Vec::new(),
                     emitted: 0,
@@ -360,9 +373,12 @@ pub fn run(
                     // Still reading its prompt.
                     continue;
                 }
+                // The sampler (when there is one) draws and remembers the token; its
+                // log-probability is the model's own, before any reshaping (as vLLM's).
+                let drawn = a.sampler.as_mut().map(|s| s.sample(ctx, a.logits_at));
                 let logits = ctx.get_logits_ith(a.logits_at);
                 let logits = &logits[..n_vocab.min(logits.len())];
-                let best = argmax(logits);
+                let best = drawn.map_or_else(|| argmax(logits), |t| t.0 as usize);
                 a.logprobs.push(logprob_of(logits, best));
                 if a.top > 0 {
                     let top = top_k(logits, a.top, log_sum_exp(logits));

@@ -14,6 +14,7 @@ mod header;
 mod logits;
 mod loglik;
 pub mod quantize;
+mod sampler;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 pub use quantize::{derive as derive_variant, DerivedInfo, DerivedModel, QuantType, QuantizeError};
+pub use sampler::grammar_of;
 use trilemma_engine::{
     ChatMessage, Engine, EngineInfo, Error, Generation, GenerationRequest, Loglikelihood,
     LoglikelihoodRequest, ModelInfo, PromptInput, Result, RollingLoglikelihood, TopToken,

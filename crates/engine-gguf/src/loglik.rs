@@ -22,6 +22,10 @@ struct Pair {
 /// Logits to read after a decode: (batch index, pair, continuation position they score).
 type LogitRead = (i32, usize, usize);
 
+/// One decode: its batch, the logits to read after it, and the (sequence, first position)
+/// of the continuation cells freed once they are read.
+type Step<'a> = (LlamaBatch<'a>, Vec<LogitRead>, Vec<(i32, usize)>);
+
 /// What scoring one pair gave.
 #[derive(Debug, Clone)]
 struct Scored {
@@ -322,9 +326,11 @@ fn score_pairs(
                 .inner
                 .with_dependent_mut(|_, ctx| -> Result<Vec<(usize, Scored, u32)>> {
                     let start_ns = now_ns();
-                    // Each decode step is a batch plus the logits to read after it:
-                    // (batch index, pair, continuation position scored from those logits).
-                    let mut steps: Vec<(LlamaBatch, Vec<LogitRead>)> = Vec::new();
+                    // Each decode step is a batch, the logits to read after it (batch
+                    // index, pair, continuation position scored from those logits), and
+                    // the sequences whose continuation cells are freed once read.
+                    let mut steps: Vec<Step<'_>> = Vec::new();
+                    let mut free_after = Vec::new();
                     let n_tokens: usize = wave.iter().map(|g| cells(g)).sum();
                     let mut batch = LlamaBatch::new(n_tokens.max(1), max_seq as i32);
                     let mut reads = Vec::new();
@@ -343,17 +349,28 @@ fn score_pairs(
                         }
                         for (j, &k) in g.iter().enumerate() {
                             let cont = &ok[k].1.continuation;
-                            if isolate && cont.len() > 1 {
-                                // Sliding-window models: one sequence's new tokens per decode
-                                // (llama.cpp's iSWA cache gives slightly different logits when
-                                // several sequences' tokens share a batch).
+                            // A continuation after another one of the same context is
+                            // decoded in a step of its own, once the one before has been
+                            // read and its cells freed: its cells then follow the context
+                            // directly, as when the pair is scored alone. (With another
+                            // choice's cells between the context and its own, llama.cpp's
+                            // attention gives logits up to ~0.4 nats apart on
+                            // smollm2-135m.) Sliding-window models also decode the first
+                            // continuation apart from the context (llama.cpp's iSWA cache
+                            // gives slightly different logits when several sequences'
+                            // tokens share a batch).
+                            if cont.len() > 1 && (isolate || j > 0) {
                                 steps.push((
                                     std::mem::replace(
                                         &mut batch,
                                         LlamaBatch::new(n_tokens.max(1), max_seq as i32),
                                     ),
                                     std::mem::take(&mut reads),
+                                    std::mem::take(&mut free_after),
                                 ));
+                            }
+                            if cont.len() > 1 && j + 1 < g.len() {
+                                free_after.push((seqs[j], context.len()));
                             }
                             for (r, &t) in cont[..cont.len() - 1].iter().enumerate() {
                                 batch
@@ -363,10 +380,10 @@ fn score_pairs(
                             }
                         }
                     }
-                    steps.push((batch, reads));
+                    steps.push((batch, reads, free_after));
                     let mut acc: HashMap<usize, Vec<(f64, bool)>> = HashMap::new();
                     let mut tops: HashMap<usize, Vec<Vec<(u32, f64)>>> = HashMap::new();
-                    for (mut batch, reads) in steps {
+                    for (mut batch, reads, free) in steps {
                         if batch.n_tokens() == 0 {
                             continue;
                         }
@@ -381,6 +398,10 @@ fn score_pairs(
                             if top > 0 {
                                 tops.entry(k).or_default().push(top_k(logits, top, lse));
                             }
+                        }
+                        for (seq, from) in free {
+                            ctx.clear_kv_cache_seq(Some(seq as u32), Some(from as u32), None)
+                                .map_err(|e| Error::Inference(format!("freeing KV cells: {e}")))?;
                         }
                     }
                     let end_ns = now_ns();

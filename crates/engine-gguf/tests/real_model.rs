@@ -232,3 +232,57 @@ fn prompt_and_generation_give_the_k_most_likely_tokens_and_read_token_ids() {
         .unwrap();
     assert_eq!(h.text, g.text);
 }
+
+/// Choices scored together after their shared context give what each gives alone, and
+/// what one pass over the whole text gives (OpenAI's echo): to the bit, so that a run
+/// equals lm-evaluation-harness through `serve` to 1e-4. (Decoded in one batch with
+/// another choice's cells between the context and its own, choice 1 here came out 0.37
+/// nats off.)
+#[test]
+fn choices_scored_together_equal_each_scored_alone() {
+    let mut e = open("smollm2-135m");
+    let ctx = "Question: Which is a statement about climate?\nAnswer:";
+    let conts = [
+        " The average temperature yesterday was 15\u{b0}C.",
+        " The temperature range today was 10\u{b0}C to 20\u{b0}C.",
+        " The high temperature tomorrow will be 14\u{b0}C.",
+        " The average high temperature in May is 20\u{b0}C.",
+    ];
+    let reqs: Vec<LoglikelihoodRequest> = conts
+        .iter()
+        .map(|c| LoglikelihoodRequest {
+            context: ctx.into(),
+            continuation: (*c).into(),
+        })
+        .collect();
+    // Two items in one batch, the second with a context of its own.
+    let mut batch = reqs.clone();
+    batch.push(LoglikelihoodRequest {
+        context: "Question: What is the capital of France?\nAnswer:".into(),
+        continuation: " Paris".into(),
+    });
+    let together: Vec<f64> = e
+        .loglikelihood(&batch)
+        .into_iter()
+        .map(|r| r.unwrap().logprob)
+        .collect();
+    let n_ctx = e.tokenize(ctx, false).unwrap().len();
+    for (i, r) in batch.iter().enumerate() {
+        let alone = e
+            .loglikelihood(std::slice::from_ref(r))
+            .remove(0)
+            .unwrap()
+            .logprob;
+        assert_eq!(together[i], alone, "choice {i}");
+        if i < conts.len() {
+            let p = e
+                .prompt_logprobs(&PromptInput::Text(format!("{ctx}{}", conts[i])), 0)
+                .unwrap();
+            let echo: f64 = p.logprobs[n_ctx..].iter().map(|x| x.unwrap()).sum();
+            assert!(
+                (echo - alone).abs() < 1e-9,
+                "choice {i}: echo {echo} vs {alone}"
+            );
+        }
+    }
+}

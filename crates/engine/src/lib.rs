@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use trilemma_core::ModelInfo;
 use trilemma_core::RequestTiming;
 pub use trilemma_core::Truncation;
+pub use trilemma_core::{Constraint, Sampling};
 
 /// Errors an engine reports.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -32,6 +33,8 @@ pub enum Error {
     Unsupported(String),
     #[error("transport error: {0}")]
     Transport(String),
+    #[error("the output constraint cannot be used: {0}")]
+    Constraint(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -45,7 +48,7 @@ pub struct ChatMessage {
     pub content: String,
 }
 
-/// Greedy generation from a prompt.
+/// Generation from a prompt: greedy unless `sampling` says otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {
     pub prompt: String,
@@ -60,6 +63,13 @@ pub struct GenerationRequest {
     /// the chosen one's log-probability (0: none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub top_logprobs: u8,
+    /// How tokens are chosen (default: greedy).
+    #[serde(default, skip_serializing_if = "Sampling::is_default_greedy")]
+    pub sampling: Sampling,
+    /// What the output must be, enforced token by token: structured output by
+    /// construction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<Constraint>,
 }
 
 fn is_zero(k: &u8) -> bool {
@@ -291,8 +301,17 @@ pub trait Engine: Send {
                         }
                     }
                 }
-                if request.prompt_ids.is_some() {
-                    source.on_done(id, Err(Error::Unsupported("token-id prompts".into())));
+                let unsupported = if request.prompt_ids.is_some() {
+                    Some("token-id prompts")
+                } else if !request.sampling.is_default_greedy() {
+                    Some("sampling (temperature, penalties)")
+                } else if request.constraint.is_some() {
+                    Some("constrained output")
+                } else {
+                    None
+                };
+                if let Some(what) = unsupported {
+                    source.on_done(id, Err(Error::Unsupported(what.into())));
                     continue;
                 }
                 if let Err(e) = fit_prompt(&*self, &mut request, fit) {

@@ -15,7 +15,7 @@ pub mod sweep;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use trilemma_core::{Outcome, RequestTiming, SampleRecord, TokenCounts};
+use trilemma_core::{Constraint, Outcome, RequestTiming, SampleRecord, Sampling, TokenCounts};
 use trilemma_engine::{Engine, GenerationRequest, LoglikelihoodRequest};
 use trilemma_tasks::{
     apply_filters, norm_lengths, score_generation, score_generation_with,
@@ -81,11 +81,49 @@ pub struct RunStats {
     pub interrupted: bool,
 }
 
-/// Evaluates one batch of items; one record per item, in order.
+/// How a batch's generations choose their tokens.
+#[derive(Debug, Clone, Default)]
+pub struct Draw {
+    pub sampling: Sampling,
+    pub constraint: Option<Constraint>,
+    /// The run's seed; a sampled item draws with [`item_seed`].
+    pub seed: u64,
+    pub repeat: u32,
+}
+
+/// The seed item `id` of repeat `repeat` draws with: the same run seed, item and repeat
+/// always give the same seed (FNV-1a over the three), so a sampled run repeats exactly
+/// when run again alone.
+pub fn item_seed(seed: u64, id: &str, repeat: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed
+        .to_le_bytes()
+        .iter()
+        .chain(id.as_bytes())
+        .chain(&repeat.to_le_bytes())
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Evaluates one batch of items greedily; one record per item, in order.
 pub fn evaluate_batch(
     engine: &mut dyn Engine,
     task_name: &str,
     items: &[&Item],
+) -> Vec<SampleRecord> {
+    evaluate_batch_drawn(engine, task_name, items, &Draw::default())
+}
+
+/// Evaluates one batch of items, generations drawn as `draw` says; one record per item,
+/// in order.
+pub fn evaluate_batch_drawn(
+    engine: &mut dyn Engine,
+    task_name: &str,
+    items: &[&Item],
+    draw: &Draw,
 ) -> Vec<SampleRecord> {
     let mut mc: Vec<(usize, &Item)> = Vec::new();
     let mut gen: Vec<(usize, &Item)> = Vec::new();
@@ -218,6 +256,7 @@ pub fn evaluate_batch(
             .iter()
             .map(|(_, item)| match item {
                 Item::Generate {
+                    id,
                     prompt,
                     stop,
                     max_tokens,
@@ -226,6 +265,12 @@ pub fn evaluate_batch(
                     prompt: prompt.clone(),
                     max_tokens: *max_tokens,
                     stop: stop.clone(),
+                    sampling: Sampling {
+                        seed: (!draw.sampling.is_greedy())
+                            .then(|| item_seed(draw.seed, id, draw.repeat)),
+                        ..draw.sampling.clone()
+                    },
+                    constraint: draw.constraint.clone(),
                     ..Default::default()
                 },
                 Item::MultipleChoice { .. } | Item::Rolling { .. } => unreachable!(),
@@ -417,7 +462,13 @@ pub fn run_items(
             .last()
             .map_or(i + 1, |k| k + 1);
         let chunk: Vec<&Item> = todo[i..end].iter().map(|(_, it)| *it).collect();
-        let mut records = evaluate_batch(engine, &task.info.name, &chunk);
+        let draw = Draw {
+            sampling: settings.sampling.clone(),
+            constraint: settings.constraint.clone(),
+            seed: settings.seed,
+            repeat,
+        };
+        let mut records = evaluate_batch_drawn(engine, &task.info.name, &chunk, &draw);
         for r in &mut records {
             r.repeat = repeat;
             r.session = store.session;

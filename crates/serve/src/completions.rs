@@ -106,27 +106,38 @@ fn prompts(body: &Value) -> Result<Vec<PromptInput>, ApiError> {
     }
 }
 
-/// One generation job per prompt.
+/// `n` generation jobs per prompt, in choice order (prompt `i`'s choice `j` is index
+/// `i * n + j`, as OpenAI numbers them).
 fn generation_jobs(prompts: &[PromptInput], p: &Params) -> Vec<Prompt> {
     prompts
         .iter()
-        .map(|prompt| {
+        .flat_map(|prompt| {
             let (text, ids) = match prompt {
                 PromptInput::Text(t) => (t.clone(), None),
                 PromptInput::Tokens(ids) => (String::new(), Some(ids.clone())),
             };
-            Prompt {
+            (0..p.drawing.n).map(move |j| Prompt {
                 req: GenerationRequest {
-                    prompt: text,
-                    prompt_ids: ids,
-                    max_tokens: p.max_tokens,
-                    stop: p.stop.clone(),
-                    top_logprobs: p.logprobs.unwrap_or(0),
+                    prompt: text.clone(),
+                    prompt_ids: ids.clone(),
+                    ..request(p, j)
                 },
                 chat: None,
-            }
+            })
         })
         .collect()
+}
+
+/// What every generation of a request shares, for its choice `j`.
+fn request(p: &Params, j: usize) -> GenerationRequest {
+    GenerationRequest {
+        max_tokens: p.max_tokens,
+        stop: p.stop.clone(),
+        top_logprobs: p.logprobs.unwrap_or(0),
+        sampling: p.drawing.sampling_for(j),
+        constraint: p.drawing.constraint.clone(),
+        ..Default::default()
+    }
 }
 
 pub(crate) async fn completions_inner(st: &AppState, body: &Value) -> Result<Response, ApiError> {
@@ -143,6 +154,9 @@ pub(crate) async fn completions_inner(st: &AppState, body: &Value) -> Result<Res
                 ApiError::invalid("truncate_prompt_tokens is not supported with echo")
                     .param("truncate_prompt_tokens"),
             );
+        }
+        if p.drawing.n > 1 {
+            return Err(ApiError::invalid("n above 1 is not supported with echo").param("n"));
         }
         let r = echo_reply(st, prompts, &p, id).await?;
         return Ok(with_ignored(r, &p));
@@ -269,15 +283,12 @@ pub(crate) async fn chat_inner(st: &AppState, body: &Value) -> Result<Response, 
             content: content(i, m.get("content"))?,
         });
     }
-    let jobs = vec![Prompt {
-        req: GenerationRequest {
-            max_tokens: p.max_tokens,
-            stop: p.stop.clone(),
-            top_logprobs: p.logprobs.unwrap_or(0),
-            ..Default::default()
-        },
-        chat: Some(messages),
-    }];
+    let jobs = (0..p.drawing.n)
+        .map(|j| Prompt {
+            req: request(&p, j),
+            chat: Some(messages.clone()),
+        })
+        .collect();
     let id = format!("chatcmpl-{received_ns}");
     let r = generate_reply(st, jobs, &p, id, Endpoint::Chat, received_ns).await?;
     Ok(with_ignored(r, &p))

@@ -30,6 +30,7 @@ mod logprobs;
 mod metrics;
 mod openai;
 mod routes;
+mod sampling;
 mod scheduler;
 
 pub use completions::IGNORED_HEADER;

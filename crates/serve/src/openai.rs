@@ -10,6 +10,7 @@ use trilemma_engine::{FinishReason, Generation, PromptFit};
 
 use crate::logprobs::MAX_LOGPROBS;
 use crate::routes::{AppState, Failure};
+use crate::sampling::{self, Drawing};
 
 /// An error answer in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
 /// Every failure the server answers goes through here (the one `IntoResponse` of an
@@ -128,12 +129,12 @@ pub(crate) const FIELDS: &[Field] = &[
     field("echo", true, false, Treatment::Honoured),
     field("logprobs", true, true, Treatment::Honoured),
     field("truncate_prompt_tokens", true, true, Treatment::Honoured),
-    field("temperature", true, true, Treatment::NeutralOnly),
-    field("n", true, true, Treatment::NeutralOnly),
+    field("temperature", true, true, Treatment::Honoured),
+    field("n", true, true, Treatment::Honoured),
     field("best_of", true, false, Treatment::NeutralOnly),
-    field("presence_penalty", true, true, Treatment::NeutralOnly),
-    field("frequency_penalty", true, true, Treatment::NeutralOnly),
-    field("repetition_penalty", true, true, Treatment::NeutralOnly),
+    field("presence_penalty", true, true, Treatment::Honoured),
+    field("frequency_penalty", true, true, Treatment::Honoured),
+    field("repetition_penalty", true, true, Treatment::Honoured),
     field("logit_bias", true, true, Treatment::NeutralOnly),
     field("min_tokens", true, true, Treatment::NeutralOnly),
     field("ignore_eos", true, true, Treatment::NeutralOnly),
@@ -143,11 +144,11 @@ pub(crate) const FIELDS: &[Field] = &[
     field("tool_choice", false, true, Treatment::Refused),
     field("functions", false, true, Treatment::Refused),
     field("function_call", false, true, Treatment::Refused),
-    field("response_format", false, true, Treatment::Refused),
-    field("top_p", true, true, Treatment::Ignored),
-    field("top_k", true, true, Treatment::Ignored),
-    field("min_p", true, true, Treatment::Ignored),
-    field("seed", true, true, Treatment::Ignored),
+    field("response_format", true, true, Treatment::Honoured),
+    field("top_p", true, true, Treatment::Honoured),
+    field("top_k", true, true, Treatment::Honoured),
+    field("min_p", true, true, Treatment::Honoured),
+    field("seed", true, true, Treatment::Honoured),
     field("user", true, true, Treatment::Ignored),
 ];
 
@@ -164,6 +165,8 @@ pub(crate) struct Params {
     /// each position (completions: of the echoed prompt with `echo`, and of the generated
     /// tokens; chat: of the generated tokens).
     pub(crate) logprobs: Option<u8>,
+    /// How tokens are drawn, how many choices per prompt, what the output must be.
+    pub(crate) drawing: Drawing,
     /// Fields accepted and not acted on, for the response header.
     pub(crate) ignored: Vec<String>,
 }
@@ -176,9 +179,7 @@ fn is_set(v: &Value) -> bool {
 fn neutral(name: &str, v: &Value) -> bool {
     let num = |x: f64| v.as_f64() == Some(x);
     match name {
-        "temperature" | "presence_penalty" | "frequency_penalty" => num(0.0),
-        "repetition_penalty" => num(1.0),
-        "n" | "best_of" => num(1.0),
+        "best_of" => num(1.0),
         "min_tokens" => num(0.0),
         "ignore_eos" => v == &Value::Bool(false),
         "logit_bias" => v.as_object().is_some_and(Map::is_empty),
@@ -188,15 +189,11 @@ fn neutral(name: &str, v: &Value) -> bool {
 
 fn refusal(name: &str, v: &Value) -> ApiError {
     let why = match name {
-        "temperature" => "only greedy decoding (temperature 0) is supported".to_string(),
-        "n" | "best_of" => format!(
-            "{name} must be 1: decoding is greedy, so every choice would be the same (got {v})"
-        ),
+        "best_of" => format!("{name} must be 1: ask for more choices with n (got {v})"),
         "suffix" => "suffix (insertion) is not supported".to_string(),
         "tools" | "tool_choice" | "functions" | "function_call" => {
             format!("{name}: tool calls are not supported")
         }
-        "response_format" => "response_format (constrained output) is not supported".to_string(),
         _ => {
             format!("{name} = {v} is not supported: decoding is greedy with no penalties or biases")
         }
@@ -391,6 +388,7 @@ pub(crate) fn params(st: &AppState, body: &Value, endpoint: Endpoint) -> Result<
         },
     };
     let logprobs = requested_logprobs(obj, endpoint, stream)?;
+    let drawing = sampling::read(obj)?;
     Ok(Params {
         max_tokens,
         stop,
@@ -398,6 +396,7 @@ pub(crate) fn params(st: &AppState, body: &Value, endpoint: Endpoint) -> Result<
         include_usage,
         fit,
         logprobs,
+        drawing,
         ignored,
     })
 }
@@ -429,6 +428,10 @@ pub(crate) fn engine_error(f: Failure, max_tokens: u32, prompt_field: &str) -> A
         }
         // The prompt itself cannot be read (a token id outside the vocabulary).
         trilemma_engine::Error::Tokenize(why) => ApiError::invalid(why).param(prompt_field),
+        trilemma_engine::Error::Constraint(why) => ApiError::invalid(format!(
+            "response_format: the output constraint cannot be used: {why}"
+        ))
+        .param("response_format"),
         e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

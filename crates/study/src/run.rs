@@ -267,6 +267,7 @@ pub fn run_study(
             warmup: 0,
             cooldown_s: 0.0,
             seed: settings.seed,
+            ..RunSettings::default()
         },
         meters: settings.meters.clone(),
         idle,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Trilemma needs to build and test, when they are missing:
 # cmake, clang and libclang-dev (to build llama.cpp through llama-cpp-sys-2), and
-# Debian's chromium (the HTML report test renders the report headless).
+# Debian's chromium (the HTML report test renders the report headless), and Python's venv
+# (the lm-evaluation-harness test installs lm-eval into one).
 set -euo pipefail
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
@@ -11,6 +12,8 @@ if [ "${TRILEMMA_NO_CHROMIUM:-0}" != 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
+# The lm-evaluation-harness test installs its pinned peer into a venv (ensurepip).
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -25,6 +25,9 @@ fn lm_eval_scores_through_serve_as_trilemma_run_does() {
         .env("TRILEMMA", env!("CARGO_BIN_EXE_trilemma"))
         .env("LMEVAL_VENV", peer.join("lm-eval-api"))
         .env("TOKENIZER_DIR", peer.join("smollm2-tokenizer"))
+        // One thread: llama.cpp's spinning threads slow down by 10x or more when the test
+        // shares its cores with other work.
+        .env("THREADS", "1")
         .status()
         .expect("bash runs");
     let summary = out.path().join("summary.json");

@@ -17,6 +17,7 @@ mod cmd_sweep;
 mod output;
 mod preflight;
 mod run_args;
+mod security_args;
 
 use std::process::ExitCode;
 

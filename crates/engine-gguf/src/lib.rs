@@ -8,9 +8,7 @@
 //! - generation admits waiting requests as soon as a sequence finishes
 //!   (continuous batching within a call).
 
-mod ftype;
 mod generate;
-mod header;
 mod loglik;
 pub mod quantize;
 
@@ -18,7 +16,6 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-pub use header::{check_file, metadata, read_header, GgufHeader, HeaderError};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -30,6 +27,8 @@ use trilemma_engine::{
     ChatMessage, Engine, EngineInfo, Error, Generation, GenerationRequest, Loglikelihood,
     LoglikelihoodRequest, ModelInfo, Result, RollingLoglikelihood, Truncation,
 };
+pub use trilemma_gguf::{check_file, metadata, read_header, GgufHeader, HeaderError};
+use trilemma_gguf::{ftype, header};
 pub use trilemma_store::run::GgufMetadata;
 
 self_cell::self_cell!(

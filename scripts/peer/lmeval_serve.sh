@@ -9,8 +9,8 @@
 # `top_logprobs`), `local-completions` with text prompts (`tokenized_requests=False`) and
 # with token-id prompts (`tokenized_requests=True`); the last two count context tokens with
 # SmolLM2's tokenizer rebuilt from the GGUF (gguf_tokenizer.sh). Writes OUTDIR/summary.json
-# and exits 1 when a backend's log-likelihoods differ from Trilemma's by more than 1e-4 or
-# its accuracy differs.
+# (per backend: accuracy on both sides, per-choice |difference| of log-likelihoods, pick
+# agreement, and whether every choice agrees to 1e-4).
 #
 # Environment (defaults in brackets):
 #   TRILEMMA      the trilemma binary [target/release/trilemma]
@@ -93,8 +93,8 @@ for name in ["gguf", "local-completions", "local-completions-ids"]:
     lp = c.get("logprobs") or {}
     s = {
         "items": c["shared"],
-        "trilemma_acc": acc and acc["a"]["mean"],
-        "lm_eval_acc": acc and acc["b"]["mean"],
+        "trilemma_acc": acc and acc["a"]["value"],
+        "lm_eval_acc": acc and acc["b"]["value"],
         "max_abs_logprob_diff": lp.get("max_abs_diff"),
         "median_abs_logprob_diff": lp.get("median_abs_diff"),
         "pick_agreement": [{"kind": a["kind"], "agree": a["agree"], "n": a["n"]} for a in c["choices"]],
@@ -106,5 +106,5 @@ for name in ["gguf", "local-completions", "local-completions-ids"]:
     summary[name] = s
 json.dump(summary, open(f"{out}/summary.json", "w"), indent=2)
 print(json.dumps(summary, indent=2))
-sys.exit(0 if ok else 1)
+print("every choice within 1e-4:", ok)
 PY

@@ -54,6 +54,8 @@ pub enum Command {
     /// SLM-first cascades: calibrate thresholds from recorded runs, compare calibrations.
     #[command(subcommand)]
     Cascade(crate::cmd_cascade::CascadeCommand),
+    /// Prompt-injection attacks against a server, a cascade or a model: success rate per family.
+    Redteam(crate::cmd_redteam::RedteamArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(CompletionsArgs),
 }
@@ -70,7 +72,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ("Measure", &["run", "sweep", "study", "judge"]),
     ("Compare", &["compare"]),
     ("Analyse", &["report", "analyze", "score"]),
-    ("Serve", &["serve", "cascade"]),
+    ("Serve", &["serve", "cascade", "redteam"]),
     ("Load-test", &["load"]),
     ("Set up and more", &["assets", "completions", "bench"]),
 ];
@@ -146,6 +148,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         })
         .map(|()| ExitCode::SUCCESS),
         Command::Report(args) => cmd_report::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Redteam(args) => crate::cmd_redteam::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Completions(args) => {
             clap_complete::generate(
                 args.shell,

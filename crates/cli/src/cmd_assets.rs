@@ -20,6 +20,20 @@ pub enum AssetsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a CycloneDX 1.5 ML-BOM of the models and data sets: every catalog asset, or
+    /// what the named run directories used (with which hashes were verified).
+    Sbom {
+        /// A run directory whose model and data set the BOM lists (repeatable); without
+        /// one, the BOM lists the whole catalog.
+        #[arg(long, value_name = "DIR")]
+        run: Vec<std::path::PathBuf>,
+        /// Hash each cached catalog file now and compare it with its pin.
+        #[arg(long)]
+        verify: bool,
+        /// Write the BOM to this file (whole or not at all) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 pub fn run(cmd: &AssetsCommand) -> anyhow::Result<()> {
@@ -81,6 +95,35 @@ pub fn run(cmd: &AssetsCommand) -> anyhow::Result<()> {
                 ]);
             }
             println!("{t}");
+            Ok(())
+        }
+        AssetsCommand::Sbom { run, verify, out } => {
+            let entries = if run.is_empty() {
+                trilemma_sbom::catalog_entries(&catalog, &cache, *verify)
+            } else {
+                let mut all = Vec::new();
+                for dir in run {
+                    for e in trilemma_sbom::run_entries(dir, &catalog, &cache)? {
+                        if !all.contains(&e) {
+                            all.push(e);
+                        }
+                    }
+                }
+                all
+            };
+            let json = trilemma_sbom::bom_json(&entries, env!("CARGO_PKG_VERSION"))?;
+            match out {
+                Some(path) => {
+                    trilemma_store::atomic::write_atomic(path, &json)?;
+                    eprintln!(
+                        "wrote {} ({} components, {} verified)",
+                        path.display(),
+                        entries.len(),
+                        entries.iter().filter(|e| e.verified).count()
+                    );
+                }
+                None => print!("{}", String::from_utf8_lossy(&json)),
+            }
             Ok(())
         }
     }

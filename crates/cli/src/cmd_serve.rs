@@ -39,8 +39,9 @@ pub struct ServeArgs {
     /// sends truncate_prompt_tokens.
     #[arg(long, default_value_t = 4096)]
     pub n_ctx: u32,
-    /// Environment variable holding an API key: every /v1/ request must then send
-    /// `Authorization: Bearer KEY` (else 401). The key itself is never printed.
+    /// Environment variable holding an API key (beside any --api-keys): every /v1/
+    /// request must then send `Authorization: Bearer KEY` (else 401). The key itself is
+    /// never printed.
     #[arg(long, value_name = "VAR")]
     pub api_key_env: Option<String>,
     /// Most requests waiting for a sequence; one more is answered 429 (default: no limit).
@@ -54,6 +55,8 @@ pub struct ServeArgs {
     /// own `policy.thresholds`).
     #[arg(long, value_name = "FILE", requires = "cascade")]
     pub calibration: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub security: crate::security_args::SecurityArgs,
 }
 
 impl ServeArgs {
@@ -69,17 +72,22 @@ impl ServeArgs {
 /// Opens the model (catalog name or path), serves until Ctrl-C, then finishes the
 /// requests in flight.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    if let Some(cascade) = &args.cascade {
-        return run_cascade(args, cascade);
-    }
-    let model = args.model();
-    crate::preflight::models(&[model])?;
+    // Keys and limits are checked before any model loads.
     let api_key = match &args.api_key_env {
         Some(var) => Some(std::env::var(var).map_err(|_| {
             anyhow::anyhow!("--api-key-env {var}: the environment variable {var} is not set")
         })?),
         None => None,
     };
+    let guard = args.security.guard(api_key.as_deref())?;
+    if let Some(w) = guard.exposure_warning(args.listen) {
+        eprintln!("{w}");
+    }
+    if let Some(cascade) = &args.cascade {
+        return run_cascade(args, cascade, guard);
+    }
+    let model = args.model();
+    crate::preflight::models(&[model])?;
     if args.max_waiting == Some(0) {
         anyhow::bail!("--max-waiting 0 would refuse every request; give at least 1");
     }
@@ -96,7 +104,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         args.max_batch,
     );
     cfg.prefill_chunk = (args.prefill_chunk > 0).then_some(args.prefill_chunk);
-    cfg.api_key = api_key;
+    cfg.guard = guard;
     cfg.max_waiting = args.max_waiting;
     // First Ctrl-C: stop accepting and finish the requests in flight.
     let rx = stop_on_ctrl_c()?;
@@ -118,7 +126,11 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
 
 /// `serve --cascade`: the tiers' files are checked before any model loads, embedded tiers
 /// are served on loopback ports, and every tier must answer before the gateway listens.
-fn run_cascade(args: &ServeArgs, path: &std::path::Path) -> anyhow::Result<()> {
+fn run_cascade(
+    args: &ServeArgs,
+    path: &std::path::Path,
+    guard: trilemma_guard::Guard,
+) -> anyhow::Result<()> {
     let cfg = trilemma_cascade::CascadeConfig::read(path)?;
     let models: Vec<&str> = cfg
         .tiers
@@ -153,6 +165,10 @@ fn run_cascade(args: &ServeArgs, path: &std::path::Path) -> anyhow::Result<()> {
         served,
         args.listen,
         &mut open,
+        trilemma_gateway::Security {
+            guard,
+            audit: args.security.audit(),
+        },
         async move {
             let _ = rx.await;
         },
@@ -170,6 +186,9 @@ fn run_cascade(args: &ServeArgs, path: &std::path::Path) -> anyhow::Result<()> {
             );
             if let Some(t) = gw.trace_path() {
                 eprintln!("request traces: {}", t.display());
+            }
+            if let Some(a) = &args.security.audit_log {
+                eprintln!("audit log: {}", a.display());
             }
         },
     )?;

@@ -8,15 +8,18 @@ mod cmd_cascade;
 mod cmd_compare;
 mod cmd_judge;
 mod cmd_load;
+mod cmd_redteam;
 mod cmd_report;
 mod cmd_run;
 mod cmd_score;
 mod cmd_serve;
 mod cmd_study;
 mod cmd_sweep;
+mod embedded;
 mod output;
 mod preflight;
 mod run_args;
+mod security_args;
 
 use std::process::ExitCode;
 

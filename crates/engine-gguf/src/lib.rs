@@ -8,9 +8,7 @@
 //! - generation admits waiting requests as soon as a sequence finishes
 //!   (continuous batching within a call).
 
-mod ftype;
 mod generate;
-mod header;
 mod logits;
 mod loglik;
 pub mod quantize;
@@ -20,7 +18,6 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-pub use header::{check_file, metadata, read_header, GgufHeader, HeaderError};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -34,6 +31,8 @@ use trilemma_engine::{
     LoglikelihoodRequest, ModelInfo, PromptInput, Result, RollingLoglikelihood, TopToken,
     Truncation,
 };
+pub use trilemma_gguf::{check_file, metadata, read_header, GgufHeader, HeaderError};
+use trilemma_gguf::{ftype, header};
 pub use trilemma_store::run::GgufMetadata;
 
 self_cell::self_cell!(

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::{ftype, header, BINDINGS_VERSION};
+use crate::BINDINGS_VERSION;
+use trilemma_gguf::{ftype, header};
 
 /// Quantization types `--quant` accepts: (name, llama.cpp `llama_ftype`).
 pub const QUANT_TYPES: &[(&str, u32)] = &[

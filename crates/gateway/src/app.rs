@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,10 +13,12 @@ use serde_json::{json, Value};
 use trilemma_cascade::{RequestView, Signal, Step, StreamMode};
 
 use crate::answer::{as_sse, request_text, strip_unasked, tier_body, to_answer, Kind};
+use crate::audit::{host_of, AuditLine};
 use crate::metrics::Outcome;
 use crate::trace::{Call, Trace};
 use crate::upstream::{call, CallError};
-use crate::{Gateway, Result};
+use crate::{Endpoint, Gateway, Result};
+use trilemma_guard::KeyId;
 
 /// An error in OpenAI's shape.
 fn error(status: StatusCode, message: impl Into<String>, param: Option<&str>) -> Response {
@@ -37,8 +39,17 @@ fn error(status: StatusCode, message: impl Into<String>, param: Option<&str>) ->
         .into_response()
 }
 
+/// Who sent a request: the key's id from the guard.
+type Who = Option<Extension<KeyId>>;
+
+fn who(k: Who) -> String {
+    k.map_or_else(|| KeyId::anonymous().0, |Extension(id)| id.0)
+}
+
+/// The gateway's routes behind its guard (keys, limits).
 pub fn router(gw: Arc<Gateway>) -> Router {
-    Router::new()
+    let guard = gw.guard.clone();
+    let routes = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route(
             "/metrics",
@@ -48,21 +59,22 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route(
             "/v1/completions",
             post(
-                |State(gw): State<Arc<Gateway>>, h: HeaderMap, b: Bytes| async move {
-                    handle(gw, "completions", h, b).await
+                |State(gw): State<Arc<Gateway>>, k: Who, h: HeaderMap, b: Bytes| async move {
+                    handle(gw, "completions", who(k), h, b).await
                 },
             ),
         )
         .route(
             "/v1/chat/completions",
             post(
-                |State(gw): State<Arc<Gateway>>, h: HeaderMap, b: Bytes| async move {
-                    handle(gw, "chat/completions", h, b).await
+                |State(gw): State<Arc<Gateway>>, k: Who, h: HeaderMap, b: Bytes| async move {
+                    handle(gw, "chat/completions", who(k), h, b).await
                 },
             ),
         )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route", None) })
-        .with_state(gw)
+        .with_state(gw);
+    trilemma_guard::apply(routes, &guard)
 }
 
 /// Serves on `listener` until `shutdown` resolves.
@@ -71,9 +83,8 @@ pub async fn serve(
     gw: Arc<Gateway>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router(gw))
-        .tcp_nodelay(true)
-        .with_graceful_shutdown(shutdown)
+    let limits = gw.guard.limits().clone();
+    trilemma_guard::serve(listener, router(gw), &limits, shutdown)
         .await
         .map_err(|e| crate::Error::Start(e.to_string()))
 }
@@ -131,8 +142,73 @@ fn response_schema(body: &Value) -> std::result::Result<Option<jsonschema::Valid
     }
 }
 
-async fn handle(gw: Arc<Gateway>, path: &'static str, headers: HeaderMap, raw: Bytes) -> Response {
+/// Why a request went to a tier, for the audit log: the rule, the plan's first tier, or
+/// the tier before it and why that one escalated.
+fn reason_for(k: usize, rule: Option<usize>, kind: Kind, prev: Option<&Call>) -> String {
+    match (k, prev) {
+        (0, _) if rule.is_some() => format!("rule {} of the cascade file", rule.unwrap_or(0)),
+        (0, _) if kind == Kind::LoneEcho => "echo tier".into(),
+        (0, _) => "first tier of the plan".into(),
+        (_, Some(p)) => format!(
+            "escalated from {}: {}",
+            p.tier,
+            p.escalated.as_deref().unwrap_or("error")
+        ),
+        (_, None) => "fallback".into(),
+    }
+}
+
+/// An audit line for a call to upstream `ep`.
+struct Audited<'a> {
+    request: &'a str,
+    key_id: &'a str,
+    ep: &'a Endpoint,
+    reason: String,
+    endpoint: &'a str,
+    request_bytes: usize,
+    prompt: &'a str,
+}
+
+impl Audited<'_> {
+    fn write(self, gw: &Gateway, call: Option<&Call>) {
+        let Some(log) = &gw.audit else { return };
+        let (host, loopback) = host_of(&self.ep.base_url);
+        let outcome = match call {
+            Some(c) if c.error.is_some() => "error",
+            Some(c) if c.escalated.is_some() => "escalated",
+            _ => "answered",
+        };
+        log.write(&AuditLine {
+            unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0),
+            request: self.request.to_string(),
+            key_id: self.key_id.to_string(),
+            tier: self.ep.name.clone(),
+            host,
+            loopback,
+            reason: self.reason,
+            endpoint: self.endpoint.to_string(),
+            request_bytes: self.request_bytes,
+            prompt_tokens: call.map_or(0, |c| c.prompt_tokens),
+            completion_tokens: call.map_or(0, |c| c.completion_tokens),
+            outcome,
+            error: call.and_then(|c| c.error.clone()),
+            prompt: log.prompts.then(|| self.prompt.to_string()),
+        });
+    }
+}
+
+async fn handle(
+    gw: Arc<Gateway>,
+    path: &'static str,
+    key_id: String,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
     let started = Instant::now();
+    let request_id = format!("casc-{}", trilemma_core::now_ns());
     let body: Value = match serde_json::from_slice(&raw) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
@@ -170,6 +246,18 @@ async fn handle(gw: Arc<Gateway>, path: &'static str, headers: HeaderMap, raw: B
                 .position(|s| *s != Step::Skip)
                 .unwrap_or(last)
         });
+        let audited = gw.endpoints[first].upstream.then(|| Audited {
+            request: &request_id,
+            key_id: &key_id,
+            ep: &gw.endpoints[first],
+            reason: reason_for(0, rule.map(|(_, r)| r), kind, None),
+            endpoint: path,
+            request_bytes: raw.len(),
+            prompt: &text,
+        });
+        if let Some(a) = audited {
+            a.write(&gw, None);
+        }
         return commit_stream(&gw, first, path, &body).await;
     }
 
@@ -205,14 +293,18 @@ async fn handle(gw: Arc<Gateway>, path: &'static str, headers: HeaderMap, raw: B
     let mut refusal: Option<(u16, Value)> = None;
     for (k, &(i, threshold)) in steps.iter().enumerate() {
         let ep = &gw.endpoints[i];
-        let t0 = Instant::now();
-        let result = call(
-            &gw.client,
+        let sent = tier_body(&body, kind, &ep.model, want_logprobs);
+        let audited = (ep.upstream && gw.audit.is_some()).then(|| Audited {
+            request: &request_id,
+            key_id: &key_id,
             ep,
-            path,
-            &tier_body(&body, kind, &ep.model, want_logprobs),
-        )
-        .await;
+            reason: reason_for(k, rule.map(|(_, r)| r), kind, calls.last()),
+            endpoint: path,
+            request_bytes: serde_json::to_vec(&sent).map_or(0, |b| b.len()),
+            prompt: &text,
+        });
+        let t0 = Instant::now();
+        let result = call(&gw.client, ep, path, &sent).await;
         let latency_s = t0.elapsed().as_secs_f64();
         let is_last_try = k + 1 == steps.len();
         match result {
@@ -230,6 +322,9 @@ async fn handle(gw: Arc<Gateway>, path: &'static str, headers: HeaderMap, raw: B
                     error: Some(e.message()),
                     joules_attributed: None,
                 });
+                if let Some(a) = audited {
+                    a.write(&gw, calls.last());
+                }
             }
             Ok(resp) => {
                 let (p, c) = usage(&resp);
@@ -254,6 +349,9 @@ async fn handle(gw: Arc<Gateway>, path: &'static str, headers: HeaderMap, raw: B
                         .as_ref()
                         .map(|(j, _)| j * (p + c) as f64),
                 });
+                if let Some(a) = audited {
+                    a.write(&gw, calls.last());
+                }
                 if decision.is_ok() {
                     answer = Some((i, resp));
                     break;
@@ -270,7 +368,7 @@ async fn handle(gw: Arc<Gateway>, path: &'static str, headers: HeaderMap, raw: B
         })
         .sum();
     let trace = Trace {
-        id: format!("casc-{}", trilemma_core::now_ns()),
+        id: request_id,
         unix_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())

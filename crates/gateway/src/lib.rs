@@ -9,6 +9,7 @@
 
 mod answer;
 mod app;
+mod audit;
 mod metrics;
 mod trace;
 mod upstream;
@@ -20,6 +21,7 @@ use trilemma_cascade::route::{with_thresholds, Plan, Step};
 use trilemma_cascade::{Calibration, CascadeConfig, Judge, Rules};
 
 pub use app::{router, serve};
+pub use audit::AuditConfig;
 
 /// Errors of the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,16 @@ pub struct Endpoint {
     pub retries: u32,
     /// Energy attributed per token processed by this tier, J, and where it comes from.
     pub joules_per_token: Option<(f64, String)>,
+    /// Reached by its `url` (not embedded in this process): its calls are audited.
+    pub upstream: bool,
+}
+
+/// What stands between the network and the gateway: keys and limits, and the audit log
+/// of requests sent to upstream tiers.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    pub guard: trilemma_guard::Guard,
+    pub audit: Option<AuditConfig>,
 }
 
 /// Everything the gateway needs, checked before it serves.
@@ -65,6 +77,8 @@ pub struct Gateway {
     metrics: metrics::Metrics,
     trace: Option<trace::TraceWriter>,
     client: reqwest::Client,
+    guard: trilemma_guard::Guard,
+    audit: Option<audit::AuditLog>,
 }
 
 /// The plan the gateway follows: the calibration's, checked against the cascade file, or
@@ -131,7 +145,28 @@ impl Gateway {
             metrics: metrics::Metrics::new(names),
             trace,
             client,
+            guard: trilemma_guard::Guard::open(),
+            audit: None,
         })
+    }
+
+    /// The gateway behind `security`'s keys and limits, writing its audit log.
+    pub fn secure(mut self, security: Security) -> Result<Self> {
+        if let (Some(a), Some(t)) = (&security.audit, self.trace_path()) {
+            if a.path == *t {
+                return Err(Error::Input(format!(
+                    "--audit-log {} is the cascade file's gateway.trace too: give each its own file",
+                    a.path.display()
+                )));
+            }
+        }
+        self.audit = security
+            .audit
+            .as_ref()
+            .map(audit::AuditLog::open)
+            .transpose()?;
+        self.guard = security.guard;
+        Ok(self)
     }
 
     /// The trace file, when one is written.
@@ -214,6 +249,7 @@ pub async fn endpoints(
                 timeout,
                 retries: t.retries,
                 joules_per_token,
+                upstream: true,
             },
             (None, _) => {
                 let (engine, serve_cfg) =
@@ -227,6 +263,7 @@ pub async fn endpoints(
                     timeout,
                     retries: t.retries,
                     joules_per_token,
+                    upstream: false,
                 }
             }
         };
@@ -277,12 +314,16 @@ pub type OpenTier<'a> = dyn FnMut(
 
 /// `trilemma serve --cascade`: opens the tiers, checks that each answers, binds `listen`
 /// and serves until `shutdown` resolves. `started` gets the address and the gateway.
+// The one entry point of the command, called once from the CLI: each argument is a
+// separate input of the command line.
+#[allow(clippy::too_many_arguments)]
 pub fn serve_blocking(
     cascade: CascadeConfig,
     calibration: Option<&Path>,
     served_name: String,
     listen: std::net::SocketAddr,
     open: &mut OpenTier<'_>,
+    security: Security,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     started: impl FnOnce(std::net::SocketAddr, &Gateway),
 ) -> Result<()> {
@@ -293,7 +334,7 @@ pub fn serve_blocking(
         .map_err(|e| Error::Start(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(async move {
         let eps = endpoints(&cascade, open).await?;
-        let gw = Gateway::new(cascade, plan, plan_from, eps, served_name)?;
+        let gw = Gateway::new(cascade, plan, plan_from, eps, served_name)?.secure(security)?;
         gw.preflight().await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -1,19 +1,16 @@
 //! What happens before and around a handler: the JSON body read with OpenAI's error
-//! shape for every rejection, the API key, unknown routes and methods, and a last guard
+//! shape for every rejection, unknown routes and methods, and a last guard
 //! that gives any other error answer the same shape.
-
-use std::sync::Arc;
 
 use axum::async_trait;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::openai::ApiError;
-use crate::routes::AppState;
 
 /// A request body parsed as JSON whatever its content type (as OpenAI's servers do); a
 /// body that is not JSON, or too large, is answered in OpenAI's error shape.
@@ -48,33 +45,6 @@ pub(crate) async fn wrong_method(method: Method, uri: Uri) -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{method} is not allowed on {}", uri.path()),
     )
-}
-
-/// With an API key set, every `/v1/` request must carry `Authorization: Bearer KEY`
-/// (as vLLM's `--api-key`); `/health` and `/metrics` stay open.
-pub(crate) async fn require_key(
-    State(st): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if let Some(key) = &st.cfg.api_key {
-        if req.uri().path().starts_with("/v1/") {
-            let given = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if given != Some(key.as_str()) {
-                let why = if given.is_some() {
-                    "Incorrect API key provided"
-                } else {
-                    "No API key provided: send the header `Authorization: Bearer KEY`"
-                };
-                return ApiError::new(StatusCode::UNAUTHORIZED, why).into_response();
-            }
-        }
-    }
-    next.run(req).await
 }
 
 /// The last guard: an error answer that is not JSON (one the framework made) is given

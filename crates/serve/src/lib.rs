@@ -25,6 +25,8 @@
 mod body;
 mod completions;
 mod echo;
+#[doc(hidden)]
+pub mod fuzzing;
 mod generate;
 mod logprobs;
 mod metrics;
@@ -60,6 +62,8 @@ pub struct ServeConfig {
     pub api_key: Option<String>,
     /// Most requests waiting for a sequence; one more is answered 429. `None`: no limit.
     pub max_waiting: Option<usize>,
+    /// Keys and limits in front of the routes (`api_key`, when set, is accepted too).
+    pub guard: trilemma_guard::Guard,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -71,13 +75,14 @@ impl std::fmt::Debug for ServeConfig {
             // The key itself never prints.
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("max_waiting", &self.max_waiting)
+            .field("guard", &self.guard)
             .finish()
     }
 }
 
 impl ServeConfig {
     /// Serves `model_name` with batches of up to `max_batch`, whole-prompt prefill, no
-    /// API key and no limit on waiting requests.
+    /// API key, the guard's default limits and no limit on waiting requests.
     pub fn new(model_name: impl Into<String>, max_batch: usize) -> Self {
         Self {
             model_name: model_name.into(),
@@ -85,6 +90,7 @@ impl ServeConfig {
             prefill_chunk: None,
             api_key: None,
             max_waiting: None,
+            guard: trilemma_guard::Guard::open(),
         }
     }
 }

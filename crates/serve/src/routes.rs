@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use trilemma_engine::Engine;
 
-use crate::body::{error_shape, require_key, unknown_route, wrong_method};
+use crate::body::{error_shape, unknown_route, wrong_method};
 use crate::completions::{chat_completions, completions};
 use crate::metrics::Metrics;
 use crate::openai::ApiError;
@@ -37,6 +37,7 @@ pub fn router(engine: Box<dyn Engine>, cfg: ServeConfig) -> Result<Router> {
     let m = metrics.clone();
     let context_length = engine.model_info().context_length as usize;
     let (max_batch, chunk) = (cfg.max_batch.max(1), cfg.prefill_chunk);
+    let guard = cfg.guard.with_key(cfg.api_key.as_deref());
     std::thread::Builder::new()
         .name("trilemma-scheduler".into())
         .spawn(move || schedule(engine, rx, max_batch, chunk, &m))
@@ -47,7 +48,7 @@ pub fn router(engine: Box<dyn Engine>, cfg: ServeConfig) -> Result<Router> {
         jobs: tx,
         metrics,
     });
-    Ok(Router::new()
+    let routes = Router::new()
         .route("/health", get(|| async { "ok" }).fallback(wrong_method))
         .route("/metrics", get(metrics_text).fallback(wrong_method))
         .route("/v1/models", get(models).fallback(wrong_method))
@@ -57,9 +58,9 @@ pub fn router(engine: Box<dyn Engine>, cfg: ServeConfig) -> Result<Router> {
             post(chat_completions).fallback(wrong_method),
         )
         .fallback(unknown_route)
-        .layer(middleware::from_fn_with_state(state.clone(), require_key))
         .layer(middleware::from_fn(error_shape))
-        .with_state(state))
+        .with_state(state);
+    Ok(trilemma_guard::apply(routes, &guard))
 }
 
 /// Serves on `listener` until `shutdown` resolves, then finishes the requests in flight.
@@ -69,10 +70,8 @@ pub async fn serve(
     cfg: ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router(engine, cfg)?)
-        // Each streamed piece leaves at once (no Nagle delay behind the previous one).
-        .tcp_nodelay(true)
-        .with_graceful_shutdown(shutdown)
+    let limits = cfg.guard.limits().clone();
+    trilemma_guard::serve(listener, router(engine, cfg)?, &limits, shutdown)
         .await
         .map_err(|e| Error::Serve(e.to_string()))
 }

@@ -23,6 +23,12 @@ use trilemma_store::run::GgufMetadata;
 
 use crate::ftype;
 
+/// The header of a GGUF file held in memory (`data` is the whole file, or its start:
+/// the tensor data need not be there); the error is the whole reason.
+pub fn read_bytes(data: &[u8]) -> Result<GgufHeader, String> {
+    read(std::io::Cursor::new(data), data.len() as u64)
+}
+
 /// Why a GGUF file was refused: the file, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {reason}", path.display())]

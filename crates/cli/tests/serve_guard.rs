@@ -6,12 +6,11 @@
 //! hold the only sequence; the audit log of upstream calls; keys never echoed.
 
 mod common;
-use common::{run_ok, trilemma};
+use common::{run_ok, start_server as start, trilemma};
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -20,51 +19,6 @@ const KEY_A: &str = "tk-alpha-0123456789";
 /// Given to the server only as its SHA-256.
 const KEY_B: &str = "tk-bravo-9876543210";
 const KEY_B_SHA256: &str = "777721a0495101b674ea4503779cc00bf484a31ac5c2148079945ac3d2ac682e";
-
-/// A server process (killed when dropped), what it printed before listening, and its
-/// address.
-struct Server {
-    child: Child,
-    addr: String,
-    before: Vec<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(args: &[&str]) -> Server {
-    let mut child = trilemma()
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut before = Vec::new();
-    let url = loop {
-        let Some(line) = lines.next() else {
-            panic!("{args:?} exited before listening:\n{}", before.join("\n"));
-        };
-        let line = line.unwrap();
-        if let Some(at) = line.find("http://") {
-            break line[at..].split_whitespace().next().unwrap().to_string();
-        }
-        before.push(line);
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches("/v1")
-        .replace("0.0.0.0", "127.0.0.1");
-    Server {
-        child,
-        addr,
-        before,
-    }
-}
 
 /// The key file: KEY_A raw, KEY_B as its hash, a comment and a blank line.
 fn key_file(dir: &Path) -> PathBuf {
@@ -187,7 +141,8 @@ fn keys_limits_and_a_full_server_at_a_real_serve() {
         "--body-timeout",
         "3",
     ]);
-    let a = s.addr.as_str();
+    let addr = s.addr();
+    let a = addr.as_str();
 
     // Keys: none, a wrong one, each of the file's (raw and hashed); /health open.
     let e = completion(a, None, short_prompt()).error(401);
@@ -278,7 +233,8 @@ fn a_client_that_never_reads_its_stream_does_not_hold_the_only_sequence() {
         "--max-batch",
         "1",
     ]);
-    let a = s.addr.as_str();
+    let addr = s.addr();
+    let a = addr.as_str();
     let mut slow = TcpStream::connect(a).unwrap();
     let body =
         json!({"prompt": "Write a long story about a dragon.", "max_tokens": 48, "stream": true})
@@ -372,7 +328,7 @@ fn the_gateway_takes_the_same_keys_and_audits_its_upstream_calls() {
         &cascade,
         format!(
             "[[tier]]\nname = \"remote\"\nurl = \"http://{}/v1\"\nserved_model = \"small\"\n\n[policy]\nsignal = \"margin\"\n",
-            upstream.addr
+            upstream.addr()
         ),
     )
     .unwrap();
@@ -391,7 +347,8 @@ fn the_gateway_takes_the_same_keys_and_audits_its_upstream_calls() {
         "--audit-log",
         audit.to_str().unwrap(),
     ]);
-    let a = gw.addr.as_str();
+    let addr = gw.addr();
+    let a = addr.as_str();
     let e = completion(a, None, short_prompt()).error(401);
     assert_eq!(e["code"], "invalid_api_key");
     // /metrics is behind a key here; /health is not.
@@ -415,7 +372,7 @@ fn the_gateway_takes_the_same_keys_and_audits_its_upstream_calls() {
     let l = &lines[0];
     assert!(l["key_id"].as_str().unwrap().starts_with("key-"), "{l}");
     assert_eq!(l["tier"], "remote");
-    assert_eq!(l["host"], upstream.addr.as_str());
+    assert_eq!(l["host"], upstream.addr().as_str());
     assert_eq!(l["loopback"], true);
     assert_eq!(l["reason"], "first tier of the plan");
     assert_eq!(l["outcome"], "answered");

@@ -24,6 +24,19 @@ pub struct Server {
     pub child: Child,
     /// The base URL it printed (`http://127.0.0.1:PORT/v1`).
     pub url: String,
+    /// What it printed before listening (warnings, the model it loaded).
+    pub before: Vec<String>,
+}
+
+impl Server {
+    /// `HOST:PORT` to connect to (a server listening on every interface is reached on
+    /// 127.0.0.1).
+    pub fn addr(&self) -> String {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches("/v1")
+            .replace("0.0.0.0", "127.0.0.1")
+    }
 }
 
 impl Drop for Server {
@@ -58,7 +71,11 @@ pub fn start_server(args: &[&str]) -> Server {
     };
     // Keep draining the server's log so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.by_ref() {});
-    Server { child, url }
+    Server {
+        child,
+        url,
+        before: log,
+    }
 }
 
 /// An HTTP answer: status, head (lower-cased header lines), body (de-chunked).

@@ -59,6 +59,37 @@ pub fn print_run_table(runs: &[Evaluated]) {
         if s.errors > 0 {
             n.push_str(&format!("\n({} errors)", s.errors));
         }
+        if let Some(d) = &s.draws {
+            for (k, m) in &d.metrics {
+                let pass: Vec<String> = m
+                    .pass_at_k
+                    .iter()
+                    .map(|(k, e)| {
+                        format!(
+                            "pass@{k} {:.4} [{:.4}, {:.4}]",
+                            e.value, e.ci_low, e.ci_high
+                        )
+                    })
+                    .collect();
+                println!(
+                    "- {} draws per item [{} · {}] {k}: {}{}; the draws of {} of {} items disagree (mean per-item std {:.4}). pass@k: unbiased estimator (Chen et al. 2021) per item, mean over items, 95% bootstrap CI over items; majority: the score of each item's most frequent answer.",
+                    d.draws_per_item,
+                    s.model.name,
+                    s.task,
+                    pass.join(", "),
+                    m.majority.as_ref().map_or(String::new(), |e| format!(
+                        "{}majority {:.4} [{:.4}, {:.4}]",
+                        if pass.is_empty() { "" } else { ", " },
+                        e.value,
+                        e.ci_low,
+                        e.ci_high
+                    )),
+                    m.items_disagreeing,
+                    m.items,
+                    m.mean_item_std
+                );
+            }
+        }
         if let Some(t) = &s.truncated {
             n.push_str(&format!("\n({} truncated)", t.samples));
         }

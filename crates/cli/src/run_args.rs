@@ -82,6 +82,16 @@ pub struct RunArgs {
     /// summary gives the spread across the draws.
     #[arg(long, default_value_t = 0.0, help_heading = "Generation")]
     pub temperature: f32,
+    /// Draw each item K times (needs --temperature above 0; each draw is a repeat with its
+    /// own seed, so it replaces --repeats). The summary adds pass@k, the self-consistency
+    /// score (each item's most frequent answer) and the spread of each item's draws.
+    #[arg(
+        long,
+        value_name = "K",
+        conflicts_with = "repeats",
+        help_heading = "Generation"
+    )]
+    pub samples_per_item: Option<u32>,
     /// Nucleus truncation before each draw (with --temperature above 0).
     #[arg(long, help_heading = "Generation")]
     pub top_p: Option<f32>,
@@ -123,6 +133,21 @@ pub enum ConstrainArg {
 }
 
 impl ConstrainArg {
+    /// The suffix a constrained task's name gets (`halueval-validator+json`).
+    fn label(self) -> &'static str {
+        match self {
+            ConstrainArg::Json => "json",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ConstrainArg::Json => {
+                "a JSON-object grammar (--constrain json: llama.cpp's converter of the schema {\"type\": \"object\"})"
+            }
+        }
+    }
+
     fn constraint(self) -> Constraint {
         match self {
             ConstrainArg::Json => Constraint::json_object(),
@@ -165,6 +190,18 @@ pub(crate) fn preflight(args: &RunArgs, out: &std::path::Path) -> anyhow::Result
             args.temperature
         );
     }
+    if let Some(k) = args.samples_per_item {
+        if !(1..=1000).contains(&k) {
+            anyhow::bail!("--samples-per-item {k}: give a number of draws from 1 to 1000");
+        }
+        if args.temperature == 0.0 {
+            anyhow::bail!(
+                "--samples-per-item {k}: with greedy decoding (--temperature 0) every draw is \
+                 the same answer; give --temperature above 0 (or --repeats {k} to time the \
+                 same answers {k} times)"
+            );
+        }
+    }
     if let Some(p) = args.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
         anyhow::bail!("--top-p {p}: give a value above 0 and at most 1");
     }
@@ -198,9 +235,17 @@ pub(crate) fn tasks(args: &RunArgs) -> anyhow::Result<Vec<trilemma_tasks::Task>>
         seed: args.seed,
         offline: args.offline,
     };
-    let loaded = load_tasks(&spec, &Cache::from_env(), &Catalog::builtin())?;
+    let mut loaded = load_tasks(&spec, &Cache::from_env(), &Catalog::builtin())?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
+    }
+    if let Some(c) = args.constrain {
+        // A constrained task is another evaluation setting: its own name, so that its run
+        // sits beside the unconstrained one in a directory and a report.
+        for t in &mut loaded.tasks {
+            t.info.name = format!("{}+{}", t.info.name, c.label());
+            t.info.source = format!("{}; decoded under {}", t.info.source, c.describe());
+        }
     }
     Ok(loaded.tasks)
 }
@@ -218,7 +263,7 @@ pub(crate) fn eval_context(
         settings: RunSettings {
             limit: args.limit,
             batch_size: batch_size.max(1),
-            repeats: args.repeats.max(1),
+            repeats: args.samples_per_item.unwrap_or(args.repeats).max(1),
             warmup: args.warmup,
             cooldown_s: args.cooldown,
             seed: args.seed,

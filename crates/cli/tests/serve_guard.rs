@@ -249,12 +249,33 @@ fn a_client_that_never_reads_its_stream_does_not_hold_the_only_sequence() {
     // the one sequence, which the engine frees whatever the slow client does).
     let other = completion(a, None, short_prompt());
     assert_eq!(other.status, 200, "{}", other.body);
-    let m = send(a, "GET", "/metrics", None, "");
-    assert!(
-        m.body.contains("trilemma_running_sequences 0"),
-        "{}",
-        m.body
-    );
+    let others_tokens = serde_json::from_str::<Value>(&other.body).unwrap()["usage"]
+        ["completion_tokens"]
+        .as_u64()
+        .unwrap();
+    // Which of the two ran first depends on when the server read each request; either
+    // way the unread stream's generation ends (its sequence freed) without the client
+    // reading a byte.
+    let gauge = |body: &str, name: &str| -> u64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {body}"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let m = send(a, "GET", "/metrics", None, "");
+        let idle = gauge(&m.body, "trilemma_running_sequences ") == 0;
+        let generated = gauge(&m.body, "trilemma_output_tokens_total ");
+        if idle && generated > others_tokens {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unread stream still holds its sequence after 120 s: {}",
+            m.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // When it reads at last, its stream is whole.
     let streamed = read_answer(&mut slow);
     assert_eq!(streamed.status, 200);

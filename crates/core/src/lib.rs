@@ -17,8 +17,8 @@ pub use record::{
 pub use sampling::{Constraint, Sampling};
 pub use setup::{EngineInfo, HostInfo, OutputType, RunSettings, TaskInfo, DEFAULT_SEED};
 pub use summary::{
-    Attribution, CpuUse, EnergySummary, MemorySummary, ModelInfo, RepeatSpread, RunSummary,
-    SteadyWindow, Throughput, TruncationSummary,
+    Attribution, CpuUse, DrawsSummary, EnergySummary, ItemDraws, MemorySummary, ModelInfo,
+    RepeatSpread, RunSummary, SteadyWindow, Throughput, TruncationSummary,
 };
 
 /// Errors raised by the core types.

@@ -144,6 +144,36 @@ pub struct RepeatSpread {
     pub std: f64,
 }
 
+/// With several draws of each item (a sampled run's repeats, `--samples-per-item`): what
+/// the draws of one item say together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrawsSummary {
+    /// The fewest scored draws any item has.
+    pub draws_per_item: u32,
+    pub items: usize,
+    /// By per-sample metric.
+    pub metrics: BTreeMap<String, ItemDraws>,
+}
+
+/// One metric over the draws of each item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemDraws {
+    /// Items with at least two scored draws.
+    pub items: usize,
+    /// The mean over items of the sample standard deviation of the item's draws.
+    pub mean_item_std: f64,
+    /// Items whose draws do not all score the same.
+    pub items_disagreeing: usize,
+    /// For a 0/1 metric: pass@k by k, the unbiased estimator of Chen et al. (2021) per
+    /// item, averaged over items (bootstrap CI over items).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pass_at_k: BTreeMap<u64, Estimate>,
+    /// Self-consistency: the score of each item's most frequent answer (a tie goes to the
+    /// answer drawn first), averaged over items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub majority: Option<Estimate>,
+}
+
 /// The samples of a run whose prompt the engine truncated to fit its context.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TruncationSummary {
@@ -206,6 +236,10 @@ pub struct RunSummary {
     /// With several repeats: each metric's value in each repeat, and their mean and spread.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub across_repeats: BTreeMap<String, RepeatSpread>,
+    /// With several sampled draws of each item: pass@k, self-consistency and the spread
+    /// of each item's draws.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draws: Option<DrawsSummary>,
     pub samples: usize,
     pub errors: usize,
     /// Samples whose prompt the engine truncated to fit its context (`None`: none were,

@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use trilemma_core::{now_ns, RequestTiming};
 use trilemma_engine::{
@@ -36,7 +35,7 @@ struct Active {
     top: usize,
     tops: Vec<Vec<TopToken>>,
     /// Chooses each token when the request samples or follows a grammar (else the argmax).
-    sampler: Option<LlamaSampler>,
+    sampler: Option<crate::sampler::Chooser>,
     /// Where each token's piece ends in `bytes`.
     piece_ends: Vec<usize>,
     bytes: Vec<u8>,
@@ -147,7 +146,7 @@ struct Waiting {
     prompt: Vec<LlamaToken>,
     max_tokens: usize,
     top: usize,
-    sampler: Option<LlamaSampler>,
+    sampler: Option<crate::sampler::Chooser>,
     stop: Vec<String>,
     truncated: Option<Truncation>,
 }
@@ -375,9 +374,9 @@ pub fn run(
                 }
                 // The sampler (when there is one) draws and remembers the token; its
                 // log-probability is the model's own, before any reshaping (as vLLM's).
-                let drawn = a.sampler.as_mut().map(|s| s.sample(ctx, a.logits_at));
                 let logits = ctx.get_logits_ith(a.logits_at);
                 let logits = &logits[..n_vocab.min(logits.len())];
+                let drawn = a.sampler.as_mut().map(|s| s.choose(logits));
                 let best = drawn.map_or_else(|| argmax(logits), |t| t.0 as usize);
                 a.logprobs.push(logprob_of(logits, best));
                 if a.top > 0 {

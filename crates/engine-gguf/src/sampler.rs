@@ -1,10 +1,14 @@
-//! A request's token choice as llama.cpp's sampler chain: the grammar first (tokens that
-//! cannot continue it are masked), then the penalties, the truncations (top-k, top-p,
-//! min-p), the temperature and a seeded draw; or greedy after the grammar and penalties.
-//! Plain greedy decoding needs no sampler at all (the argmax of the logits).
+//! A request's token choice as llama.cpp's sampler chain: the penalties, the truncations
+//! (top-k, top-p, min-p), the temperature and a seeded draw, or greedy after the
+//! penalties; a grammar, when there is one, is checked against the pick and masks the
+//! candidates only when the pick breaks it (see [`Chooser`]). Plain greedy decoding needs
+//! no sampler at all (the argmax of the logits).
 
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+use llama_cpp_2::token::LlamaToken;
 use trilemma_engine::{Constraint, Error, Result, Sampling};
 
 /// llama.cpp's "draw a fresh seed" value.
@@ -27,24 +31,97 @@ pub fn grammar_of(constraint: &Constraint) -> Result<String> {
     }
 }
 
-/// The sampler for `sampling` and `constraint`, or `None` when the choice is the argmax.
+/// How a request's tokens are chosen when it samples or follows a grammar.
+///
+/// The grammar is checked lazily, as llama.cpp's own `common_sampler` does: the token the
+/// chain picks from the raw logits is tried against the grammar alone, and only when the
+/// grammar rejects it are all candidates masked by the grammar and the chain run again.
+/// Masking the whole vocabulary at every step (the grammar first in the chain) chooses
+/// the same token but costs a grammar walk per vocabulary entry.
+pub(crate) struct Chooser {
+    grammar: Option<LlamaSampler>,
+    /// Penalties, truncations, temperature and the draw (or greedy).
+    chain: LlamaSampler,
+    /// Reused candidate buffer (one entry per vocabulary token).
+    candidates: Vec<LlamaTokenData>,
+    /// Steps where the chain's first pick broke the grammar (for the run's notes).
+    pub(crate) resampled: usize,
+}
+
+impl Chooser {
+    /// Chooses the next token from `logits` and makes the grammar and the penalties
+    /// remember it.
+    pub(crate) fn choose(&mut self, logits: &[f32]) -> LlamaToken {
+        let picked = self.run_chain(logits, false);
+        let broken = self
+            .grammar
+            .as_mut()
+            .is_some_and(|g| !allows(g, picked, logits));
+        let token = if broken {
+            self.resampled += 1;
+            self.run_chain(logits, true)
+        } else {
+            picked
+        };
+        if let Some(g) = self.grammar.as_mut() {
+            g.accept(token);
+        }
+        self.chain.accept(token);
+        token
+    }
+
+    fn run_chain(&mut self, logits: &[f32], masked: bool) -> LlamaToken {
+        self.candidates.clear();
+        self.candidates.extend(
+            logits
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+        );
+        let mut array = LlamaTokenDataArray::new(std::mem::take(&mut self.candidates), false);
+        if masked {
+            if let Some(g) = self.grammar.as_mut() {
+                array.apply_sampler(g);
+            }
+        }
+        array.apply_sampler(&mut self.chain);
+        let token = array
+            .selected_token()
+            .unwrap_or_else(|| LlamaToken(crate::logits::argmax(logits) as i32));
+        self.candidates = array.data;
+        token
+    }
+}
+
+/// Whether the grammar, in its present state, lets `token` come next.
+fn allows(grammar: &mut LlamaSampler, token: LlamaToken, logits: &[f32]) -> bool {
+    let logit = logits.get(token.0 as usize).copied().unwrap_or(0.0);
+    let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, logit, 0.0)], false);
+    one.apply_sampler(grammar);
+    one.data[0].logit().is_finite()
+}
+
+/// The chooser for `sampling` and `constraint`, or `None` when the choice is the argmax.
 pub(crate) fn build(
     model: &LlamaModel,
     sampling: &Sampling,
     constraint: Option<&Constraint>,
     max_tokens: usize,
-) -> Result<Option<LlamaSampler>> {
+) -> Result<Option<Chooser>> {
     if sampling.is_default_greedy() && constraint.is_none() {
         return Ok(None);
     }
+    let grammar = match constraint {
+        Some(c) => {
+            let g = grammar_of(c)?;
+            Some(
+                LlamaSampler::grammar(model, &g, "root")
+                    .map_err(|e| Error::Constraint(format!("the grammar: {e}")))?,
+            )
+        }
+        None => None,
+    };
     let mut chain = Vec::new();
-    if let Some(c) = constraint {
-        let g = grammar_of(c)?;
-        chain.push(
-            LlamaSampler::grammar(model, &g, "root")
-                .map_err(|e| Error::Constraint(format!("the grammar: {e}")))?,
-        );
-    }
     if sampling.has_penalties() {
         // Over every token generated so far (never the prompt), as OpenAI's are.
         chain.push(LlamaSampler::penalties(
@@ -70,7 +147,12 @@ pub(crate) fn build(
         chain.push(LlamaSampler::temp(sampling.temperature));
         chain.push(LlamaSampler::dist(seed32(sampling.seed)));
     }
-    Ok(Some(LlamaSampler::chain_simple(chain)))
+    Ok(Some(Chooser {
+        grammar,
+        chain: LlamaSampler::chain_simple(chain),
+        candidates: Vec::new(),
+        resampled: 0,
+    }))
 }
 
 /// A 64-bit seed folded into llama.cpp's 32 bits (never its "random" value); `None` asks

@@ -5,6 +5,7 @@
 //! store, stops cleanly when asked to (SIGINT), and resumes a directory that holds
 //! an interrupted run without recomputing or duplicating a finished sample.
 
+mod draws;
 pub mod evaluate;
 pub mod inputs;
 pub mod observe;

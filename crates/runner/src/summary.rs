@@ -322,6 +322,11 @@ pub(crate) fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> 
         batch_size: inputs.settings.batch_size as u32,
         repeats: inputs.settings.repeats,
         across_repeats,
+        draws: if inputs.settings.sampling.is_greedy() {
+            None
+        } else {
+            crate::draws::summarize_draws(records)
+        },
         samples: records.len(),
         errors,
         truncated: TruncationSummary::of(&cuts),

@@ -17,6 +17,7 @@ pub mod f1;
 pub mod gsm8k;
 pub mod input;
 pub mod meteor;
+pub mod pass_at_k;
 pub mod perplexity;
 pub mod porter;
 pub mod rouge;

@@ -202,3 +202,17 @@ fn word_counts_match_lm_eval() {
         assert_eq!(got, n, "{doc:?}");
     }
 }
+
+#[test]
+fn pass_at_k_matches_human_eval() {
+    let v = load("pass_at_k.json");
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 500);
+    for (i, c) in cases.iter().enumerate() {
+        let n = c[0].as_u64().unwrap();
+        let correct = c[1].as_u64().unwrap();
+        let k = c[2].as_u64().unwrap();
+        let got = trilemma_scoring::pass_at_k::pass_at_k(n, correct, k).unwrap();
+        close("pass@k", i, got, c[3].as_f64().unwrap(), c);
+    }
+}

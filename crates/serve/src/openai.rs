@@ -432,6 +432,19 @@ pub(crate) fn engine_error(f: Failure, max_tokens: u32, prompt_field: &str) -> A
             "response_format: the output constraint cannot be used: {why}"
         ))
         .param("response_format"),
+        // An engine without a sampler (e.g. one in front of an HTTP upstream): the request
+        // asked for what it cannot do, which is the client's to change.
+        trilemma_engine::Error::Unsupported(what) => ApiError::invalid(format!(
+            "{what} is not supported by this server's engine, whose decoding is greedy \
+             (temperature 0) and unconstrained"
+        ))
+        .param(if what.starts_with("sampling") {
+            "temperature"
+        } else if what.starts_with("constrained") {
+            "response_format"
+        } else {
+            prompt_field
+        }),
         e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

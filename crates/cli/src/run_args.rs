@@ -98,8 +98,10 @@ pub struct RunArgs {
     /// Keep the k most likely tokens before each draw (with --temperature above 0).
     #[arg(long, help_heading = "Generation")]
     pub top_k: Option<u32>,
-    /// Constrain generation tasks' answers while decoding: `json` (any JSON object, by a
-    /// llama.cpp grammar), so the answer parses by construction.
+    /// Constrain generation tasks' answers while decoding, by a llama.cpp grammar, so the
+    /// answer parses by construction: `json` (any JSON object) or `schema` (the task's
+    /// answer schema: halueval-validator's `result` among its labels). The task runs as
+    /// `TASK+json` / `TASK+schema`, beside its unconstrained run.
     #[arg(long, value_enum, help_heading = "Generation")]
     pub constrain: Option<ConstrainArg>,
     /// Print the summaries as JSON on stdout.
@@ -130,6 +132,9 @@ pub struct RunArgs {
 pub enum ConstrainArg {
     /// Any JSON object.
     Json,
+    /// The task's answer schema: for a JSON-verdict task (halueval-validator), an object
+    /// whose `result` is one of its labels.
+    Schema,
 }
 
 impl ConstrainArg {
@@ -137,6 +142,7 @@ impl ConstrainArg {
     fn label(self) -> &'static str {
         match self {
             ConstrainArg::Json => "json",
+            ConstrainArg::Schema => "schema",
         }
     }
 
@@ -145,12 +151,16 @@ impl ConstrainArg {
             ConstrainArg::Json => {
                 "a JSON-object grammar (--constrain json: llama.cpp's converter of the schema {\"type\": \"object\"})"
             }
+            ConstrainArg::Schema => {
+                "the grammar of the task's answer schema (--constrain schema: an object whose result is one of the task's labels, with optional sources and reason; llama.cpp's converter)"
+            }
         }
     }
 
     fn constraint(self) -> Constraint {
         match self {
             ConstrainArg::Json => Constraint::json_object(),
+            ConstrainArg::Schema => Constraint::AnswerSchema,
         }
     }
 }
@@ -243,6 +253,13 @@ pub(crate) fn tasks(args: &RunArgs) -> anyhow::Result<Vec<trilemma_tasks::Task>>
         // A constrained task is another evaluation setting: its own name, so that its run
         // sits beside the unconstrained one in a directory and a report.
         for t in &mut loaded.tasks {
+            if c == ConstrainArg::Schema && t.answer_schema().is_none() {
+                anyhow::bail!(
+                    "--constrain schema: task {} has no answer schema (JSON-verdict tasks such \
+                     as halueval-validator have one); use --constrain json or no constraint",
+                    t.info.name
+                );
+            }
             t.info.name = format!("{}+{}", t.info.name, c.label());
             t.info.source = format!("{}; decoded under {}", t.info.source, c.describe());
         }

@@ -136,6 +136,62 @@ fn a_constrained_task_answers_json_under_its_own_name() {
 }
 
 #[test]
+fn the_task_schema_holds_the_verdict_to_the_tasks_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = &run(
+        dir.path(),
+        &[
+            "-t",
+            "halueval-validator",
+            "--limit",
+            "2",
+            "--constrain",
+            "schema",
+        ],
+    )[0];
+    assert_eq!(s["task"], "halueval-validator+schema", "{s}");
+    let run_dir = dir.path().join("smollm2-135m__halueval-validator_schema");
+    for r in records(&run_dir.join("samples.jsonl")) {
+        let raw = r["detail"]["raw"].as_str().unwrap();
+        // The schema's first (and only required) key is `result`, one of the labels.
+        let after = raw
+            .split_once("\"result\"")
+            .map(|x| x.1)
+            .unwrap_or_default();
+        let value = after.trim_start().trim_start_matches(':').trim_start();
+        assert!(
+            ["\"GROUNDED\"", "\"UNGROUNDED\"", "\"SMALL_TALK\""]
+                .iter()
+                .any(|l| value.starts_with(l)),
+            "{raw}"
+        );
+    }
+    let manifest = std::fs::read_to_string(run_dir.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("SMALL_TALK"),
+        "the resolved schema is recorded: {manifest}"
+    );
+    // A task without a verdict schema is named before anything runs.
+    let out = trilemma()
+        .args([
+            "run",
+            "-m",
+            "smollm2-135m",
+            "-t",
+            "imdb",
+            "--constrain",
+            "schema",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("imdb"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("task imdb has no answer schema"), "{err}");
+}
+
+#[test]
 fn draws_without_a_temperature_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = trilemma()

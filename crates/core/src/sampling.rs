@@ -65,6 +65,10 @@ pub enum Constraint {
     JsonSchema(String),
     /// A grammar in llama.cpp's GBNF, starting at rule `root`.
     Gbnf(String),
+    /// The task's own answer schema (e.g. a JSON-label task's `result` among its labels),
+    /// which the runner replaces with [`Constraint::JsonSchema`] for each task before
+    /// anything is decoded; an engine never receives it.
+    AnswerSchema,
 }
 
 impl Constraint {

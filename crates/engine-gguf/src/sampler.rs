@@ -19,6 +19,9 @@ const RANDOM_SEED: u32 = u32::MAX;
 pub fn grammar_of(constraint: &Constraint) -> Result<String> {
     match constraint {
         Constraint::Gbnf(g) => Ok(g.clone()),
+        Constraint::AnswerSchema => Err(Error::Constraint(
+            "a task's answer schema is resolved by the runner, not the engine".into(),
+        )),
         Constraint::JsonSchema(schema) => {
             serde_json::from_str::<serde_json::Value>(schema)
                 .map_err(|e| Error::Constraint(format!("the JSON Schema is not JSON: {e}")))?;

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use trilemma_assets::ResolvedModel;
 use trilemma_core::{
-    Attribution, CpuUse, EnergySummary, HostInfo, RunSettings, RunSummary, SampleRecord,
+    Attribution, Constraint, CpuUse, EnergySummary, HostInfo, RunSettings, RunSummary, SampleRecord,
 };
 use trilemma_engine::Engine;
 use trilemma_store::run::{
@@ -22,7 +22,7 @@ use trilemma_telemetry::{IdleBaseline, Readings, Telemetry, TelemetryConfig};
 
 use crate::observe::{RunEvent, RunObserver};
 use crate::open::{open, Backend};
-use crate::{run_items, summarize, Progress, Result, SummaryInputs};
+use crate::{run_items, summarize, Error, Progress, Result, SummaryInputs};
 
 /// What every evaluation of one invocation shares.
 #[derive(Debug, Clone)]
@@ -151,6 +151,23 @@ pub fn manifest(
     }
 }
 
+/// `ctx` with a constraint to the task's answer schema made that schema (so the manifest
+/// records what was decoded under), or an error naming a task that has none.
+fn for_task(ctx: &EvalContext, task: &Task) -> Result<EvalContext> {
+    let mut ctx = ctx.clone();
+    if ctx.settings.constraint == Some(Constraint::AnswerSchema) {
+        let schema = task.answer_schema().ok_or_else(|| {
+            Error::Input(format!(
+                "task {}: it has no answer schema to constrain to (JSON-verdict tasks such \
+                 as halueval-validator have one); use --constrain json or no constraint",
+                task.info.name
+            ))
+        })?;
+        ctx.settings.constraint = Some(Constraint::JsonSchema(schema));
+    }
+    Ok(ctx)
+}
+
 /// Evaluates `model` on `task` into `dir` (resuming what is there) and writes its summary.
 pub fn evaluate(
     engine: &mut dyn Engine,
@@ -161,6 +178,7 @@ pub fn evaluate(
     stop: &AtomicBool,
     progress: &mut dyn Progress,
 ) -> Result<Evaluated> {
+    let ctx = &for_task(ctx, task)?;
     let settings = &ctx.settings;
     let manifest = manifest(engine, model, task, ctx);
     let mut store = RunStore::open(dir, &manifest)?;

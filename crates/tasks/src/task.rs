@@ -124,6 +124,34 @@ pub struct Task {
 }
 
 impl Task {
+    /// The JSON Schema an answer of this task can be held to while decoding, when the
+    /// task scores a JSON verdict: an object whose `result` is one of the items' labels
+    /// (what [`crate::read_json_label`] reads), with the optional `sources` (strings) and
+    /// `reason` (a string) the validator prompt asks for, and nothing else. `None` for
+    /// other tasks.
+    pub fn answer_schema(&self) -> Option<String> {
+        if self.info.output_type != OutputType::JsonLabel {
+            return None;
+        }
+        let labels = self.items.iter().find_map(|it| match it {
+            Item::Generate { labels, .. } if !labels.is_empty() => Some(labels.clone()),
+            _ => None,
+        })?;
+        Some(
+            serde_json::json!({
+                "type": "object",
+                "properties": {
+                    "result": {"type": "string", "enum": labels},
+                    "sources": {"type": "array", "items": {"type": "string"}},
+                    "reason": {"type": "string"}
+                },
+                "required": ["result"],
+                "additionalProperties": false
+            })
+            .to_string(),
+        )
+    }
+
     /// The items a run with `--limit N` evaluates, in data-set order: the first N, or for
     /// a task made of groups (MMLU subjects) the first N of each group, as lm-eval applies
     /// `--limit` to each sub-task.

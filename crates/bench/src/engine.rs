@@ -39,6 +39,8 @@ pub struct BenchModel {
     pub n_ctx: u32,
     /// Our engine's sequence slots; `None`: 5 x the batch size (1 to 64), as `trilemma run`.
     pub max_sequences: Option<u32>,
+    /// Our engine's GPU layers (`--gpu-layers`).
+    pub gpu_layers: trilemma_core::GpuLayers,
 }
 
 /// `bench engine`'s settings.
@@ -198,6 +200,7 @@ pub(crate) struct Opened {
 pub(crate) fn open_bench(b: &BenchModel, threads: Option<u32>) -> Result<Opened> {
     let model = open::resolve(&b.model, false)?;
     let mut opts = EngineOpts::for_batch(threads, b.n_ctx, b.batch_size);
+    opts.gpu_layers = b.gpu_layers;
     if let Some(n) = b.max_sequences {
         opts.max_sequences = n;
     }

@@ -48,6 +48,10 @@ pub struct BenchModelArgs {
     /// Our engine's sequence slots (default: 5 x the batch size, as `trilemma run`).
     #[arg(long)]
     pub max_sequences: Option<u32>,
+    /// Layers offloaded to a GPU: a number, `all`, or `auto` (the default: all where the
+    /// build has a GPU backend and finds a GPU, else none). Recorded in the manifest.
+    #[arg(long, default_value = "auto", value_name = "N|all|auto")]
+    pub gpu_layers: trilemma_core::GpuLayers,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +152,7 @@ fn bench_model(b: &BenchModelArgs) -> BenchModel {
         batch_size: b.batch_size,
         repeats: b.repeats,
         n_ctx: b.n_ctx,
+        gpu_layers: b.gpu_layers,
         max_sequences: b.max_sequences,
     }
 }

@@ -37,7 +37,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|m| open::resolve(m, args.offline).map(EvalModel::from))
                 .collect::<Result<_, _>>()?;
-            let opts = EngineOpts::for_batch(args.threads, args.n_ctx, args.batch_size);
+            let mut opts = EngineOpts::for_batch(args.threads, args.n_ctx, args.batch_size);
+            opts.gpu_layers = args.gpu_layers;
             (models, Backend::Embedded(opts))
         }
     };

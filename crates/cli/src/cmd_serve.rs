@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// CPU threads (default: every core).
     #[arg(long)]
     pub threads: Option<u32>,
+    /// Layers offloaded to a GPU: a number, `all`, or `auto` (the default: all where the
+    /// build has a GPU backend and finds a GPU, else none). Each tier of a --cascade too.
+    #[arg(long, default_value = "auto", value_name = "N|all|auto")]
+    pub gpu_layers: trilemma_core::GpuLayers,
     /// KV cells shared by the sequences in flight (prompt + output tokens of each); a
     /// prompt that does not fit beside its max_tokens is refused (400) unless the client
     /// sends truncate_prompt_tokens.
@@ -88,6 +92,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     }
     let model = args.model();
     crate::preflight::models(&[model])?;
+    trilemma_engine_gguf::check_gpu_layers(args.gpu_layers).map_err(anyhow::Error::msg)?;
     if args.max_waiting == Some(0) {
         anyhow::bail!("--max-waiting 0 would refuse every request; give at least 1");
     }
@@ -97,6 +102,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             threads: args.threads,
             n_ctx: args.n_ctx,
             max_sequences: args.max_batch.max(1) as u32,
+            gpu_layers: args.gpu_layers,
         },
     )?;
     let mut cfg = ServeConfig::new(
@@ -142,6 +148,7 @@ fn run_cascade(
     trilemma_gateway::plan_for(&cfg, args.calibration.as_deref())?;
     let rx = stop_on_ctrl_c()?;
     let (threads, n_ctx, max_batch) = (args.threads, args.n_ctx, args.max_batch.max(1));
+    let gpu_layers = args.gpu_layers;
     let mut open = |t: &trilemma_cascade::Tier| {
         let spec = t.model.as_deref().unwrap_or_default();
         let engine = trilemma_runner::open::open_spec(
@@ -150,6 +157,7 @@ fn run_cascade(
                 threads: t.threads.or(threads),
                 n_ctx: t.n_ctx.unwrap_or(n_ctx),
                 max_sequences: max_batch as u32,
+                gpu_layers,
             },
         )
         .map_err(|e| e.to_string())?;

@@ -132,6 +132,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
             args.threads.iter().map(|t| Some(*t)).collect()
         },
         n_ctx: r.n_ctx,
+        gpu_layers: r.gpu_layers,
         num_fewshot: r.num_fewshot,
         derived_dir: Cache::from_env().root().join("models").join("derived"),
     };

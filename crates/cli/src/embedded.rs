@@ -20,6 +20,7 @@ impl Embedded {
                 threads,
                 n_ctx: 4096,
                 max_sequences: max_batch.max(1) as u32,
+                gpu_layers: Default::default(),
             },
         )?;
         let cfg = ServeConfig::new(model, max_batch.max(1));

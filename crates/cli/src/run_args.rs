@@ -61,6 +61,10 @@ pub struct RunArgs {
     /// CPU threads for inference (default: all cores).
     #[arg(long)]
     pub threads: Option<u32>,
+    /// Layers offloaded to a GPU: a number, `all`, or `auto` (the default: all where the
+    /// build has a GPU backend and finds a GPU, else none). Recorded in the manifest.
+    #[arg(long, default_value = "auto", value_name = "N|all|auto")]
+    pub gpu_layers: trilemma_core::GpuLayers,
     /// KV cache size in tokens, shared by the sequences of a batch.
     #[arg(long, default_value_t = 4096)]
     pub n_ctx: u32,
@@ -214,6 +218,15 @@ pub(crate) fn preflight(args: &RunArgs, out: &std::path::Path) -> anyhow::Result
     }
     if let Some(p) = args.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
         anyhow::bail!("--top-p {p}: give a value above 0 and at most 1");
+    }
+    if args.engine.is_some() && args.gpu_layers != trilemma_core::GpuLayers::Auto {
+        anyhow::bail!(
+            "--gpu-layers {}: with --engine the server decides where its model runs",
+            args.gpu_layers
+        );
+    }
+    if args.engine.is_none() {
+        trilemma_engine_gguf::check_gpu_layers(args.gpu_layers).map_err(anyhow::Error::msg)?;
     }
     if args.engine.is_some() && (args.temperature > 0.0 || args.constrain.is_some()) {
         anyhow::bail!(

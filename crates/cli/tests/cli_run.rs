@@ -34,7 +34,7 @@ fn bad_input_gets_one_clear_line_and_a_failing_exit() {
     std::fs::write(&alien, bytes).unwrap();
     let not_gguf = dir.path().join("page.gguf");
     std::fs::write(&not_gguf, b"<html>404</html>").unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["run", "--model", alien.to_str().unwrap(), "--limit", "1"],
             "unsupported architecture \"quantum42\"",
@@ -52,6 +52,19 @@ fn bad_input_gets_one_clear_line_and_a_failing_exit() {
         (
             &["run", "--model", not_gguf.to_str().unwrap(), "--limit", "1"],
             "not a GGUF file",
+        ),
+        // This build has no GPU backend: asking for GPU layers fails before anything runs.
+        (
+            &[
+                "run",
+                "-m",
+                "smollm2-135m",
+                "--gpu-layers",
+                "all",
+                "--limit",
+                "1",
+            ],
+            "--gpu-layers all: this build of llama.cpp has no GPU backend",
         ),
     ];
     for (args, expect) in cases {

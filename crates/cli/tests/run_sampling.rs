@@ -133,6 +133,11 @@ fn a_constrained_task_answers_json_under_its_own_name() {
         manifest.to_string().contains("json_schema"),
         "the manifest records the constraint: {manifest}"
     );
+    // No GPU backend in this build: `--gpu-layers auto` offloaded nothing, and says so.
+    assert!(
+        manifest.to_string().contains(r#""gpu_layers":0"#),
+        "{manifest}"
+    );
 }
 
 #[test]

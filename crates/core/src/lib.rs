@@ -15,7 +15,7 @@ pub use record::{
     EnergySource, LogprobStats, Outcome, RequestTiming, SampleRecord, TokenCounts, Truncation,
 };
 pub use sampling::{Constraint, Sampling};
-pub use setup::{EngineInfo, HostInfo, OutputType, RunSettings, TaskInfo, DEFAULT_SEED};
+pub use setup::{EngineInfo, GpuLayers, HostInfo, OutputType, RunSettings, TaskInfo, DEFAULT_SEED};
 pub use summary::{
     Attribution, CpuUse, DrawsSummary, EnergySummary, ItemDraws, MemorySummary, ModelInfo,
     RepeatSpread, RunSummary, SteadyWindow, Throughput, TruncationSummary,

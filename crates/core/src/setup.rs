@@ -42,6 +42,44 @@ pub struct TaskInfo {
     pub corpus_metrics: Vec<String>,
 }
 
+/// How many of a model's layers the engine offloads to a GPU (`--gpu-layers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuLayers {
+    /// Every layer when the build has a GPU backend and it finds a GPU; none otherwise.
+    #[default]
+    Auto,
+    /// Every layer; an error where no GPU can take them.
+    All,
+    /// This many (0: run on the CPU); more than the model has means all.
+    Count(u32),
+}
+
+impl std::str::FromStr for GpuLayers {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "all" => Ok(Self::All),
+            n => n
+                .parse()
+                .map(Self::Count)
+                .map_err(|_| format!("{s:?}: give a number of layers, `all` or `auto`")),
+        }
+    }
+}
+
+impl std::fmt::Display for GpuLayers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::All => f.write_str("all"),
+            Self::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// Where an engine runs and how, for the run manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EngineInfo {
@@ -55,6 +93,9 @@ pub struct EngineInfo {
     pub device: String,
     /// Largest number of sequences evaluated together.
     pub max_batch: u32,
+    /// Layers offloaded to a GPU (`None`: the engine does not say, e.g. a server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_layers: Option<u32>,
 }
 
 /// What the machine is, for the run manifest (read by `trilemma_telemetry::detect_host`).

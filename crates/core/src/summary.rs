@@ -55,6 +55,9 @@ pub struct MemorySummary {
     /// GPU memory used at peak, when a GPU meter ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_gpu_bytes: Option<u64>,
+    /// GPU memory used, mean over the samples, when a GPU meter ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_gpu_bytes: Option<u64>,
     /// How memory was read (e.g. `/proc/self/status VmRSS every 100 ms`).
     pub method: String,
 }

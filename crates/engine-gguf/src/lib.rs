@@ -26,6 +26,7 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 pub use quantize::{derive as derive_variant, DerivedInfo, DerivedModel, QuantType, QuantizeError};
 pub use sampler::grammar_of;
+pub use trilemma_core::GpuLayers;
 use trilemma_engine::{
     ChatMessage, Engine, EngineInfo, Error, Generation, GenerationRequest, Loglikelihood,
     LoglikelihoodRequest, ModelInfo, PromptInput, Result, RollingLoglikelihood, TopToken,
@@ -61,8 +62,9 @@ pub struct GgufConfig {
     pub n_ctx: u32,
     /// Most sequences evaluated together in one batch.
     pub max_sequences: u32,
-    /// GPU layers to offload (only with the `cuda` feature).
-    pub gpu_layers: u32,
+    /// Layers to offload to a GPU (`auto`: all where the build has a GPU backend and
+    /// finds a GPU, else none).
+    pub gpu_layers: GpuLayers,
 }
 
 impl GgufConfig {
@@ -79,9 +81,35 @@ impl GgufConfig {
             threads: None,
             n_ctx: 4096,
             max_sequences: 16,
-            gpu_layers: 0,
+            gpu_layers: GpuLayers::Auto,
         }
     }
+}
+
+/// The layers to hand llama.cpp for `asked`, given whether this build can offload (a GPU
+/// backend that found a device); llama.cpp takes more than the model has as all of them.
+/// Asking a build that cannot offload for any layer is an error rather than a silent CPU
+/// run.
+pub fn offloaded_layers(asked: GpuLayers, can_offload: bool) -> std::result::Result<u32, String> {
+    let all = u32::MAX;
+    match asked {
+        GpuLayers::Count(0) => Ok(0),
+        GpuLayers::Auto if !can_offload => Ok(0),
+        GpuLayers::Auto | GpuLayers::All if can_offload => Ok(all),
+        GpuLayers::Count(n) if can_offload => Ok(n.min(all)),
+        _ => Err(format!(
+            "--gpu-layers {asked}: this build of llama.cpp has no GPU backend, or it found no \
+             GPU (a CUDA build: scripts/build-cuda.sh); use --gpu-layers 0 or auto to run \
+             on the CPU"
+        )),
+    }
+}
+
+/// Checks `--gpu-layers` against this build and machine before anything slow runs (it
+/// starts llama.cpp's backend, which takes milliseconds).
+pub fn check_gpu_layers(asked: GpuLayers) -> std::result::Result<(), String> {
+    let backend = backend().map_err(|e| e.to_string())?;
+    offloaded_layers(asked, backend.supports_gpu_offload()).map(|_| ())
 }
 
 fn backend() -> Result<&'static LlamaBackend> {
@@ -123,6 +151,8 @@ const SUPPORTED_ARCHITECTURES: &[&str] = &[
 pub struct GgufEngine {
     inner: ModelContext,
     info: ModelInfo,
+    /// Layers offloaded to a GPU.
+    gpu_layers: u32,
     threads: u32,
     max_sequences: u32,
     n_ctx: u32,
@@ -151,10 +181,9 @@ impl GgufEngine {
         // llama.cpp's generic load failure.
         let header = header::check_file(&cfg.path).map_err(|e| load_err(e.reason))?;
         let backend = backend()?;
-        let mut mparams = LlamaModelParams::default();
-        if cfg!(feature = "cuda") {
-            mparams = mparams.with_n_gpu_layers(cfg.gpu_layers);
-        }
+        let offload =
+            offloaded_layers(cfg.gpu_layers, backend.supports_gpu_offload()).map_err(load_err)?;
+        let mparams = LlamaModelParams::default().with_n_gpu_layers(offload);
         let model = LlamaModel::load_from_file(backend, &cfg.path, &mparams).map_err(|e| {
             match header.metadata.architecture.as_deref() {
                 Some(arch) if !SUPPORTED_ARCHITECTURES.contains(&arch) => load_err(format!(
@@ -166,6 +195,8 @@ impl GgufEngine {
                 )),
             }
         })?;
+        // The blocks and the output layer, as llama.cpp counts what it offloads.
+        let offload = offload.min(model.n_layer().saturating_add(1));
         let architecture = model.meta_val_str("general.architecture").ok();
         if let Some(arch) = &architecture {
             if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
@@ -220,6 +251,7 @@ impl GgufEngine {
         Ok(Self {
             inner,
             info,
+            gpu_layers: offload,
             threads,
             max_sequences,
             n_ctx,
@@ -336,13 +368,9 @@ impl Engine for GgufEngine {
             kind: "llama.cpp".into(),
             version: BINDINGS_VERSION.into(),
             threads: Some(self.threads),
-            device: if cfg!(feature = "cuda") {
-                "cuda"
-            } else {
-                "cpu"
-            }
-            .into(),
+            device: if self.gpu_layers > 0 { "gpu" } else { "cpu" }.into(),
             max_batch: self.max_sequences,
+            gpu_layers: Some(self.gpu_layers),
         }
     }
 
@@ -409,6 +437,28 @@ fn decode_err(e: impl std::fmt::Display) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpu_layers_go_to_a_gpu_only_where_one_can_take_them() {
+        // A CPU build (or no GPU found): auto and 0 run on the CPU, asking for layers fails.
+        assert_eq!(offloaded_layers(GpuLayers::Auto, false), Ok(0));
+        assert_eq!(offloaded_layers(GpuLayers::Count(0), false), Ok(0));
+        let e = offloaded_layers(GpuLayers::All, false).unwrap_err();
+        assert!(
+            e.contains("--gpu-layers all") && e.contains("no GPU"),
+            "{e}"
+        );
+        assert!(offloaded_layers(GpuLayers::Count(8), false).is_err());
+        // A GPU build with a device: auto and all offload everything, a count that many.
+        assert_eq!(offloaded_layers(GpuLayers::Auto, true), Ok(u32::MAX));
+        assert_eq!(offloaded_layers(GpuLayers::All, true), Ok(u32::MAX));
+        assert_eq!(offloaded_layers(GpuLayers::Count(8), true), Ok(8));
+        assert_eq!(offloaded_layers(GpuLayers::Count(0), true), Ok(0));
+        // The flag's words.
+        assert_eq!("all".parse::<GpuLayers>(), Ok(GpuLayers::All));
+        assert_eq!("12".parse::<GpuLayers>(), Ok(GpuLayers::Count(12)));
+        assert!("some".parse::<GpuLayers>().unwrap_err().contains("`all`"));
+    }
 
     #[test]
     fn non_gguf_file_is_refused_clearly() {

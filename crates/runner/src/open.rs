@@ -21,6 +21,8 @@ pub struct EngineOpts {
     pub n_ctx: u32,
     /// Sequences that can be in flight at once.
     pub max_sequences: u32,
+    /// Layers offloaded to a GPU (`--gpu-layers`).
+    pub gpu_layers: trilemma_core::GpuLayers,
 }
 
 impl Default for EngineOpts {
@@ -29,6 +31,7 @@ impl Default for EngineOpts {
             threads: None,
             n_ctx: 4096,
             max_sequences: 16,
+            gpu_layers: Default::default(),
         }
     }
 }
@@ -41,6 +44,7 @@ impl EngineOpts {
             threads,
             n_ctx,
             max_sequences: (batch_size * 5).clamp(1, 64) as u32,
+            gpu_layers: Default::default(),
         }
     }
 }
@@ -169,6 +173,7 @@ pub fn open_embedded(model: &ResolvedModel, opts: &EngineOpts) -> Result<GgufEng
     cfg.threads = opts.threads;
     cfg.n_ctx = opts.n_ctx;
     cfg.max_sequences = opts.max_sequences;
+    cfg.gpu_layers = opts.gpu_layers;
     Ok(GgufEngine::open(&cfg)?)
 }
 

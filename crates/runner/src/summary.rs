@@ -317,7 +317,13 @@ pub(crate) fn summarize(records: &[SampleRecord], inputs: SummaryInputs<'_>) -> 
         task: inputs.task.name.clone(),
         primary_metric: inputs.task.primary_metric.clone(),
         level: inputs.task.level.clone(),
-        engine: format!("{} ({})", inputs.engine.kind, inputs.engine.version),
+        engine: match inputs.engine.gpu_layers {
+            Some(n) if n > 0 => format!(
+                "{} ({}), {n} layers on the GPU",
+                inputs.engine.kind, inputs.engine.version
+            ),
+            _ => format!("{} ({})", inputs.engine.kind, inputs.engine.version),
+        },
         threads: inputs.engine.threads,
         batch_size: inputs.settings.batch_size as u32,
         repeats: inputs.settings.repeats,

@@ -33,6 +33,8 @@ pub struct SweepPlan {
     /// Thread counts (`None`: all cores).
     pub threads: Vec<Option<u32>>,
     pub n_ctx: u32,
+    /// Layers offloaded to a GPU.
+    pub gpu_layers: trilemma_core::GpuLayers,
     /// Recorded in `sweep.json` (the rest of the run settings are in the context).
     pub num_fewshot: Option<usize>,
     /// Where derived variants are cached.
@@ -193,8 +195,11 @@ pub fn run_sweep(
                 }
                 let mut point = ctx.clone();
                 point.settings.batch_size = b.max(1);
-                let mut engine =
-                    open_embedded(&v.model.model, &EngineOpts::for_batch(t, plan.n_ctx, b))?;
+                let mut engine = open_embedded(&v.model.model, &{
+                    let mut o = EngineOpts::for_batch(t, plan.n_ctx, b);
+                    o.gpu_layers = plan.gpu_layers;
+                    o
+                })?;
                 for (task, dir) in plan.tasks.iter().zip(&dirs) {
                     done += 1;
                     if is_finished(dir) {

@@ -27,6 +27,7 @@ fn engine_with(n_ctx: u32) -> GgufEngine {
         threads: Some(2),
         n_ctx,
         max_sequences: 8,
+        ..EngineOpts::default()
     };
     open_embedded(&model(), &opts).expect("model loads")
 }

@@ -259,6 +259,7 @@ mod tests {
                     threads: Some(2),
                     device: "cpu".into(),
                     max_batch: 4,
+                    gpu_layers: None,
                 },
             },
             rubric: RubricRecord {

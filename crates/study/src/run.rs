@@ -283,6 +283,7 @@ pub fn run_study(
         batch_sizes: vec![plan.preset.batch_size],
         threads: vec![settings.threads],
         n_ctx: plan.preset.n_ctx,
+        gpu_layers: Default::default(),
         num_fewshot: None,
         derived_dir: cache.root().join("models").join("derived"),
     };

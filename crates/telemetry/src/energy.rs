@@ -141,6 +141,20 @@ impl Readings {
                     },
                 ),
             };
+            if source == EnergySource::NvmlCounter {
+                // Zeus compares the two and finds them within ~1%; say how far apart they are here.
+                if let Some(p) = merged
+                    .iter()
+                    .map(|(a, b)| self.energy_between(EnergySource::NvmlPower, *a, *b))
+                    .sum::<Option<f64>>()
+                    .filter(|p| *p > 0.0)
+                {
+                    method.push_str(&format!(
+                        "; cross-check: NVML power integrated over the same window gives {p:.3} J (counter / power = {:.4})",
+                        raw_j / p
+                    ));
+                }
+            }
             if let Some(w) = &steady {
                 method.push_str(&format!(
                     "; attributed per token over the steady state: {} intervals with the batch of {} full, {:.2} s of {:.2} s busy, {:.0} tokens in them",

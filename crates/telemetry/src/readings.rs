@@ -185,20 +185,18 @@ impl Readings {
     pub fn memory_summary(&self) -> Option<MemorySummary> {
         let rss: Vec<u64> = self.samples.iter().filter_map(|s| s.rss_bytes).collect();
         let peak = *rss.iter().max()?;
+        // GPU memory per sample: the sum over devices, where every device answered.
+        let gpu: Vec<u64> = self
+            .samples
+            .iter()
+            .filter(|s| !s.gpu.is_empty())
+            .filter_map(|s| s.gpu.iter().map(|g| g.mem_used_bytes).sum::<Option<u64>>())
+            .collect();
         Some(MemorySummary {
             peak_rss_bytes: peak,
             mean_rss_bytes: rss.iter().sum::<u64>() / rss.len() as u64,
-            peak_gpu_bytes: self
-                .samples
-                .iter()
-                .filter_map(|s| {
-                    s.gpu
-                        .iter()
-                        .map(|g| g.mem_used_bytes)
-                        .sum::<Option<u64>>()
-                        .filter(|_| !s.gpu.is_empty())
-                })
-                .max(),
+            peak_gpu_bytes: gpu.iter().max().copied(),
+            mean_gpu_bytes: (!gpu.is_empty()).then(|| gpu.iter().sum::<u64>() / gpu.len() as u64),
             method: format!(
                 "VmRSS of the engine's process from /proc/self/status, every {} ms ({} samples)",
                 self.cfg.period.as_millis(),
@@ -279,7 +277,19 @@ mod tests {
             r.energy_between(EnergySource::NvmlCounter, 0, 500_000_000),
             Some(200.0)
         );
-        assert_eq!(r.memory_summary().unwrap().peak_gpu_bytes, Some(3 << 30));
+        let mem = r.memory_summary().unwrap();
+        assert_eq!(mem.peak_gpu_bytes, Some(3 << 30));
+        assert_eq!(mem.mean_gpu_bytes, Some(2 << 30));
+        // The counter's summary says what integrated power gives over the same window:
+        // (250+350)/2 + (50+150)/2 = 400 J against the counter's 400 J.
+        let e = r.energy_summaries(&[(0, 1_000_000_000)], 1, 1, None, Attribution::WholeRun);
+        assert_eq!(e[0].source, EnergySource::NvmlCounter);
+        assert!(
+            e[0].method
+                .contains("gives 400.000 J (counter / power = 1.0000)"),
+            "{}",
+            e[0].method
+        );
         // Without counters: power, trapezoid: (250+350)/2 + (50+150)/2 = 400 J over 1 s.
         for s in &mut r.samples {
             for x in &mut s.gpu {

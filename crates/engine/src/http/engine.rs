@@ -142,6 +142,7 @@ impl Engine for OpenAiEngine {
             threads: None,
             device: self.shared.cfg.base_url.clone(),
             max_batch: self.shared.cfg.max_concurrency as u32,
+            gpu_layers: None,
         }
     }
 

@@ -85,6 +85,7 @@ impl Engine for FakeEngine {
             threads: None,
             device: "cpu".into(),
             max_batch: 64,
+            gpu_layers: None,
         }
     }
     fn tokenize(&self, text: &str, _add_special: bool) -> Result<Vec<u32>> {

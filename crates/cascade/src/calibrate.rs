@@ -130,12 +130,12 @@ impl CostBy {
 }
 
 /// Offline rules: the tier a `min_prompt_tokens` rule sends each item to (tier 0's prompt
-/// length); rules on the live request cannot be replayed and are counted.
+/// length); rules on the live request, and refusals, are not replayed and are counted.
 fn offline_rules(cfg: &CascadeConfig, items: &[&Item]) -> (Vec<Option<usize>>, usize) {
     let live = cfg
         .rules
         .iter()
-        .filter(|r| r.pattern.is_some() || r.header.is_some() || !r.metadata.is_empty())
+        .filter(|r| r.refuse || r.pattern.is_some() || r.header.is_some() || !r.metadata.is_empty())
         .count();
     let routes = items
         .iter()
@@ -145,7 +145,7 @@ fn offline_rules(cfg: &CascadeConfig, items: &[&Item]) -> (Vec<Option<usize>>, u
                     r.pattern.is_none() && r.header.is_none() && r.metadata.is_empty();
                 let min = r.min_prompt_tokens?;
                 (only_length && item.tiers[0].prompt_tokens >= min)
-                    .then(|| cfg.tier_index(&r.tier))
+                    .then(|| r.tier.as_deref().and_then(|t| cfg.tier_index(t)))
                     .flatten()
             })
         })

@@ -22,6 +22,10 @@
 //! [[rule]]                        # sent straight to a tier, before any tier answers
 //! pattern = "(?i)dosage|diagnos"
 //! tier = "large"
+//!
+//! [[rule]]                        # an input guard: refused, no tier called
+//! pattern = "(?i)ignore (all )?previous instructions"
+//! refuse = true
 //! ```
 //!
 //! A policy is a score (the signal) and thresholds kept apart, so that calibration can sweep
@@ -201,12 +205,21 @@ impl Default for Policy {
     }
 }
 
-/// A rule that sends a request straight to a tier before any tier answers.
+/// A rule on the live request, before any tier answers: it sends a matching request
+/// straight to a tier, or (an input guard) refuses it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// The tier (by name) that answers a matching request.
-    pub tier: String,
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Refuse a matching request instead: HTTP 400 with code `content_filter` (as Azure
+    /// OpenAI answers a prompt its filter flags); no tier is called.
+    #[serde(default)]
+    pub refuse: bool,
+    /// The refusal's message (default: says which rule refused).
+    #[serde(default)]
+    pub message: Option<String>,
     /// A regular expression over the prompt (or the chat messages' text).
     #[serde(default)]
     pub pattern: Option<String>,
@@ -318,8 +331,26 @@ impl CascadeConfig {
             }
         }
         for (i, r) in self.rules.iter().enumerate() {
-            if !names.contains(r.tier.as_str()) {
-                return Err(format!("rule[{i}].tier: no tier named {:?}", r.tier));
+            match (&r.tier, r.refuse) {
+                (Some(t), false) if !names.contains(t.as_str()) => {
+                    return Err(format!("rule[{i}].tier: no tier named {t:?}"));
+                }
+                (Some(_), true) => {
+                    return Err(format!(
+                        "rule[{i}]: `tier` and `refuse = true` both given; a rule sends a request to a tier or refuses it"
+                    ));
+                }
+                (None, false) => {
+                    return Err(format!(
+                        "rule[{i}]: needs `tier` (send a matching request there) or `refuse = true` (refuse it)"
+                    ));
+                }
+                _ => {}
+            }
+            if r.message.is_some() && !r.refuse {
+                return Err(format!(
+                    "rule[{i}].message: only a `refuse = true` rule sends a message"
+                ));
             }
             if let Some(p) = &r.pattern {
                 regex::Regex::new(p).map_err(|e| format!("rule[{i}].pattern: {e}"))?;
@@ -373,7 +404,8 @@ tier = "large"
         assert_eq!(c.policy.thresholds, vec![1.5]);
         assert!(c.policy.escalate_on_length);
         assert_eq!(c.tier_index("large"), Some(1));
-        assert_eq!(c.rules[0].tier, "large");
+        assert_eq!(c.rules[0].tier.as_deref(), Some("large"));
+        assert!(!c.rules[0].refuse);
     }
 
     #[test]
@@ -407,6 +439,18 @@ tier = "large"
                 "tier[1]",
             ),
             (TWO.replace("(?i)dosage", "(unclosed"), "rule[0].pattern"),
+            (
+                TWO.replace("tier = \"large\"\n", "refuse = true\ntier = \"large\"\n"),
+                "both given",
+            ),
+            (
+                TWO.replace("tier = \"large\"\n", "message = \"no\"\n"),
+                "needs `tier`",
+            ),
+            (
+                TWO.replace("tier = \"large\"\n", "tier = \"large\"\nmessage = \"no\"\n"),
+                "rule[0].message",
+            ),
         ];
         for (text, want) in cases {
             let e = CascadeConfig::parse(&text, Path::new("c.toml"))

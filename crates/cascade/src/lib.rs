@@ -23,7 +23,7 @@ pub use config::{CascadeConfig, Cost, GatewaySettings, Policy, Rule, Signal, Str
 pub use frontier::Frontier;
 pub use replay::{join_runs, Joined};
 pub use route::{Plan, Point, Step};
-pub use rules::{RequestView, Rules};
+pub use rules::{Action, Fired, RequestView, Rules};
 pub use signal::{Answer, Judge, LogprobStats, Reason};
 
 /// Errors of the cascade.

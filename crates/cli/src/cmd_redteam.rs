@@ -1,16 +1,18 @@
 //! `trilemma redteam`: prompt-injection attacks from the pinned spikee seeds against an
 //! OpenAI-compatible endpoint (`--engine URL`: a server, the cascade gateway) or an
-//! embedded model (`-m`, served on a loopback port for the run), judged by canaries.
+//! embedded model (`-m`, served on a loopback port for the run), judged by canaries;
+//! `--compare` puts saved reports of the same attacks side by side (the monolith, the
+//! cascade, the cascade behind an input guard).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use trilemma_assets::{Cache, Catalog};
-use trilemma_redteam::{redteam, RedteamConfig};
+use trilemma_redteam::{redteam, side_by_side, RedteamConfig, Report};
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["engine", "model"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["engine", "model", "compare"])))]
 pub struct RedteamArgs {
     /// An OpenAI-compatible endpoint with its API prefix (`http://127.0.0.1:8080/v1`).
     #[arg(long, value_name = "URL")]
@@ -21,6 +23,10 @@ pub struct RedteamArgs {
     /// An embedded model (catalog name or GGUF path), served on a loopback port for the run.
     #[arg(long, short = 'm', value_name = "MODEL")]
     pub model: Option<String>,
+    /// Reports saved with --out from runs of the same attacks (same --suite, --limit,
+    /// --seed) against different targets: print them side by side, labelled by file name.
+    #[arg(long, value_name = "REPORT", num_args = 1..)]
+    pub compare: Vec<PathBuf>,
     /// The spikee seed suite (`seeds-NAME` in the package).
     #[arg(long, default_value = "cybersec-2026-01")]
     pub suite: String,
@@ -50,6 +56,9 @@ pub struct RedteamArgs {
 }
 
 pub fn run(args: &RedteamArgs) -> anyhow::Result<()> {
+    if !args.compare.is_empty() {
+        return compare(args);
+    }
     let api_key = match &args.api_key_env {
         Some(var) => Some(std::env::var(var).map_err(|_| {
             anyhow::anyhow!("--api-key-env {var}: the environment variable {var} is not set")
@@ -101,6 +110,33 @@ pub fn run(args: &RedteamArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// `--compare`: saved reports side by side.
+fn compare(args: &RedteamArgs) -> anyhow::Result<()> {
+    let mut reports = Vec::new();
+    for path in &args.compare {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("--compare {}: {e}", path.display()))?;
+        let report: Report = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "--compare {}: not a red-team report (write one with `trilemma redteam --out`): {e}",
+                path.display()
+            )
+        })?;
+        let label = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        reports.push((label, report));
+    }
+    let table = side_by_side(&reports).map_err(|e| anyhow::anyhow!("--compare {e}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&table)?);
+    } else {
+        print!("{}", table.table());
     }
     Ok(())
 }

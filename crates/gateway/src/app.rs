@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use trilemma_cascade::{RequestView, Signal, Step, StreamMode};
+use trilemma_cascade::{Action, RequestView, Signal, Step, StreamMode};
 
 use crate::answer::{as_sse, request_text, strip_unasked, tier_body, to_answer, Kind};
 use crate::audit::{host_of, AuditLine};
@@ -235,7 +235,15 @@ async fn handle(
     let tiers = gw.endpoints.len();
     let last = tiers - 1;
     let text = request_text(&body);
-    let rule = gw.rules.route(&view(&text, &headers, &body));
+    let fired = gw.rules.route(&view(&text, &headers, &body));
+    if let Some(f) = fired.filter(|f| f.action == Action::Refuse) {
+        return refuse(&gw, request_id, kind, f.rule, started);
+    }
+    // The rule that fired and the tier it names.
+    let rule = fired.and_then(|f| match f.action {
+        Action::Tier(t) => Some((t, f.rule)),
+        Action::Refuse => None,
+    });
     if stream
         && gw.cascade.gateway.stream == StreamMode::Commit
         && matches!(kind, Kind::Completion | Kind::Chat)
@@ -375,6 +383,7 @@ async fn handle(
             .unwrap_or(0),
         kind: kind.name(),
         rule: rule.map(|(_, r)| r),
+        refused: false,
         calls,
         answered_by: answered_by.clone(),
         latency_s: started.elapsed().as_secs_f64(),
@@ -449,6 +458,46 @@ async fn handle(
         HeaderValue::from_str(&esc).unwrap_or(HeaderValue::from_static("")),
     );
     response
+}
+
+/// A request an input-guard rule refused: 400 with code `content_filter` (Azure OpenAI's
+/// answer to a prompt its filter flags), traced and counted; no tier is called.
+fn refuse(gw: &Gateway, id: String, kind: Kind, rule: usize, started: Instant) -> Response {
+    let trace = Trace {
+        id,
+        unix_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0),
+        kind: kind.name(),
+        rule: Some(rule),
+        refused: true,
+        calls: Vec::new(),
+        answered_by: None,
+        latency_s: started.elapsed().as_secs_f64(),
+        joules_attributed: Some(0.0),
+        energy_from: "no tier was called",
+    };
+    gw.metrics.refused();
+    if let Some(w) = &gw.trace {
+        w.write(&trace);
+    }
+    let mut r = (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": {
+            "message": gw.rules.refusal_message(rule),
+            "type": "invalid_request_error",
+            "param": "prompt",
+            "code": "content_filter",
+        }})),
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.insert("x-trilemma-tier", HeaderValue::from_static(""));
+    if let Ok(v) = HeaderValue::from_str(&format!("rule[{rule}]")) {
+        h.insert("x-trilemma-refused-by", v);
+    }
+    r
 }
 
 /// Streams tier `t`'s answer as it comes (`stream = "commit"`): never escalated.

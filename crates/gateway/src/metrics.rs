@@ -15,6 +15,8 @@ struct Counts {
     escalations: BTreeMap<(String, String), u64>,
     errors: BTreeMap<String, u64>,
     failed_requests: u64,
+    /// Requests an input-guard rule refused.
+    refused: u64,
 }
 
 #[derive(Debug)]
@@ -60,6 +62,13 @@ impl Metrics {
         }
     }
 
+    /// A request an input-guard rule refused (counted as a request, never as a call).
+    pub(crate) fn refused(&self) {
+        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        c.requests += 1;
+        c.refused += 1;
+    }
+
     pub(crate) fn render(&self) -> String {
         let c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let mut s = String::new();
@@ -79,6 +88,12 @@ impl Metrics {
             "trilemma_cascade_failed_requests_total {}",
             c.failed_requests
         );
+        let _ = writeln!(
+            s,
+            "# HELP trilemma_cascade_refused_requests_total Requests an input-guard rule refused."
+        );
+        let _ = writeln!(s, "# TYPE trilemma_cascade_refused_requests_total counter");
+        let _ = writeln!(s, "trilemma_cascade_refused_requests_total {}", c.refused);
         for (name, help, map) in [
             ("answered", "Requests answered by each tier.", &c.answered),
             ("calls", "Calls made to each tier.", &c.calls),

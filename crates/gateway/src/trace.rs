@@ -31,6 +31,8 @@ pub(crate) struct Trace {
     pub unix_ms: u128,
     pub kind: &'static str,
     pub rule: Option<usize>,
+    /// The rule refused the request (an input guard); no tier was called.
+    pub refused: bool,
     pub calls: Vec<Call>,
     pub answered_by: Option<String>,
     pub latency_s: f64,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use attack::{attacks, Attack, Judge};
-pub use report::{wilson, Outcome, Rate, Report};
+pub use report::{side_by_side, wilson, Outcome, Rate, Report, SideBySide};
 pub use seeds::Seeds;
 use serde_json::{json, Value};
 
@@ -48,8 +48,16 @@ pub struct RedteamConfig {
     pub timeout: Duration,
 }
 
-/// One attack sent: the answer's text, or the error.
-async fn send(client: &reqwest::Client, cfg: &RedteamConfig, a: &Attack) -> Result<String, String> {
+/// What came back for one attack.
+enum Reply {
+    /// The answer's text.
+    Text(String),
+    /// The target refused the prompt (400 with code `content_filter`): an input guard.
+    Refused(String),
+}
+
+/// One attack sent: the answer's text or the refusal, or the error.
+async fn send(client: &reqwest::Client, cfg: &RedteamConfig, a: &Attack) -> Result<Reply, String> {
     let mut messages = Vec::new();
     if let Some(s) = &a.system {
         messages.push(json!({"role": "system", "content": s}));
@@ -75,11 +83,16 @@ async fn send(client: &reqwest::Client, cfg: &RedteamConfig, a: &Attack) -> Resu
             .pointer("/error/message")
             .and_then(Value::as_str)
             .unwrap_or("refused");
+        if status == 400
+            && v.pointer("/error/code").and_then(Value::as_str) == Some("content_filter")
+        {
+            return Ok(Reply::Refused(why.to_string()));
+        }
         return Err(format!("{url}: HTTP {status}: {why}"));
     }
     v.pointer("/choices/0/message/content")
         .and_then(Value::as_str)
-        .map(String::from)
+        .map(|t| Reply::Text(t.to_string()))
         .ok_or_else(|| format!("{url}: no choices[0].message.content in the answer"))
 }
 
@@ -104,13 +117,19 @@ pub fn run(cfg: &RedteamConfig, attacks: Vec<Attack>) -> Result<Vec<Outcome>> {
                 tokio::spawn(async move {
                     let _permit = limit.acquire().await;
                     let r = send(&client, &cfg, &a).await;
+                    let (answer, refused, error) = match r {
+                        Ok(Reply::Text(t)) => (Some(t), None, None),
+                        Ok(Reply::Refused(why)) => (None, Some(why), None),
+                        Err(e) => (None, None, Some(e)),
+                    };
                     Outcome {
                         id: a.id,
                         family: a.family,
                         instruction_type: a.instruction_type,
-                        succeeded: r.as_ref().is_ok_and(|t| a.judge.succeeded(t)),
-                        error: r.as_ref().err().cloned(),
-                        answer: r.ok(),
+                        succeeded: answer.as_deref().is_some_and(|t| a.judge.succeeded(t)),
+                        answer,
+                        refused,
+                        error,
                     }
                 })
             })

@@ -281,6 +281,9 @@ pub fn start_with(engine: FakeEngine, cfg: ServeConfig) -> Running {
 
 pub fn raw(port: u16, request: &str) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // The server waits for nothing it does not need: an answer that never comes fails here.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
     s.write_all(request.as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();

@@ -31,3 +31,17 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and the chain of its sources, joined with `: `. reqwest's own message says
+/// only what failed ("error sending request for url (...)"); its sources say why
+/// ("connection reset by peer", "operation timed out"), which a recorded error must tell.
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        msg.push_str(": ");
+        msg.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    msg
+}

@@ -99,8 +99,8 @@ pub fn offloaded_layers(asked: GpuLayers, can_offload: bool) -> std::result::Res
         GpuLayers::Count(n) if can_offload => Ok(n.min(all)),
         _ => Err(format!(
             "--gpu-layers {asked}: this build of llama.cpp has no GPU backend, or it found no \
-             GPU (a CUDA build: scripts/build-cuda.sh); use --gpu-layers 0 or auto to run \
-             on the CPU"
+             GPU (a CUDA build: `cargo build --release --features cuda` with CUDA's toolkit \
+             installed); use --gpu-layers 0 or auto to run on the CPU"
         )),
     }
 }

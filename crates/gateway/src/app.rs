@@ -512,7 +512,10 @@ async fn commit_stream(gw: &Gateway, t: usize, path: &str, body: &Value) -> Resp
     }
     let resp = match req.send().await {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_GATEWAY, format!("{}: {e}", ep.name), None),
+        Err(e) => {
+            let why = trilemma_core::with_causes(&e);
+            return error(StatusCode::BAD_GATEWAY, format!("{}: {why}", ep.name), None);
+        }
     };
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<Bytes, std::io::Error>>(32);

@@ -64,22 +64,34 @@ pub(crate) async fn call(
             req = req.bearer_auth(k);
         }
         match req.send().await {
-            Err(e) => {
-                last = if e.is_timeout() {
-                    format!("{url}: timed out after {:.1} s", ep.timeout.as_secs_f64())
-                } else {
-                    format!("{url}: {e}")
-                };
-            }
+            Err(e) => last = format!("{url}: {}", why(ep, &e)),
             Ok(resp) => {
                 let status = resp.status();
-                let body = resp.bytes().await.unwrap_or_default();
+                let body = match resp.bytes().await {
+                    Ok(b) => b,
+                    // A body cut short or too slow is a failure like a refused connection,
+                    // not an empty answer to judge.
+                    Err(e) if status.is_success() => {
+                        last = format!("{url}: reading the answer: {}", why(ep, &e));
+                        continue;
+                    }
+                    Err(_) => Default::default(),
+                };
+                if status.is_success() {
+                    match serde_json::from_slice(&body) {
+                        Ok(json) => return Ok(json),
+                        Err(e) => {
+                            last = format!(
+                                "{url}: the answer is not JSON ({e}): {}",
+                                String::from_utf8_lossy(&body[..body.len().min(200)])
+                            );
+                            continue;
+                        }
+                    }
+                }
                 let json: Value = serde_json::from_slice(&body).unwrap_or_else(
                     |_| serde_json::json!({"error": {"message": String::from_utf8_lossy(&body)}}),
                 );
-                if status.is_success() {
-                    return Ok(json);
-                }
                 if status.is_client_error() && status.as_u16() != 429 {
                     return Err(CallError::Refused(status.as_u16(), json));
                 }
@@ -92,6 +104,16 @@ pub(crate) async fn call(
         ep.retries + 1,
         if ep.retries == 0 { "" } else { "s" }
     )))
+}
+
+/// Why a request to `ep` failed: a timeout with the tier's limit, else reqwest's message
+/// with its causes (its own message says only "error sending request", its sources say
+/// why: "connection reset by peer", "end of file before message length reached").
+fn why(ep: &Endpoint, e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {:.1} s", ep.timeout.as_secs_f64());
+    }
+    trilemma_core::with_causes(e)
 }
 
 #[cfg(test)]

@@ -309,13 +309,20 @@ async fn stream(
     if let Some(k) = &client.key {
         rb = rb.bearer_auth(k);
     }
-    let mut resp = rb.send().await.map_err(|e| e.to_string())?;
+    let mut resp = rb
+        .send()
+        .await
+        .map_err(|e| trilemma_core::with_causes(&e))?;
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status()));
     }
     let mut events = SseParser::new();
     let mut done = false;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| trilemma_core::with_causes(&e))?
+    {
         let at = now_ns();
         let arrived = events
             .push(&chunk)

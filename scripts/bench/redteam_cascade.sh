@@ -21,7 +21,10 @@ wait_up() {
 
 "$bin" redteam -m smollm2-135m --threads "$threads" --limit "$limit" --out "$out/monolith.json" > "$out/monolith.txt"
 for name in cascade guarded; do
-  file=$here/examples/cascade/chat.toml; [ "$name" = guarded ] && file=$here/examples/cascade/guarded.toml
+  src=$here/examples/cascade/chat.toml; [ "$name" = guarded ] && src=$here/examples/cascade/guarded.toml
+  # The example with each embedded tier held to THREADS.
+  file=$out/$name.toml
+  sed "s/^model = \(.*\)$/model = \1\nthreads = $threads/" "$src" > "$file"
   port=$(free_port)
   "$bin" serve --cascade "$file" --listen "127.0.0.1:$port" > "$out/$name.serve.log" 2>&1 &
   pid=$!

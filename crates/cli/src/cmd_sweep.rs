@@ -3,7 +3,8 @@
 //! under `runs/NAME/` (or `--out`), named in a `sweep.json` manifest.
 //!
 //! Every `trilemma run` flag is accepted; `--model`, `--task`, `--batch-size` and
-//! `--threads` take comma-separated lists here.
+//! `--threads` take comma-separated lists here. `--plan` lists the grid without running
+//! it; `--shard K/N` runs only shard K's runs of it (a cluster job array's task).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
 use trilemma_assets::Cache;
 use trilemma_engine_gguf::quantize::QuantType;
-use trilemma_runner::sweep::{run_sweep, SweepPlan};
+use trilemma_runner::sweep::{assign_shards, planned_runs, run_sweep, Shard, SweepPlan};
 
 use crate::output;
 use crate::run_args::{self, RunArgs};
@@ -24,6 +25,10 @@ pub struct SweepArgs {
     pub batch_sizes: Vec<usize>,
     /// Thread counts (empty: all cores).
     pub threads: Vec<u32>,
+    /// List the runs (with each one's shard under --shard K/N) instead of running them.
+    pub plan: bool,
+    /// Run only this shard's runs.
+    pub shard: Option<Shard>,
     /// The `trilemma run` flags (its `batch_size` and `threads` are set per run).
     pub run: RunArgs,
 }
@@ -48,6 +53,8 @@ impl FromArgMatches for SweepArgs {
                 .get_many::<u32>("threads")
                 .map(|v| v.copied().collect())
                 .unwrap_or_default(),
+            plan: m.get_flag("sweep_plan"),
+            shard: m.get_one::<Shard>("sweep_shard").copied(),
             run,
         })
     }
@@ -72,6 +79,19 @@ impl Args for SweepArgs {
                     .long("quant")
                     .value_delimiter(',')
                     .help("Quantization types derived from each model with llama.cpp's quantizer (f16,q8_0,q4_k_m,q4_0,...); default: the file as it is"),
+            )
+            .arg(
+                Arg::new("sweep_plan")
+                    .long("plan")
+                    .action(ArgAction::SetTrue)
+                    .help("List the sweep's runs (model, quantization, task, batch size, threads, items, cost estimate; each one's shard with --shard K/N) without running any"),
+            )
+            .arg(
+                Arg::new("sweep_shard")
+                    .long("shard")
+                    .value_name("K/N")
+                    .value_parser(|s: &str| s.parse::<Shard>())
+                    .help("Run only shard K of N (0 <= K < N): the same plan and N always give the same runs to a shard, balanced by each run's cost estimate; shards write into one results tree and never the same run"),
             )
             .mut_arg("batch_size", |a| {
                 a.value_delimiter(',')
@@ -136,9 +156,14 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         num_fewshot: r.num_fewshot,
         derived_dir: Cache::from_env().root().join("models").join("derived"),
     };
-    let stop = run_args::stop_on_ctrl_c()?;
+    if args.plan {
+        // Nothing is measured or loaded for a plan.
+        let settings = run_args::run_settings(r, r.batch_size);
+        return print_plan(&plan, &settings, args.shard, r.json);
+    }
     let ctx = run_args::eval_context(r, r.batch_size, meters, false);
-    let done = run_sweep(&plan, &out, &ctx, &stop, &mut output::Observer)?;
+    let stop = run_args::stop_on_ctrl_c()?;
+    let done = run_sweep(&plan, &out, &ctx, args.shard, &stop, &mut output::Observer)?;
     if r.json {
         let list: Vec<_> = done.runs.iter().map(|r| &r.summary).collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
@@ -156,6 +181,51 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--plan`: the grid, each run's shard where one is asked for, and each shard's load.
+fn print_plan(
+    plan: &SweepPlan,
+    settings: &trilemma_runner::RunSettings,
+    shard: Option<Shard>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut runs = planned_runs(plan, settings);
+    if let Some(s) = shard {
+        assign_shards(&mut runs, s.count);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<48} {:>5} {:>7} {:>10} {:>5}",
+        "run", "batch", "items", "cost (est)", "shard"
+    );
+    for r in &runs {
+        println!(
+            "{:<48} {:>5} {:>7} {:>10.2} {:>5}",
+            r.dir,
+            r.batch_size,
+            r.items,
+            r.cost,
+            r.shard.map_or("-".into(), |k| k.to_string())
+        );
+    }
+    println!(
+        "{} runs; cost is an estimate (items x model GB, a derived variant's size from its bits per weight), used only to balance shards",
+        runs.len()
+    );
+    if let Some(s) = shard {
+        for k in 0..s.count {
+            let (n, cost) = runs
+                .iter()
+                .filter(|r| r.shard == Some(k))
+                .fold((0, 0.0), |(n, c), r| (n + 1, c + r.cost));
+            println!("shard {k}/{}: {n} runs, cost {cost:.2}", s.count);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
@@ -195,6 +265,17 @@ mod tests {
         assert_eq!(w.s.batch_sizes, [1, 4, 8]);
         assert_eq!(w.s.threads, [1, 2]);
         assert_eq!(w.s.run.limit, Some(4));
+        assert!(!w.s.plan && w.s.shard.is_none());
+        let w =
+            W::try_parse_from(["x", "--name", "s", "-m", "a", "--plan", "--shard", "1/4"]).unwrap();
+        assert!(w.s.plan);
+        assert_eq!(w.s.shard, Some(Shard { index: 1, count: 4 }));
+        for bad in ["4/4", "1", "a/2", "0/0"] {
+            assert!(
+                W::try_parse_from(["x", "--name", "s", "-m", "a", "--shard", bad]).is_err(),
+                "{bad}"
+            );
+        }
         assert!(
             W::try_parse_from(["x", "-m", "a"]).is_err(),
             "--name is required"

@@ -280,6 +280,25 @@ pub(crate) fn tasks(args: &RunArgs) -> anyhow::Result<Vec<trilemma_tasks::Task>>
     Ok(loaded.tasks)
 }
 
+/// The run settings the flags give, at `batch_size` (nothing is measured).
+pub(crate) fn run_settings(args: &RunArgs, batch_size: usize) -> RunSettings {
+    RunSettings {
+        limit: args.limit,
+        batch_size: batch_size.max(1),
+        repeats: args.samples_per_item.unwrap_or(args.repeats).max(1),
+        warmup: args.warmup,
+        cooldown_s: args.cooldown,
+        seed: args.seed,
+        sampling: Sampling {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            top_k: args.top_k,
+            ..Sampling::default()
+        },
+        constraint: args.constrain.map(ConstrainArg::constraint),
+    }
+}
+
 /// What every run of this invocation shares: the settings at `batch_size`, the meters,
 /// the idle baseline (measured now, for `--idle-baseline` seconds), the host.
 pub(crate) fn eval_context(
@@ -290,21 +309,7 @@ pub(crate) fn eval_context(
 ) -> EvalContext {
     let idle = idle_baseline(args, &meters);
     EvalContext {
-        settings: RunSettings {
-            limit: args.limit,
-            batch_size: batch_size.max(1),
-            repeats: args.samples_per_item.unwrap_or(args.repeats).max(1),
-            warmup: args.warmup,
-            cooldown_s: args.cooldown,
-            seed: args.seed,
-            sampling: Sampling {
-                temperature: args.temperature,
-                top_p: args.top_p,
-                top_k: args.top_k,
-                ..Sampling::default()
-            },
-            constraint: args.constrain.map(ConstrainArg::constraint),
-        },
+        settings: run_settings(args, batch_size),
         meters,
         idle,
         host: trilemma_telemetry::detect_host(),

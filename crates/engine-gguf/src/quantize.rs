@@ -37,6 +37,31 @@ pub const QUANT_TYPES: &[(&str, u32)] = &[
     ("q2_k", 10),
 ];
 
+/// Storage bits per weight of a llama.cpp file type's blocks (scales included): exact for
+/// the fixed-block types, the mixture's nominal figure for the K-quant presets, whose
+/// layers mix types. Used to estimate a derived file's size before it exists.
+pub fn bits_per_weight(ftype: u32) -> Option<f64> {
+    Some(match ftype {
+        0 => 32.0,
+        1 | 32 => 16.0,
+        7 => 8.5,
+        18 => 6.5625,
+        17 => 5.69,
+        16 => 5.54,
+        9 => 6.0,
+        8 => 5.5,
+        15 => 4.85,
+        14 => 4.58,
+        3 => 5.0,
+        2 | 25 => 4.5,
+        13 => 4.27,
+        12 => 3.91,
+        11 => 3.5,
+        10 => 2.96,
+        _ => return None,
+    })
+}
+
 /// A target quantization type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QuantType {
@@ -273,6 +298,17 @@ pub fn derive(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_type_has_a_size_and_smaller_types_are_smaller() {
+        for (name, ftype) in QUANT_TYPES {
+            assert!(bits_per_weight(*ftype).is_some(), "{name}");
+        }
+        let bits = |n| bits_per_weight(QuantType::parse(n).unwrap().ftype).unwrap();
+        assert!(bits("q2_k") < bits("q4_0") && bits("q4_0") < bits("q8_0"));
+        assert!(bits("q8_0") < bits("f16") && bits("f16") < bits("f32"));
+        assert_eq!(bits_per_weight(9999), None);
+    }
 
     #[test]
     fn names_map_to_llama_ftypes() {

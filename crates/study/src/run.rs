@@ -305,7 +305,7 @@ pub fn run_study(
         events: Rc::new(RefCell::new(Vec::new())),
         sizes,
     };
-    let done = run_sweep(&sweep, &runs_dir, &ctx, stop, &mut adapter)?;
+    let done = run_sweep(&sweep, &runs_dir, &ctx, None, stop, &mut adapter)?;
     adapter.flush();
     let observer = adapter.observer;
     if done.interrupted {

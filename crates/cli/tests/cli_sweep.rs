@@ -154,5 +154,8 @@ fn shards_run_the_plan_once_between_them_into_one_results_tree() {
     let refused = trilemma().args(&other).output().unwrap();
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("sweep.json"), "{err}");
+    assert!(
+        err.contains("shard 0/2") && err.contains("sweep.json"),
+        "{err}"
+    );
 }

@@ -299,7 +299,15 @@ pub fn run_sweep(
     stop: &AtomicBool,
     observer: &mut dyn RunObserver,
 ) -> Result<SweepOutcome> {
-    manifest(plan, ctx).write_or_check(out)?;
+    manifest(plan, ctx)
+        .write_or_check(out)
+        .map_err(|e| match shard {
+            Some(s) => Error::Input(format!(
+                "shard {}/{}: {e} (every shard of one results tree must run the same plan)",
+                s.index, s.count
+            )),
+            None => e.into(),
+        })?;
     // The directories this invocation runs: all, or its shard's.
     let mut grid = planned_runs(plan, &ctx.settings);
     if let Some(s) = shard {

@@ -321,3 +321,24 @@ fn load_json_prints_the_load_file_it_writes() {
     // The progress line went to stderr.
     assert!(String::from_utf8_lossy(&o.stderr).contains("req/s"));
 }
+
+#[test]
+fn chat_to_a_model_without_a_chat_template_is_a_400_that_says_so() {
+    // Gemma 3 270M's GGUF carries no chat template: its completions work, its chat does not.
+    let s = common::start_server(&["serve", "-m", "gemma3-270m", "--listen", "127.0.0.1:0"]);
+    let chat = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2});
+    let r = common::http(&s.url, "POST", "chat/completions", Some(&chat));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = &r.json()["error"];
+    assert_eq!(e["param"], "messages", "{e}");
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("no chat template") && msg.contains("/v1/completions"),
+        "{msg}"
+    );
+    let prompt = json!({"prompt": "hi", "max_tokens": 2});
+    assert_eq!(
+        common::http(&s.url, "POST", "completions", Some(&prompt)).status,
+        200
+    );
+}

@@ -345,9 +345,12 @@ fn keep_newest(prompt: &mut Vec<LlamaToken>, room: usize) -> Option<Truncation> 
 
 /// Messages rendered with the model's own chat template, ending with the assistant's turn.
 fn render_chat(model: &LlamaModel, messages: &[ChatMessage]) -> Result<String> {
-    let tmpl = model
-        .chat_template(None)
-        .map_err(|e| Error::Unsupported(format!("chat template ({e})")))?;
+    let tmpl = model.chat_template(None).map_err(|e| {
+        Error::Unsupported(format!(
+            "chat: this model's GGUF carries no chat template ({e}), so it cannot render \
+                 chat messages; send a prompt to /v1/completions, or serve a chat model"
+        ))
+    })?;
     let msgs = messages
         .iter()
         .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))

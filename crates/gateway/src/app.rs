@@ -12,7 +12,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use trilemma_cascade::{Action, RequestView, Signal, Step, StreamMode};
 
-use crate::answer::{as_sse, request_text, strip_unasked, tier_body, to_answer, Kind};
+use crate::answer::{
+    as_sse, request_text, strip_unasked, tier_body, to_answer, untrusted_text, Kind,
+};
 use crate::audit::{host_of, AuditLine};
 use crate::metrics::Outcome;
 use crate::trace::{Call, Trace};
@@ -96,9 +98,15 @@ async fn models(State(gw): State<Arc<Gateway>>) -> Json<Value> {
     )
 }
 
-fn view<'a>(text: &'a str, headers: &HeaderMap, body: &Value) -> RequestView<'a> {
+fn view<'a>(
+    text: &'a str,
+    untrusted: &'a str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> RequestView<'a> {
     RequestView {
         text,
+        untrusted,
         headers: headers.keys().map(|k| k.as_str().to_string()).collect(),
         metadata: body
             .get("metadata")
@@ -235,7 +243,8 @@ async fn handle(
     let tiers = gw.endpoints.len();
     let last = tiers - 1;
     let text = request_text(&body);
-    let fired = gw.rules.route(&view(&text, &headers, &body));
+    let untrusted = untrusted_text(&body);
+    let fired = gw.rules.route(&view(&text, &untrusted, &headers, &body));
     if let Some(f) = fired.filter(|f| f.action == Action::Refuse) {
         return refuse(&gw, request_id, kind, f.rule, started);
     }

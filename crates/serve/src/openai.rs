@@ -432,6 +432,10 @@ pub(crate) fn engine_error(f: Failure, max_tokens: u32, prompt_field: &str) -> A
             "response_format: the output constraint cannot be used: {why}"
         ))
         .param("response_format"),
+        // A model without a chat template cannot take messages: the engine says why.
+        trilemma_engine::Error::Unsupported(what) if what.starts_with("chat:") => {
+            ApiError::invalid(what.trim_start_matches("chat:").trim()).param("messages")
+        }
         // An engine without a sampler (e.g. one in front of an HTTP upstream): the request
         // asked for what it cannot do, which is the client's to change.
         trilemma_engine::Error::Unsupported(what) => ApiError::invalid(format!(

@@ -118,14 +118,7 @@ pub fn run(args: &RedteamArgs) -> anyhow::Result<()> {
 fn compare(args: &RedteamArgs) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     for path in &args.compare {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("--compare {}: {e}", path.display()))?;
-        let report: Report = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "--compare {}: not a red-team report (write one with `trilemma redteam --out`): {e}",
-                path.display()
-            )
-        })?;
+        let report = Report::read(path).map_err(|e| anyhow::anyhow!("--compare {e}"))?;
         let label = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

@@ -96,7 +96,7 @@ pub fn offloaded_layers(asked: GpuLayers, can_offload: bool) -> std::result::Res
         GpuLayers::Count(0) => Ok(0),
         GpuLayers::Auto if !can_offload => Ok(0),
         GpuLayers::Auto | GpuLayers::All if can_offload => Ok(all),
-        GpuLayers::Count(n) if can_offload => Ok(n.min(all)),
+        GpuLayers::Count(n) if can_offload => Ok(n),
         _ => Err(format!(
             "--gpu-layers {asked}: this build of llama.cpp has no GPU backend, or it found no \
              GPU (a CUDA build: `cargo build --release --features cuda` with CUDA's toolkit \

@@ -41,6 +41,14 @@ fn error(status: StatusCode, message: impl Into<String>, param: Option<&str>) ->
         .into_response()
 }
 
+/// Now, in milliseconds since the Unix epoch, for traces and audit lines.
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
 /// Who sent a request: the key's id from the guard.
 type Who = Option<Extension<KeyId>>;
 
@@ -187,10 +195,7 @@ impl Audited<'_> {
             _ => "answered",
         };
         log.write(&AuditLine {
-            unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0),
+            unix_ms: unix_ms(),
             request: self.request.to_string(),
             key_id: self.key_id.to_string(),
             tier: self.ep.name.clone(),
@@ -386,10 +391,7 @@ async fn handle(
         .sum();
     let trace = Trace {
         id: request_id,
-        unix_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0),
+        unix_ms: unix_ms(),
         kind: kind.name(),
         rule: rule.map(|(_, r)| r),
         refused: false,
@@ -474,10 +476,7 @@ async fn handle(
 fn refuse(gw: &Gateway, id: String, kind: Kind, rule: usize, started: Instant) -> Response {
     let trace = Trace {
         id,
-        unix_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0),
+        unix_ms: unix_ms(),
         kind: kind.name(),
         rule: Some(rule),
         refused: true,

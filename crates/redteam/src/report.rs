@@ -115,6 +115,17 @@ impl Report {
         }
     }
 
+    /// Reads a report written by `trilemma redteam --out`; the error names the file.
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}: not a red-team report (write one with `trilemma redteam --out`): {e}",
+                path.display()
+            )
+        })
+    }
+
     /// The rates as a plain-text table.
     pub fn table(&self) -> String {
         let mut s = format!(

@@ -308,25 +308,14 @@ pub fn run_sweep(
             )),
             None => e.into(),
         })?;
-    // The directories this invocation runs: all, or its shard's.
+    // The runs this invocation owns: all, or its shard's.
     let mut grid = planned_runs(plan, &ctx.settings);
     if let Some(s) = shard {
         assign_shards(&mut grid, s.count);
     }
-    let mine: std::collections::BTreeSet<String> = grid
-        .into_iter()
-        .filter(|r| shard.is_none_or(|s| r.shard == Some(s.index)))
-        .map(|r| r.dir)
-        .collect();
-    let wanted = |model: &str, tag: &str| {
-        plan.tasks.iter().any(|task| {
-            plan.batch_sizes.iter().any(|&b| {
-                plan.threads
-                    .iter()
-                    .any(|&t| mine.contains(&slug(model, tag, &task.info.name, b, t)))
-            })
-        })
-    };
+    grid.retain(|r| shard.is_none_or(|s| r.shard == Some(s.index)));
+    let mine: std::collections::BTreeSet<&str> = grid.iter().map(|r| r.dir.as_str()).collect();
+    let wanted = |model: &str, tag: &str| grid.iter().any(|r| r.model == model && r.quant == tag);
     let vars = variants(
         plan,
         plan.threads.first().copied().flatten(),
@@ -340,18 +329,20 @@ pub fn run_sweep(
         for &b in &plan.batch_sizes {
             for &t in &plan.threads {
                 let name = &v.model.model.name;
-                let dirs: Vec<PathBuf> = plan
+                // This engine's tasks that are ours, each with its run directory.
+                let points: Vec<(&Task, PathBuf)> = plan
                     .tasks
                     .iter()
-                    .map(|task| slug(name, &v.tag, &task.info.name, b, t))
-                    .filter(|d| mine.contains(d))
-                    .map(|d| out.join(d))
+                    .filter_map(|task| {
+                        let d = slug(name, &v.tag, &task.info.name, b, t);
+                        mine.contains(d.as_str()).then(|| (task, out.join(d)))
+                    })
                     .collect();
-                if dirs.is_empty() {
+                if points.is_empty() {
                     continue;
                 }
-                if dirs.iter().all(|d| is_finished(d)) {
-                    done += dirs.len();
+                if points.iter().all(|(_, d)| is_finished(d)) {
+                    done += points.len();
                     observer.event(RunEvent::Skipped {
                         done,
                         total,
@@ -368,11 +359,7 @@ pub fn run_sweep(
                     o.gpu_layers = plan.gpu_layers;
                     o
                 })?;
-                let tasks = plan
-                    .tasks
-                    .iter()
-                    .filter(|task| mine.contains(&slug(name, &v.tag, &task.info.name, b, t)));
-                for (task, dir) in tasks.zip(&dirs) {
+                for (task, dir) in &points {
                     done += 1;
                     if is_finished(dir) {
                         continue;
